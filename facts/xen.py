@@ -1,0 +1,101 @@
+"""
+Facts about a Xen dom0: its running domains and the domains it starts at boot.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pyinfra.api import FactBase, QuoteString, StringCommand
+from pyinfra.api.exceptions import FactProcessError
+from typing_extensions import override
+
+_LIST_LINE = re.compile(
+    r"^(?P<name>\S+)\s+(?P<id>\d+)\s+(?P<mem>\d+)\s+(?P<vcpus>\d+)\s+(?P<state>[-a-z]{6})"
+    r"\s+(?P<time>[\d.]+)\s*$"
+)
+
+
+class XenDomains(FactBase[dict]):
+    """
+    The domains a dom0 runs, from ``xl list`` (Domain-0 left out).
+
+    .. code:: python
+
+        {
+            "web1": {"id": 3, "memory_mib": 512, "vcpus": 1, "state": "-b----"},
+        }
+
+    Sample ``xl list`` output::
+
+        Name                                        ID   Mem VCPUs      State   Time(s)
+        Domain-0                                     0  1024     2     r-----     123.4
+        web1                                         3   512     1     -b----      12.0
+    """
+
+    default = dict
+
+    @override
+    def requires_command(self) -> str:
+        return "xl"
+
+    @override
+    def command(self) -> str:
+        return "xl list"
+
+    @override
+    def process(self, output: list[str]) -> dict:
+        domains: dict = {}
+        for line in output:
+            if not line.strip() or line.startswith("Name "):
+                continue
+            match = _LIST_LINE.match(line.strip())
+            if not match:
+                raise FactProcessError(f"unexpected line in xl list output: {line!r}")
+            if match["name"] == "Domain-0":
+                continue
+            domains[match["name"]] = {
+                "id": int(match["id"]),
+                "memory_mib": int(match["mem"]),
+                "vcpus": int(match["vcpus"]),
+                "state": match["state"],
+            }
+        return domains
+
+
+class XenAutostart(FactBase[dict]):
+    """
+    The entries of the dom0's autostart directory (``/etc/xen/auto``): the domains
+    ``xendomains`` starts at boot. Each maps to its link target, or ``None`` for a plain
+    file (a copy of the config, which autostarts just the same).
+
+    .. code:: python
+
+        {"web1.cfg": "/etc/xen/web1.cfg", "db.cfg": None}
+    """
+
+    default = dict
+
+    @override
+    def command(self, auto_dir: str = "/etc/xen/auto") -> StringCommand:
+        directory = QuoteString(auto_dir)
+        return StringCommand(
+            "! test -d",
+            directory,
+            "|| find",
+            directory,
+            "-mindepth 1 -maxdepth 1 -printf '%f\\t%y\\t%l\\n'",
+        )
+
+    @override
+    def process(self, output: list[str]) -> dict:
+        entries: dict = {}
+        for line in output:
+            parts = line.split("\t")
+            if len(parts) != 3:
+                raise FactProcessError(f"unexpected line in autostart listing: {line!r}")
+            name, kind, target = parts
+            if kind == "d":
+                continue
+            entries[name] = target if kind == "l" else None
+        return entries

@@ -1,0 +1,448 @@
+"""Plan one guest's move: from its Xen config, its volumes and the inventory to a KVM layout.
+
+Pure Python, no pyinfra. The plan is deterministic (same inputs, same plan: UUIDs and
+generated MACs are derived from the guest's name), so re-rendering it on a rerun gives
+byte-identical templates and the operations see nothing to change.
+
+The default layout is the field report's "Matryoshka": one host LV per guest, holding
+an MBR partition table with ``/boot`` on partition 1 (outside LVM, so grub reads it
+plainly) and an LVM PV on partition 2 carrying the guest's own VG with one LV per Xen
+partition. The ``plain`` layout puts each filesystem on its own partition instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from .errors import PlanError
+from .fstab import FstabEntry
+from .units import MIB, human, round_up
+
+if TYPE_CHECKING:
+    from .inventory import Guest, KvmHost
+    from .xenconfig import XenDomain
+
+SECTOR = 512
+ALIGN = MIB  # partitions start on MiB boundaries
+PV_METADATA = MIB  # LVM2's default pe_start: data starts 1 MiB into the PV
+DEFAULT_EXTENT = 4 * MIB
+UUID_NAMESPACE = uuid.UUID("6f1c3d4e-2b7a-5c89-9e10-7a2b3c4d5e6f")
+
+# Xen's lifecycle actions and what libvirt calls them (libvirt has no soft-reset).
+LIFECYCLE = {
+    "destroy": "destroy",
+    "restart": "restart",
+    "preserve": "preserve",
+    "rename-restart": "rename-restart",
+    "coredump-destroy": "coredump-destroy",
+    "coredump-restart": "coredump-restart",
+    "soft-reset": "restart",
+}
+LIFECYCLE_DEFAULTS = {"on_poweroff": "destroy", "on_reboot": "restart", "on_crash": "restart"}
+CRASH_ONLY = ("coredump-destroy", "coredump-restart")
+
+
+@dataclass(frozen=True)
+class SourceVolume:
+    """One Xen partition disk as found on the dom0 and in the guest's fstab."""
+
+    vdev: str  # xvda2
+    device: str  # the dom0's block device, e.g. /dev/vg0/www-disk
+    size: int  # bytes, from blockdev --getsize64 on the dom0
+    fstype: str  # ext4, ext3, xfs, swap
+    mountpoint: str | None  # "/", "/var"; None for swap
+    options: str = "defaults"
+    dump: int = 0
+    passno: int = 0
+
+
+@dataclass(frozen=True)
+class TargetVolume:
+    source: SourceVolume
+    name: str  # LV name in the guest VG (matryoshka) or a label (plain)
+    size: int  # bytes
+    device: str  # the device path inside the migrated guest
+    partition: int | None = None  # plain layout: its partition number
+
+    @property
+    def mountpoint(self) -> str | None:
+        return self.source.mountpoint
+
+    @property
+    def fstype(self) -> str:
+        return self.source.fstype
+
+
+@dataclass(frozen=True)
+class Partition:
+    number: int
+    start: int  # sectors
+    size: int  # sectors
+    type: str  # MBR type: 83 Linux, 8e LVM, 82 swap, 5 extended
+    bootable: bool = False
+
+
+@dataclass(frozen=True)
+class Nic:
+    mac: str
+    bridge: str
+    ips: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DomainPlan:
+    """The libvirt domain of one guest: what ``templates/domain.xml.j2`` renders."""
+
+    guest: str
+    name: str
+    uuid: str
+    disk_path: str  # the host LV the domain boots from, on the KVM host
+    layout: str
+    memory_mib: int
+    current_memory_mib: int
+    vcpus: int
+    nics: tuple[Nic, ...]
+    virt_type: str
+    machine: str
+    serial_console: bool
+    lifecycle: dict[str, str]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def kernel_console(self) -> str:
+        return "console=tty0 console=ttyS0,115200n8" if self.serial_console else ""
+
+
+@dataclass(frozen=True)
+class GuestPlan:
+    guest: str
+    layout: str
+    arch: str
+    host_vg: str
+    host_lv: str
+    host_lv_size: int  # bytes, a multiple of the host's extent size
+    extent_size: int
+    partitions: tuple[Partition, ...]
+    guest_vg: str | None
+    boot_size: int
+    boot_uuid: str
+    volumes: tuple[TargetVolume, ...]
+    renames: dict[str, str]  # Xen device name -> new device name (fstab, grub)
+    kernel_package: str
+    domain: DomainPlan
+
+    @property
+    def disk_path(self) -> str:
+        return self.domain.disk_path
+
+    def summary(self) -> str:
+        dom = self.domain
+        lines = [
+            f"{self.guest}: {self.layout} layout in {self.disk_path} "
+            f"({human(self.host_lv_size)}), {dom.memory_mib} MiB, {dom.vcpus} vCPU",
+            f"  p1 /boot {human(self.boot_size)}",
+        ]
+        for volume in self.volumes:
+            where = volume.mountpoint or "swap"
+            lines.append(
+                f"  {volume.device} {where} {human(volume.size)} "
+                f"(from {volume.source.vdev} {human(volume.source.size)})"
+            )
+        lines += [f"  note: {note}" for note in dom.notes]
+        return "\n".join(lines)
+
+
+def lv_name_for(mountpoint: str | None, taken: set[str]) -> str:
+    """``/`` -> root, ``/var/lib/mysql`` -> var_lib_mysql, swap -> swap, swap2, ..."""
+    if mountpoint is None:
+        base = "swap"
+    elif mountpoint == "/":
+        base = "root"
+    else:
+        base = "_".join(part for part in mountpoint.strip("/").split("/") if part)
+        base = "".join(c if c.isalnum() or c in "_.+" else "_" for c in base) or "vol"
+    name, index = base, 2
+    while name in taken:
+        name, index = f"{base}{index}", index + 1
+    taken.add(name)
+    return name
+
+
+def deterministic_uuid(*parts: str) -> str:
+    return str(uuid.uuid5(UUID_NAMESPACE, "\0".join(parts)))
+
+
+def generated_mac(guest: str, index: int) -> str:
+    """A stable locally administered MAC in libvirt's 52:54:00 range."""
+    digest = hashlib.sha256(f"{guest}\0{index}".encode()).digest()
+    return "52:54:00:" + ":".join(f"{b:02x}" for b in digest[:3])
+
+
+def kernel_package(arch: str) -> str:
+    return {"amd64": "linux-image-amd64", "i386": "linux-image-686-pae"}[arch]
+
+
+def plan_guest(
+    guest: Guest,
+    kvm: KvmHost,
+    domain: XenDomain,
+    volumes: list[SourceVolume],
+    extent_size: int = DEFAULT_EXTENT,
+) -> GuestPlan:
+    """Plan the KVM side of ``guest``. Raises ``PlanError`` naming the guest and field."""
+    _check_volumes(guest.name, domain, volumes)
+
+    taken: set[str] = set()
+    sized: list[tuple[SourceVolume, str, int]] = []
+    for source in sorted(volumes, key=_volume_order):
+        name = lv_name_for(source.mountpoint, taken)
+        extra = guest.grow.get(source.mountpoint or "", 0)
+        size = round_up(source.size + extra, extent_size)
+        sized.append((source, name, size))
+    for mount in guest.grow:
+        if mount not in {v.mountpoint for v in volumes}:
+            raise PlanError(guest.name, f"grow.{mount}", "no such mount point among its disks")
+
+    boot_size = round_up(guest.boot_size, ALIGN)
+    boot = Partition(1, ALIGN // SECTOR, boot_size // SECTOR, "83", bootable=True)
+    start = ALIGN + boot_size
+    partitions = [boot]
+    targets: list[TargetVolume] = []
+    if guest.layout == "matryoshka":
+        # The guest PV: metadata area, the LVs, one spare extent for LVM's own rounding.
+        pv_size = PV_METADATA + sum(size for _, _, size in sized) + extent_size
+        pv_size = round_up(pv_size, ALIGN)
+        partitions.append(Partition(2, start // SECTOR, pv_size // SECTOR, "8e"))
+        end = start + pv_size
+        for source, name, size in sized:
+            device = f"/dev/mapper/{_dm_escape(guest.guest_vg)}-{_dm_escape(name)}"
+            targets.append(TargetVolume(source, name, size, device))
+    else:
+        partitions, targets, end = _plain_partitions(partitions, sized, start)
+
+    host_lv_size = round_up(end + ALIGN, extent_size)  # room for the MBR's alignment tail
+    renames = {}
+    for target in targets:
+        for alias in _xen_names(target.source.vdev):
+            renames[alias] = target.device
+
+    return GuestPlan(
+        guest=guest.name,
+        layout=guest.layout,
+        arch=guest.arch,
+        host_vg=kvm.vg,
+        host_lv=guest.target_lv,
+        host_lv_size=host_lv_size,
+        extent_size=extent_size,
+        partitions=tuple(partitions),
+        guest_vg=guest.guest_vg if guest.layout == "matryoshka" else None,
+        boot_size=boot_size,
+        boot_uuid=deterministic_uuid(guest.name, "boot"),
+        volumes=tuple(targets),
+        renames=renames,
+        kernel_package=kernel_package(guest.arch),
+        domain=plan_domain(guest, kvm, domain),
+    )
+
+
+def plan_domain(guest: Guest, kvm: KvmHost, domain: XenDomain) -> DomainPlan:
+    """The libvirt side of ``guest``: memory, vCPUs, NICs, lifecycle, its disk."""
+    notes: list[str] = []
+    macs = _macs(guest, domain, notes)
+    nics = tuple(
+        Nic(mac=mac, bridge=kvm.bridge, ips=guest.ips if index == 0 else ())
+        for index, mac in enumerate(macs)
+    )
+    memory, current = _memory(guest, domain)
+    lifecycle = _lifecycle(domain, notes)
+    return DomainPlan(
+        guest=guest.name,
+        name=guest.domain_name,
+        uuid=_domain_uuid(guest, domain),
+        disk_path=f"/dev/{kvm.vg}/{guest.target_lv}",
+        layout=guest.layout,
+        memory_mib=memory,
+        current_memory_mib=current,
+        vcpus=guest.vcpus or domain.vcpus or 1,
+        nics=nics,
+        virt_type=guest.virt_type,
+        machine=guest.machine,
+        serial_console=guest.serial_console,
+        lifecycle=lifecycle,
+        notes=tuple(notes),
+    )
+
+
+def source_volumes(
+    guest: str,
+    domain: XenDomain,
+    fstab: list[FstabEntry],
+    sizes: Mapping[str, int],
+) -> list[SourceVolume]:
+    """Match the Xen config's partition disks with the guest's fstab and the dom0's sizes.
+
+    ``sizes`` maps each disk's dom0 device (the Xen config's target) to its size in bytes.
+    A disk the guest's fstab does not mention is refused: data on it would be left behind.
+    """
+    volumes = []
+    for disk in domain.disks:
+        if disk.cdrom or disk.partition_number is None:
+            continue
+        names = set(_xen_names(disk.vdev))
+        entry = next((e for e in fstab if e.device in names), None)
+        if entry is None:
+            raise PlanError(
+                guest,
+                "fstab",
+                f"{disk.vdev} ({disk.target}) is in the Xen config but not in the guest's "
+                "/etc/fstab: mount it there or leave it out of the Xen config",
+            )
+        size = sizes.get(disk.target or "")
+        if not size:
+            raise PlanError(guest, "size", f"no size known for {disk.target} on the dom0")
+        volumes.append(
+            SourceVolume(
+                vdev=disk.vdev,
+                device=disk.target or "",
+                size=size,
+                fstype=entry.fstype,
+                mountpoint=None if entry.is_swap else entry.mountpoint,
+                options=entry.options,
+                dump=entry.dump,
+                passno=entry.passno,
+            )
+        )
+    return volumes
+
+
+def _volume_order(volume: SourceVolume) -> tuple[int, str]:
+    # Mount points in mount order (/ before /var before /var/lib), swap last.
+    if volume.mountpoint is None:
+        return (1_000, volume.vdev)
+    depth = 0 if volume.mountpoint == "/" else volume.mountpoint.rstrip("/").count("/")
+    return (depth, volume.mountpoint)
+
+
+def _check_volumes(name: str, domain: XenDomain, volumes: list[SourceVolume]) -> None:
+    disks = [disk for disk in domain.disks if not disk.cdrom]
+    if not disks:
+        raise PlanError(name, "disk", f"{domain.filename} lists no disks")
+    whole = [disk.vdev for disk in disks if disk.partition_number is None]
+    if whole:
+        raise PlanError(
+            name,
+            "disk",
+            f"{', '.join(whole)} in {domain.filename} is a whole disk (with its own partition "
+            "table): xen2kvm migrates per-partition Xen disks (one LV per filesystem)",
+        )
+    by_vdev = {volume.vdev: volume for volume in volumes}
+    for disk in disks:
+        if disk.vdev not in by_vdev:
+            raise PlanError(name, "disk", f"no volume information for {disk.vdev} ({disk.target})")
+    mounts = [v.mountpoint for v in volumes if v.mountpoint is not None]
+    if "/" not in mounts:
+        raise PlanError(name, "fstab", "no disk of the Xen config is mounted at / in its fstab")
+    duplicates = {m for m in mounts if mounts.count(m) > 1}
+    if duplicates:
+        raise PlanError(name, "fstab", f"mounted twice: {', '.join(sorted(duplicates))}")
+    for volume in volumes:
+        if volume.size <= 0:
+            raise PlanError(name, "size", f"{volume.vdev} ({volume.device}) has no size")
+        if volume.mountpoint is None and volume.fstype != "swap":
+            raise PlanError(name, "fstab", f"{volume.vdev} is neither mounted nor swap")
+        if volume.mountpoint == "/boot":
+            raise PlanError(
+                name, "fstab", f"{volume.vdev} is /boot already: the layout makes its own /boot"
+            )
+
+
+def _plain_partitions(
+    partitions: list[Partition], sized: list[tuple[SourceVolume, str, int]], start: int
+) -> tuple[list[Partition], list[TargetVolume], int]:
+    targets: list[TargetVolume] = []
+    # MBR: 4 primaries. With more than 3 volumes, p2 is an extended partition and the
+    # volumes become logical partitions p5, p6, ... (each with a 1 MiB EBR gap).
+    logical = len(sized) > 3
+    if logical:
+        extended_start = start
+        start += ALIGN
+        number = 5
+    else:
+        number = 2
+    for source, name, size in sized:
+        kind = "82" if source.fstype == "swap" else "83"
+        partitions.append(Partition(number, start // SECTOR, size // SECTOR, kind))
+        targets.append(TargetVolume(source, name, size, f"/dev/vda{number}", partition=number))
+        start += size + (ALIGN if logical else 0)
+        number += 1
+    if logical:
+        size = start - extended_start
+        partitions.insert(1, Partition(2, extended_start // SECTOR, size // SECTOR, "5"))
+    return partitions, targets, start
+
+
+def _dm_escape(name: str) -> str:
+    # device-mapper doubles hyphens inside VG and LV names in /dev/mapper names
+    return name.replace("-", "--")
+
+
+def _xen_names(vdev: str) -> list[str]:
+    """The names a guest may use for a Xen disk: /dev/xvda2, and the sda/hda aliases."""
+    names = [f"/dev/{vdev}"]
+    for old, new in (("xvd", "sd"), ("sd", "xvd"), ("hd", "xvd")):
+        if vdev.startswith(old):
+            names.append(f"/dev/{new}{vdev[len(old) :]}")
+    return names
+
+
+def _macs(guest: Guest, domain: XenDomain, notes: list[str]) -> list[str]:
+    count = max(len(domain.vifs), len(guest.macs), 1)
+    macs: list[str] = []
+    for index in range(count):
+        if index < len(guest.macs):
+            macs.append(guest.macs[index])
+            continue
+        xen_mac = domain.vifs[index].mac if index < len(domain.vifs) else None
+        if guest.keep_macs and xen_mac:
+            macs.append(xen_mac.lower())
+        else:
+            if guest.keep_macs:
+                notes.append(f"vif {index} has no MAC in the Xen config: a new one is assigned")
+            macs.append(generated_mac(guest.name, index))
+    return macs
+
+
+def _memory(guest: Guest, domain: XenDomain) -> tuple[int, int]:
+    if guest.memory_mib:
+        return guest.memory_mib, guest.memory_mib
+    current = domain.memory_mib or 512
+    maximum = max(domain.maxmem_mib or current, current)
+    return maximum, current
+
+
+def _lifecycle(domain: XenDomain, notes: list[str]) -> dict[str, str]:
+    actions = {}
+    for key, default in LIFECYCLE_DEFAULTS.items():
+        value = getattr(domain, key) or default
+        mapped = LIFECYCLE.get(value)
+        if mapped is None or (mapped in CRASH_ONLY and key != "on_crash"):
+            notes.append(f"{key}={value} has no libvirt equivalent: using {default}")
+            mapped = default
+        elif mapped != value:
+            notes.append(f"{key}={value} becomes {mapped} under libvirt")
+        actions[key] = mapped
+    return actions
+
+
+def _domain_uuid(guest: Guest, domain: XenDomain) -> str:
+    raw = domain.raw.get("uuid") if hasattr(domain, "raw") else None
+    if isinstance(raw, str):
+        try:
+            return str(uuid.UUID(raw))
+        except ValueError:
+            pass
+    return deterministic_uuid(guest.name, "domain")

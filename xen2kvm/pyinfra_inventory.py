@@ -1,0 +1,44 @@
+"""Turn a fleet file into pyinfra inventory groups (used by ``inventory/*.py``)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pyinfra.api.exceptions import InventoryError as PyinfraInventoryError
+
+from .errors import Xen2KvmError
+from .inventory import Fleet, load_fleet
+
+
+def fleet_groups(
+    path: str | Path, extra_data: Mapping[str, Any] | None = None
+) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    """Validate the fleet file and return its pyinfra groups.
+
+    Every host's data carries ``x2k_fleet`` (the fleet file's absolute path) so facts and
+    operations can read the whole fleet with ``fleet_for(host)``. A bad fleet file stops
+    pyinfra before it connects anywhere, with every problem listed.
+    """
+    path = Path(path).resolve()
+    data = {"x2k_fleet": str(path), **(extra_data or {})}
+    try:
+        fleet = load_fleet(path, data)
+    except Xen2KvmError as exc:
+        raise PyinfraInventoryError(str(exc)) from None
+    return fleet.pyinfra_groups()
+
+
+@lru_cache(maxsize=8)
+def _load(path: str) -> Fleet:
+    return load_fleet(path)
+
+
+def fleet_for(host: Any) -> Fleet:
+    """The fleet a pyinfra host belongs to (read once per fleet file and process)."""
+    path = host.data.get("x2k_fleet")
+    if not path:
+        raise PyinfraInventoryError(f"{host.name}: not from a xen2kvm fleet inventory")
+    return _load(path)

@@ -1,0 +1,86 @@
+"""Render the templates in ``templates/``: XML escaped, undefined values refused.
+
+Everything that ends up on a host is rendered here, from a ``GuestPlan``: the libvirt
+domain XML, the guest's new fstab, its grub drop-in and its persistent-net rules.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+import jinja2
+
+from .fstab import FstabEntry, escape, rename_devices
+from .planner import DomainPlan, GuestPlan
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        autoescape=jinja2.select_autoescape(enabled_extensions=("xml", "xml.j2")),
+        keep_trailing_newline=True,
+    )
+    env.filters["fstab"] = _fstab_field
+    return env
+
+
+def _fstab_field(value: object) -> str:
+    text = str(value)
+    if not text:
+        raise ValueError("an fstab field cannot be empty")
+    return escape(text)
+
+
+def _render(name: str, **context: object) -> str:
+    text = environment().get_template(name).render(**context)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def domain_xml(dom: DomainPlan, xen_host: str, xen_config: str) -> str:
+    """The libvirt domain XML for ``dom``."""
+    return _render("domain.xml.j2", dom=dom, xen_host=xen_host, xen_config=xen_config)
+
+
+def target_fstab_entries(plan: GuestPlan, source: list[FstabEntry]) -> list[FstabEntry]:
+    """The migrated guest's fstab entries: its own, renamed, plus the new /boot."""
+    entries = rename_devices(source, plan.renames)
+    # The planned volumes are authoritative for the filesystems that moved.
+    by_mount = {volume.mountpoint: volume for volume in plan.volumes if volume.mountpoint}
+    out: list[FstabEntry] = []
+    for entry in entries:
+        volume = by_mount.get(entry.mountpoint)
+        if volume is not None and entry.device != volume.device:
+            entry = FstabEntry(
+                volume.device,
+                entry.mountpoint,
+                entry.fstype,
+                entry.options,
+                entry.dump,
+                entry.passno,
+            )
+        out.append(entry)
+        if entry.mountpoint == "/":
+            out.append(FstabEntry(f"UUID={plan.boot_uuid}", "/boot", "ext4", "defaults", 0, 2))
+    if not any(e.mountpoint == "/" for e in out):
+        raise ValueError(f"{plan.guest}: its fstab has no / entry")
+    return out
+
+
+def fstab(plan: GuestPlan, source: list[FstabEntry]) -> str:
+    """The migrated guest's ``/etc/fstab``."""
+    return _render("fstab.j2", entries=target_fstab_entries(plan, source))
+
+
+def grub_defaults(plan: GuestPlan) -> str:
+    """``/etc/default/grub.d/xen2kvm.cfg``: serial console and stable interface names."""
+    return _render("grub-serial.cfg.j2", dom=plan.domain)
+
+
+def persistent_net_rules(plan: GuestPlan, interface_base: str = "eth") -> str:
+    """``/etc/udev/rules.d/70-persistent-net.rules`` naming the planned MACs as before."""
+    return _render("70-persistent-net.rules.j2", dom=plan.domain, interface_base=interface_base)
