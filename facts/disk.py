@@ -1,0 +1,242 @@
+"""
+Facts about disks and filesystems: partition tables, filesystem signatures, mounts and
+block device sizes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from pyinfra.api import FactBase, QuoteString, StringCommand
+from pyinfra.api.exceptions import FactProcessError
+from typing_extensions import override
+
+_BLKID_ESCAPE = re.compile(r"\\(.)")
+
+
+def _json(output: list[str], what: str) -> dict:
+    try:
+        data = json.loads("\n".join(output))
+    except ValueError as error:
+        raise FactProcessError(f"{what} did not print JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise FactProcessError(f"{what} printed JSON that is not an object")
+    return data
+
+
+class SfdiskPartitionTable(FactBase[dict | None]):
+    """
+    The partition table of a disk (or disk image), ``None`` when it has none. Starts and
+    sizes are in sectors of ``sectorsize`` bytes.
+
+    .. code:: python
+
+        {
+            "label": "dos", "id": "0x4d34989f", "sectorsize": 512,
+            "partitions": [
+                {"node": "/dev/vda1", "start": 2048, "size": 524288, "type": "83",
+                 "bootable": True},
+            ],
+        }
+
+    Sample ``sfdisk --json /dev/vda`` output::
+
+        {
+           "partitiontable": {
+              "label": "dos", "id": "0x4d34989f", "device": "/dev/vda",
+              "unit": "sectors", "sectorsize": 512,
+              "partitions": [
+                 {"node": "/dev/vda1", "start": 2048, "size": 524288, "type": "83",
+                  "bootable": true}
+              ]
+           }
+        }
+
+    sfdisk fails on a device without a partition table; the command then succeeds
+    without output if the device exists, and fails if it does not.
+    """
+
+    @override
+    def requires_command(self, device: str) -> str:
+        return "sfdisk"
+
+    @override
+    def command(self, device: str) -> StringCommand:
+        path = QuoteString(device)
+        return StringCommand("sfdisk --json", path, "2>/dev/null || test -e", path)
+
+    @override
+    def process(self, output: list[str]) -> dict | None:
+        if not "".join(output).strip():
+            return None  # the device has no partition table
+        table = _json(output, "sfdisk --json").get("partitiontable")
+        try:
+            if table["unit"] != "sectors":
+                raise FactProcessError(f"unexpected sfdisk unit: {table['unit']!r}")
+            return {
+                "label": table["label"],
+                "id": table.get("id"),
+                "sectorsize": int(table.get("sectorsize", 512)),
+                "partitions": [
+                    {
+                        "node": part["node"],
+                        "start": int(part["start"]),
+                        "size": int(part["size"]),
+                        "type": part["type"],
+                        "bootable": bool(part.get("bootable", False)),
+                    }
+                    for part in table.get("partitions", [])
+                ],
+            }
+        except (KeyError, TypeError, ValueError) as error:
+            raise FactProcessError(f"unexpected sfdisk partition table: {error!r}") from error
+
+
+class BlkidFilesystems(FactBase[dict]):
+    """
+    The signatures ``blkid`` finds on devices (all known devices when none is given), by
+    device. Each maps the keys blkid prints other than ``DEVNAME`` (``TYPE``, ``UUID``,
+    ``LABEL``, ``PTTYPE``, ...) to their values, unescaped.
+
+    .. code:: python
+
+        {
+            "/dev/vda1": {"LABEL": "boot", "UUID": "5ab1e000-...", "TYPE": "ext4", ...},
+            "/dev/vg0/g1": {"PTUUID": "cade1adf", "PTTYPE": "dos"},
+        }
+
+    Sample ``blkid -o export`` output::
+
+        DEVNAME=/dev/vda1
+        LABEL=boot
+        UUID=5ab1e000-0000-4000-8000-00000000b001
+        BLOCK_SIZE=1024
+        TYPE=ext4
+        PARTUUID=4d34989f-01
+
+    blkid exits 2 when it finds nothing: that is an empty result, not an error.
+    """
+
+    default = dict
+
+    @override
+    def requires_command(self, devices: str | list[str] | None = None) -> str:
+        return "blkid"
+
+    @override
+    def command(self, devices: str | list[str] | None = None) -> StringCommand:
+        if isinstance(devices, str):
+            devices = [devices]
+        paths = [QuoteString(device) for device in devices or []]
+        return StringCommand("blkid -o export", *paths, "|| test $? -eq 2")
+
+    @override
+    def process(self, output: list[str]) -> dict:
+        found: dict = {}
+        device = None
+        for line in output:
+            if not line.strip():
+                device = None
+                continue
+            key, sep, value = line.partition("=")
+            if not sep:
+                raise FactProcessError(f"unexpected line in blkid output: {line!r}")
+            value = _BLKID_ESCAPE.sub(r"\1", value)
+            if key == "DEVNAME":
+                device = value
+                found[device] = {}
+            elif device is None:
+                raise FactProcessError(f"blkid output without DEVNAME before: {line!r}")
+            else:
+                found[device][key] = value
+        return found
+
+
+class FindmntMounts(FactBase[dict]):
+    """
+    The mounted filesystems by target. Of mounts stacked on one target the last (the
+    visible one) is kept.
+
+    .. code:: python
+
+        {
+            "/": {"source": "/dev/vda2", "fstype": "ext4",
+                  "options": "rw,relatime,errors=remount-ro"},
+            "/boot": {"source": "/dev/vda1", "fstype": "ext4", "options": "rw,relatime"},
+        }
+
+    Sample output (a tree: each mount lists those below it as ``children``)::
+
+        {
+           "filesystems": [
+              {"target": "/", "source": "/dev/vda2", "fstype": "ext4",
+               "options": "rw,relatime,errors=remount-ro",
+               "children": [
+                  {"target": "/boot", "source": "/dev/vda1", "fstype": "ext4",
+                   "options": "rw,relatime"}
+               ]}
+           ]
+        }
+    """
+
+    default = dict
+
+    @override
+    def requires_command(self) -> str:
+        return "findmnt"
+
+    @override
+    def command(self) -> str:
+        return "findmnt -J -o TARGET,SOURCE,FSTYPE,OPTIONS"
+
+    @override
+    def process(self, output: list[str]) -> dict:
+        mounts: dict = {}
+        if not "".join(output).strip():
+            return mounts
+        pending = list(reversed(_json(output, "findmnt -J").get("filesystems", [])))
+        try:
+            while pending:  # depth first, in findmnt's order
+                mount = pending.pop()
+                mounts[mount["target"]] = {
+                    "source": mount["source"],
+                    "fstype": mount["fstype"],
+                    "options": mount["options"],
+                }
+                pending.extend(reversed(mount.get("children", [])))
+        except (KeyError, TypeError) as error:
+            raise FactProcessError(f"unexpected findmnt entry: {error!r}") from error
+        return mounts
+
+
+class BlockDeviceSize(FactBase[int | None]):
+    """
+    The size of a block device in bytes (``blockdev --getsize64``), for example a Xen
+    guest's logical volume on the dom0.
+
+    .. code:: python
+
+        2147483648
+
+    Sample output::
+
+        2147483648
+    """
+
+    @override
+    def requires_command(self, device: str) -> str:
+        return "blockdev"
+
+    @override
+    def command(self, device: str) -> StringCommand:
+        return StringCommand("blockdev --getsize64", QuoteString(device))
+
+    @override
+    def process(self, output: list[str]) -> int | None:
+        text = "".join(output).strip()
+        if not text:
+            return None
+        if not text.isdigit():
+            raise FactProcessError(f"blockdev --getsize64 did not print a size: {text!r}")
+        return int(text)

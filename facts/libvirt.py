@@ -1,0 +1,125 @@
+"""
+Facts about the libvirt domains of a KVM host.
+"""
+
+from __future__ import annotations
+
+from pyinfra.api import FactBase, QuoteString, StringCommand
+from pyinfra.api.exceptions import FactProcessError
+from typing_extensions import override
+
+
+class LibvirtDomains(FactBase[dict]):
+    """
+    The domains libvirt knows (running or not), with their state and autostart, from
+    ``virsh dominfo`` of each domain ``virsh list --all --name`` names.
+
+    .. code:: python
+
+        {
+            "g1": {"id": 1, "uuid": "...", "state": "running", "autostart": False,
+                   "persistent": True},
+        }
+
+    Sample output (one block per domain)::
+
+        Id:             1
+        Name:           g1
+        UUID:           6695eb01-f6a4-8304-79aa-97f2502e193f
+        OS Type:        hvm
+        State:          running
+        ...
+        Persistent:     yes
+        Autostart:      disable
+    """
+
+    default = dict
+
+    @override
+    def requires_command(self) -> str:
+        return "virsh"
+
+    @override
+    def command(self) -> str:
+        # No pipefail in dash: keep virsh list's status by reading its output first.
+        return (
+            'names="$(LC_ALL=C virsh list --all --name)" && printf "%s\\n" "$names"'
+            ' | while IFS= read -r name; do test -z "$name"'
+            ' || LC_ALL=C virsh dominfo --domain "$name" </dev/null || exit 1; done'
+        )
+
+    @override
+    def process(self, output: list[str]) -> dict:
+        domains: dict = {}
+        block: dict[str, str] = {}
+        for line in [*output, ""]:
+            if not line.strip():
+                if block:
+                    name, info = _domain(block)
+                    domains[name] = info
+                block = {}
+                continue
+            if line[0].isspace():  # a further line of the value above ("Messages:")
+                continue
+            key, sep, value = line.partition(":")
+            if not sep:
+                raise FactProcessError(f"unexpected line in virsh dominfo output: {line!r}")
+            block[key.strip()] = value.strip()
+        return domains
+
+
+def _domain(block: dict[str, str]) -> tuple[str, dict]:
+    try:
+        name = block["Name"]
+        autostart = {"enable": True, "disable": False}[block["Autostart"]]
+        persistent = {"yes": True, "no": False}[block["Persistent"]]
+        return name, {
+            "id": None if block["Id"] == "-" else int(block["Id"]),
+            "uuid": block["UUID"],
+            "state": block["State"],
+            "autostart": autostart,
+            "persistent": persistent,
+        }
+    except (KeyError, ValueError) as error:
+        raise FactProcessError(f"unexpected virsh dominfo output: {block}") from error
+
+
+class LibvirtDomainXml(FactBase[str | None]):
+    """
+    The persistent (``--inactive``) XML definition of a libvirt domain, ``None`` when no
+    domain has that name.
+
+    Sample output::
+
+        <domain type='kvm'>
+          <name>g1</name>
+          ...
+        </domain>
+
+    The command prints nothing for a missing domain, and fails when virsh fails (libvirt
+    not running, for one): that is not taken for a missing domain.
+    """
+
+    @override
+    def requires_command(self, domain: str) -> str:
+        return "virsh"
+
+    @override
+    def command(self, domain: str) -> StringCommand:
+        quoted = QuoteString(domain)
+        return StringCommand(
+            'names="$(virsh list --all --name)" && if printf "%s\\n" "$names" | grep -qxF -e',
+            quoted,
+            "; then virsh dumpxml --inactive --domain",
+            quoted,
+            "; fi",
+        )
+
+    @override
+    def process(self, output: list[str]) -> str | None:
+        text = "\n".join(output).strip()
+        if not text:
+            return None
+        if not text.startswith("<domain") or not text.endswith("</domain>"):
+            raise FactProcessError(f"virsh dumpxml did not print a domain: {text[:80]!r}")
+        return text + "\n"
