@@ -99,3 +99,19 @@ class XenAutostart(FactBase[dict]):
                 continue
             entries[name] = target if kind == "l" else None
         return entries
+
+
+class XenConfigFile(FactBase[str | None]):
+    """
+    The text of a Xen domain config file on the dom0, or ``None`` when it does not exist.
+    It is parsed by ``xen2kvm.xenconfig`` (never executed).
+    """
+
+    @override
+    def command(self, path: str) -> StringCommand:
+        quoted = QuoteString(path)
+        return StringCommand("! test -e", quoted, "|| cat", quoted)
+
+    @override
+    def process(self, output: list[str]) -> str | None:
+        return "\n".join(output) + "\n"

@@ -10,7 +10,7 @@ from typing import Any
 from pyinfra.api.exceptions import InventoryError as PyinfraInventoryError
 
 from .errors import Xen2KvmError
-from .inventory import Fleet, load_fleet
+from .inventory import Fleet, Guest, load_fleet
 
 
 def fleet_groups(
@@ -42,3 +42,11 @@ def fleet_for(host: Any) -> Fleet:
     if not path:
         raise PyinfraInventoryError(f"{host.name}: not from a xen2kvm fleet inventory")
     return _load(path)
+
+
+def selected_guests(host: Any) -> list[Guest]:
+    """The fleet's guests this run covers: all, or those ``--limit`` selected."""
+    fleet = fleet_for(host)
+    limit = getattr(host.state, "limit_hosts", None)
+    names = {h.name for h in limit} if limit is not None else set(fleet.guests)
+    return [guest for name, guest in fleet.guests.items() if name in names]
