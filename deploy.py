@@ -29,7 +29,12 @@ role = host.data.get("x2k_role")
 
 if role == "kvm_host":
     kvm = fleet.kvm_hosts[host.name]
-    preflight.kvm_host(name=f"KVM host {kvm.name} is ready", vg=kvm.vg, bridge=kvm.bridge)
+    preflight.kvm_host(
+        name=f"KVM host {kvm.name} is ready",
+        vg=kvm.vg,
+        bridge=kvm.bridge,
+        check_bridge=kvm.libvirt_uri.startswith("qemu:///"),
+    )
 elif role == "xen_host":
     for guest in selected_guests(host):
         if guest.xen_host == host.name:

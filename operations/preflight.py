@@ -21,7 +21,7 @@ from xen2kvm.xenconfig import parse_xen_config
 
 
 @operation()
-def kvm_host(vg: str, bridge: str, need_bytes: int = 0):
+def kvm_host(vg: str, bridge: str, need_bytes: int = 0, check_bridge: bool = True):
     """
     Check a KVM host is ready to receive guests: its volume group exists with room for
     them, its libvirt answers and its bridge exists.
@@ -29,6 +29,7 @@ def kvm_host(vg: str, bridge: str, need_bytes: int = 0):
     + vg: the host volume group the guests' disks go in
     + bridge: the bridge the guests' NICs join
     + need_bytes: the room the guests still need in ``vg``
+    + check_bridge: whether the bridge is on this host (not so when libvirt is remote)
 
     **Example:**
 
@@ -49,9 +50,10 @@ def kvm_host(vg: str, bridge: str, need_bytes: int = 0):
             f"{human(need_bytes)}"
         )
     host.get_fact(LibvirtDomains)  # fails the fact (and the run) when libvirt does not answer
-    if not host.get_fact(Directory, path=f"/sys/class/net/{bridge}/bridge"):
+    if check_bridge and not host.get_fact(Directory, path=f"/sys/class/net/{bridge}/bridge"):
         raise OperationError(f"{host.name}: bridge {bridge} does not exist")
-    host.noop(f"{vg} has {human(free)} free, libvirt answers, bridge {bridge} is up")
+    where = f"bridge {bridge} is up" if check_bridge else f"bridge {bridge} is libvirt's to check"
+    host.noop(f"{vg} has {human(free)} free, libvirt answers, {where}")
     yield from ()  # a check: never a command
 
 

@@ -1,0 +1,83 @@
+"""The lab network: only inside namespaces the lab makes; nothing in the host's namespace.
+
+- ``<prefix>-net``: bridge ``br0`` holding 198.51.100.1/24 (where ssh, pyinfra, pytest and
+  the apt repo run), lo up; no uplink, no forwarding, no NAT.
+- ``<prefix>-<host>``: one namespace per container host, eth0 (a veth whose other end,
+  ``vh-<host>``, is on br0) with the host's address/24 (and its service addresses),
+  default route via 198.51.100.1. The veth is created straight into both namespaces.
+"""
+
+from __future__ import annotations
+
+from .config import LAB_BRIDGE, LAB_GATEWAY, LAB_PREFIXLEN, LabConfig
+from .util import netns_exists, run
+
+BRIDGE_MAC = "02:00:c6:33:64:01"  # locally administered; c6:33:64:01 is 198.51.100.1
+
+
+def _ip(netns: str, *args: str) -> None:
+    run(["ip", "-n", netns, *args], capture=True)
+
+
+def lab_net_up(cfg: LabConfig) -> None:
+    """Create ``<prefix>-net`` with br0 (idempotent)."""
+    ns = cfg.netns
+    if not netns_exists(ns):
+        run(["ip", "netns", "add", ns])
+    _ip(ns, "link", "set", "lo", "up")
+    if run(["ip", "-n", ns, "link", "show", LAB_BRIDGE], check=False, capture=True).returncode:
+        _ip(ns, "link", "add", LAB_BRIDGE, "type", "bridge")
+    # A fixed MAC: a bridge otherwise takes the lowest MAC of its ports, so it changed
+    # whenever a guest's veth went away and every neighbour's ARP entry went stale.
+    _ip(ns, "link", "set", LAB_BRIDGE, "address", BRIDGE_MAC)
+    addrs = run(["ip", "-n", ns, "-4", "-o", "addr", "show", "dev", LAB_BRIDGE], capture=True)
+    if f" {LAB_GATEWAY}/" not in addrs.stdout:
+        _ip(ns, "addr", "add", f"{LAB_GATEWAY}/{LAB_PREFIXLEN}", "dev", LAB_BRIDGE)
+    _ip(ns, "link", "set", LAB_BRIDGE, "up")
+
+
+def lab_net_down(cfg: LabConfig) -> None:
+    if netns_exists(cfg.netns):
+        run(["ip", "netns", "del", cfg.netns])
+
+
+def host_net_up(cfg: LabConfig, host: str, address: str, mac: str, extra: tuple[str, ...]) -> str:
+    """Namespace and eth0 of a container host (fresh each time); returns the namespace."""
+    ns = cfg.host_netns(host)
+    host_net_down(cfg, host)
+    run(["ip", "netns", "add", ns])
+    veth = f"vh-{host}"[:15]
+    run(
+        [
+            "ip",
+            "link",
+            "add",
+            veth,
+            "netns",
+            cfg.netns,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "address",
+            mac,
+            "netns",
+            ns,
+        ]
+    )
+    _ip(cfg.netns, "link", "set", veth, "master", LAB_BRIDGE, "up")
+    _ip(ns, "link", "set", "lo", "up")
+    _ip(ns, "addr", "add", f"{address}/{LAB_PREFIXLEN}", "dev", "eth0")
+    for n, ip in enumerate(extra, start=1):
+        _ip(ns, "addr", "add", f"{ip}/{LAB_PREFIXLEN}", "dev", "eth0", "label", f"eth0:{n}")
+    _ip(ns, "link", "set", "eth0", "up")
+    _ip(ns, "route", "add", "default", "via", LAB_GATEWAY)
+    return ns
+
+
+def host_net_down(cfg: LabConfig, host: str) -> None:
+    """Delete the host's namespace: its eth0 and the veth's other end go with it."""
+    ns = cfg.host_netns(host)
+    if netns_exists(ns):
+        run(["ip", "netns", "del", ns])

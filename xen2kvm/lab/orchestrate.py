@@ -1,0 +1,236 @@
+"""Bring the whole lab up, down, or say what runs.
+
+Order up: SSH key, cached trees and images (built on first run), known_hosts and
+ssh_config, the lab network, the apt repo, the Xen controller, the dom0 (with the guests'
+LVs on loop devices), the guests (created through the controller, as ``xl create`` would),
+the KVM side (``xen2kvm.lab.kvmhost``, when present), then wait for SSH on every host.
+Down is the reverse, by PID and by recorded loop device, and idempotent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import shutil
+import subprocess
+import time
+from types import ModuleType
+from typing import Any
+
+from . import containers, dom0, fleet, hypervisor, images, net, repo
+from .config import LabConfig
+from .util import in_netns, netns_exists
+
+TOOLS = {
+    "debootstrap": "debootstrap",
+    "dpkg-scanpackages": "dpkg-dev",
+    "mkfs.ext4": "e2fsprogs",
+    "losetup": "mount",
+    "unshare": "util-linux",
+    "ssh": "openssh-client",
+}
+
+
+class Progress:
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+
+    def __call__(self, msg: str) -> None:
+        print(f"[{time.monotonic() - self.t0:6.1f}s] {msg}", flush=True)
+
+
+def _kvmhost() -> ModuleType | None:
+    try:
+        return importlib.import_module("xen2kvm.lab.kvmhost")
+    except ModuleNotFoundError as exc:
+        if exc.name != "xen2kvm.lab.kvmhost":
+            raise
+        return None
+
+
+def host_mac(name: str) -> str:
+    """A stable, locally administered MAC for a container host that is not a domU."""
+    digest = hashlib.sha256(name.encode()).digest()
+    return "02:" + ":".join(f"{b:02x}" for b in digest[:5])
+
+
+def ssh_command(cfg: LabConfig, address: str, *cmd: str, timeout: int = 5) -> list[str]:
+    """ssh to a lab host from inside ``<prefix>-net``, strict host key checking on."""
+    return in_netns(
+        cfg.netns,
+        [
+            "ssh",
+            "-i",
+            str(cfg.ssh_key),
+            "-o",
+            "IdentitiesOnly=yes",
+            "-o",
+            f"UserKnownHostsFile={cfg.known_hosts}",
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            f"ConnectTimeout={timeout}",
+            "-o",
+            "LogLevel=ERROR",
+            f"root@{address}",
+            *cmd,
+        ],
+    )
+
+
+def write_ssh_config(cfg: LabConfig, lab: fleet.Fleet) -> None:
+    """``cfg.root/ssh_config``: every lab host by name, for ssh -F and testinfra."""
+    blocks = []
+    for host in lab.hosts:
+        blocks.append(
+            f"Host {host.name} {host.address}\n  HostName {host.address}\n  User root\n"
+            f"  IdentityFile {cfg.ssh_key}\n  IdentitiesOnly yes\n"
+            f"  UserKnownHostsFile {cfg.known_hosts}\n  GlobalKnownHostsFile /dev/null\n"
+            "  StrictHostKeyChecking yes\n  BatchMode yes\n  LogLevel ERROR\n"
+        )
+    (cfg.root / "ssh_config").write_text("\n".join(blocks))
+
+
+def _check_tools() -> None:
+    missing = sorted({pkg for tool, pkg in TOOLS.items() if shutil.which(tool) is None})
+    if missing:
+        raise RuntimeError(
+            f"lab tools missing: run `apt-get install -y {' '.join(missing)}` and retry"
+        )
+
+
+def build(cfg: LabConfig, lab: fleet.Fleet, say: Progress) -> None:
+    images.ensure_ssh_key(cfg)
+    say("trees: debootstrap (cached under " + str(cfg.cache) + ")")
+    built = images.build_trees(cfg)
+    say(f"trees: {'built ' + ', '.join(built) if built else 'cached'}")
+    built = images.build_guests(cfg, lab)
+    say(f"guest images: {'built ' + ', '.join(built) if built else 'cached'}")
+    images.write_known_hosts(cfg, {h.name: h.address for h in lab.hosts if h.kind != "kvm"})
+    write_ssh_config(cfg, lab)
+
+
+def start_xen_hosts(cfg: LabConfig, lab: fleet.Fleet, say: Progress) -> None:
+    for host in lab.xen_hosts:
+        if containers.running(cfg, host.name) is None:
+            ns = net.host_net_up(cfg, host.name, host.address, host_mac(host.name), ())
+            containers.start(cfg, dom0.spec(cfg, lab, host, hypervisor.socket_dir(cfg)), ns)
+        say(f"dom0 {host.name}: running ({host.address})")
+
+
+def start_guests(cfg: LabConfig, lab: fleet.Fleet, say: Progress) -> None:
+    running = {d["name"] for d in hypervisor.request(cfg, {"op": "list"})["domains"]}
+    for guest in lab.guests:
+        if guest.name not in running:
+            answer = hypervisor.request(cfg, {"op": "create", "name": guest.name})
+            if not answer.get("ok"):
+                raise RuntimeError(f"guest {guest.name}: {answer.get('error')}")
+        say(f"guest {guest.name}: running ({guest.address}, {guest.arch}, {guest.init})")
+
+
+def wait_ssh(cfg: LabConfig, hosts: list[fleet.Host], say: Progress, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    for host in hosts:
+        while True:
+            proc = subprocess.run(
+                ssh_command(cfg, host.address, "true", timeout=3), capture_output=True, check=False
+            )
+            if proc.returncode == 0:
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{host.name} ({host.address}) does not answer SSH: "
+                    f"{proc.stderr.decode().strip()}"
+                )
+            time.sleep(0.5)
+    say("ssh: " + ", ".join(h.name for h in hosts) + " answer")
+
+
+def up(cfg: LabConfig, kvm_side: bool = True) -> None:
+    say = Progress()
+    _check_tools()
+    lab = fleet.load()
+    for path in (cfg.root, cfg.cache, cfg.run, cfg.pids):
+        path.mkdir(parents=True, exist_ok=True)
+    build(cfg, lab, say)
+    net.lab_net_up(cfg)
+    say(f"network: {cfg.netns} with br0 198.51.100.1/24")
+    repo.serve(cfg)
+    say(f"apt repo: {repo.repo_url('<arch>')} (served from {cfg.netns})")
+    hypervisor.start_controller(cfg)
+    say("xen controller: running")
+    start_xen_hosts(cfg, lab, say)
+    start_guests(cfg, lab, say)
+    reachable = [h for h in lab.hosts if h.kind != "kvm"]
+    kvm = _kvmhost() if kvm_side else None
+    if not kvm_side:
+        say("kvm side: skipped (--no-kvm)")
+    elif kvm is None:
+        say("kvm side: xen2kvm.lab.kvmhost not there yet, skipped")
+    else:
+        kvm.build(cfg)
+        kvm.up(cfg)
+        say("kvm side: up")
+    wait_ssh(cfg, reachable, say)
+    say("lab up")
+
+
+def down(cfg: LabConfig) -> None:
+    say = Progress()
+    lab = fleet.load()
+    kvm = _kvmhost()
+    if kvm is not None:
+        kvm.down(cfg)
+        say("kvm side: down")
+    hypervisor.stop_controller(cfg)
+    for guest in lab.guests:
+        hypervisor.stop_guest(cfg, guest.name, graceful=False)
+    for host in lab.xen_hosts:
+        containers.stop(cfg, host.name, graceful=False)
+        net.host_net_down(cfg, host.name)
+    say("containers: stopped")
+    repo.stop(cfg)
+    for guest in lab.guests:
+        dom0.detach_lvs(cfg, guest.name)
+    net.lab_net_down(cfg)
+    shutil.rmtree(cfg.run, ignore_errors=True)
+    say("lab down")
+
+
+def status(cfg: LabConfig) -> dict[str, Any]:
+    lab = fleet.load()
+    domains: dict[str, int] = {}
+    if hypervisor.controller_pid(cfg) is not None:
+        try:
+            answer = hypervisor.request(cfg, {"op": "list"}, timeout=5)
+            domains = {d["name"]: d["domid"] for d in answer.get("domains", [])}
+        except OSError:
+            pass
+    hosts = {}
+    for host in lab.hosts:
+        if host.kind == "kvm":
+            continue
+        pid = containers.running(cfg, host.name)
+        hosts[host.name] = {
+            "kind": host.kind,
+            "address": host.address,
+            "running": pid is not None,
+            "pid": pid,
+            "netns": cfg.host_netns(host.name) if netns_exists(cfg.host_netns(host.name)) else None,
+        }
+        if host.name in domains:
+            hosts[host.name]["domid"] = domains[host.name]
+    kvm = _kvmhost()
+    return {
+        "prefix": cfg.prefix,
+        "root": str(cfg.root),
+        "network": netns_exists(cfg.netns),
+        "apt_repo": repo.server_pid(cfg),
+        "xen_controller": hypervisor.controller_pid(cfg),
+        "hosts": hosts,
+        "kvm": kvm.status(cfg) if kvm is not None else "xen2kvm.lab.kvmhost not there yet",
+    }

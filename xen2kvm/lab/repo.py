@@ -1,0 +1,134 @@
+"""The lab's local apt repository: what the migration's prepare phase installs in guests.
+
+The lab has no uplink, so the packages a guest will need (kernel, grub, lvm2 ...) are
+downloaded once at build time, on the outer machine, from inside each guest tree (so only
+what the guest does not already have is fetched), kept as a flat repo per arch under
+``cache/repo/<arch>`` and served over HTTP on ``198.51.100.1:3142`` from ``<prefix>-net``.
+Guests use ``deb [trusted=yes] http://198.51.100.1:3142/<arch> ./``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import shutil
+import subprocess
+import sys
+from email.utils import formatdate
+from pathlib import Path
+
+from .config import LAB_GATEWAY, LabConfig
+from .containers import kill_ours
+from .util import in_netns, read_pid, run
+
+REPO_PORT = 3142
+# What the migration's prepare phase installs in a guest, per Debian arch.
+REPO_PACKAGES: dict[str, tuple[str, ...]] = {
+    "amd64": ("linux-image-amd64", "grub-pc", "lvm2", "initramfs-tools", "udev", "kmod"),
+    "i386": ("linux-image-686-pae", "grub-pc", "lvm2", "initramfs-tools", "udev", "kmod"),
+}
+
+
+def repo_url(arch: str) -> str:
+    return f"http://{LAB_GATEWAY}:{REPO_PORT}/{arch}"
+
+
+def sources_line(arch: str) -> str:
+    return f"deb [trusted=yes] {repo_url(arch)} ./\n"
+
+
+def repo_dir(cfg: LabConfig, arch: str | None = None) -> Path:
+    base = cfg.cache / "repo"
+    return base / arch if arch else base
+
+
+def download_into_repo(cfg: LabConfig, tree: Path, arch: str) -> None:
+    """Fetch REPO_PACKAGES[arch] and their missing dependencies with the tree's own apt."""
+    shutil.copy("/etc/resolv.conf", tree / "etc/resolv.conf")
+    chroot = ["chroot", str(tree), "env", "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C"]
+    run([*chroot, "apt-get", "clean"])  # debootstrap leaves the base system's .debs there
+    run([*chroot, "apt-get", "-q", "update"], capture=True)
+    run(
+        [
+            *chroot,
+            "apt-get",
+            "-q",
+            "-y",
+            "--download-only",
+            "--no-install-recommends",
+            "install",
+            *REPO_PACKAGES[arch],
+        ],
+        capture=True,
+    )
+    dest = repo_dir(cfg, arch)
+    dest.mkdir(parents=True, exist_ok=True)
+    for deb in (tree / "var/cache/apt/archives").glob("*.deb"):
+        shutil.move(str(deb), dest / deb.name)
+    run([*chroot, "apt-get", "clean"])
+    for lst in (tree / "var/lib/apt/lists").glob("*_*"):
+        lst.unlink()
+    index(dest, arch)
+
+
+def index(dest: Path, arch: str) -> None:
+    """Write Packages, Packages.gz and a Release for a flat repo."""
+    packages = subprocess.run(
+        ["dpkg-scanpackages", "--multiversion", ".", "/dev/null"],
+        cwd=dest,
+        check=True,
+        capture_output=True,
+    ).stdout
+    (dest / "Packages").write_bytes(packages)
+    (dest / "Packages.gz").write_bytes(gzip.compress(packages, mtime=0))
+    lines = [
+        "Origin: xen2kvm-lab",
+        "Label: xen2kvm-lab",
+        f"Architectures: {arch}",
+        f"Date: {formatdate(usegmt=True)}",
+        "SHA256:",
+    ]
+    for name in ("Packages", "Packages.gz"):
+        data = (dest / name).read_bytes()
+        lines.append(f" {hashlib.sha256(data).hexdigest()} {len(data)} {name}")
+    (dest / "Release").write_text("\n".join(lines) + "\n")
+
+
+def _pidfile(cfg: LabConfig) -> Path:
+    return cfg.pids / "apt-repo.pid"
+
+
+def serve(cfg: LabConfig) -> int:
+    """Start the HTTP server for the repo inside ``<prefix>-net`` (idempotent); its pid."""
+    pid = read_pid(_pidfile(cfg))
+    if pid is not None:
+        return pid
+    cfg.pids.mkdir(parents=True, exist_ok=True)
+    log = cfg.run / "apt-repo.log"
+    cmd = in_netns(
+        cfg.netns,
+        [
+            sys.executable,
+            "-m",
+            "http.server",
+            str(REPO_PORT),
+            "--bind",
+            LAB_GATEWAY,
+            "--directory",
+            str(repo_dir(cfg)),
+        ],
+    )
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+        )
+    _pidfile(cfg).write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+def server_pid(cfg: LabConfig) -> int | None:
+    return read_pid(_pidfile(cfg))
+
+
+def stop(cfg: LabConfig) -> None:
+    kill_ours(cfg, _pidfile(cfg))
