@@ -1,48 +1,44 @@
 """
 xen2kvm: move a wave of Xen domUs to KVM, one pyinfra run per wave.
 
-    pyinfra inventory/prod.py deploy.py --limit wave1            # everything that is due
-    pyinfra inventory/prod.py deploy.py --limit wave1 --data phase=plan
+    pyinfra inventory/prod.py deploy.py --limit wave1                   # all that is due
+    pyinfra inventory/prod.py deploy.py --limit wave1 --data phase=plan   # one phase
+    pyinfra inventory/prod.py deploy.py --limit wave1 --dry               # the exact plan
 
-Phases, in order: plan (checks, no changes), then prepare, presync, cutover, and
-rollback on demand. This version implements ``plan``; the other phases are refused with
-a clear message until they exist.
+Phases, in order: plan (checks, no changes), prepare (kernel, grub, lvm2 in the running
+guests), presync (the new disks, the warm copy), cutover (the downtime window). With no
+phase, a run does every phase, each doing only what is due: over a finished wave it
+changes nothing. ``--data phase=rollback`` returns the wave's guests to Xen.
 """
 
-from pyinfra import host
+from pyinfra import host, local
 from pyinfra.api.exceptions import PyinfraError
 
-from operations import preflight
-from xen2kvm.pyinfra_inventory import fleet_for, selected_guests
+from operations import flow
 
-PHASES = ("plan", "prepare", "presync", "cutover", "rollback")
-IMPLEMENTED = ("plan",)
+PHASES = ("plan", "prepare", "presync", "cutover")
+ON_DEMAND = ("rollback",)
 
-phase = host.data.get("phase") or "plan"
-if phase not in PHASES:
-    raise PyinfraError(f"--data phase={phase}: not one of {', '.join(PHASES)}")
-if phase not in IMPLEMENTED:
-    raise PyinfraError(f"--data phase={phase}: not implemented yet (available: plan)")
+phase = host.data.get("phase")
+if phase is not None and phase not in PHASES + ON_DEMAND:
+    raise PyinfraError(f"--data phase={phase}: not one of {', '.join(PHASES + ON_DEMAND)}")
 
-fleet = fleet_for(host)
-role = host.data.get("x2k_role")
+run = [phase] if phase else PHASES
 
-if role == "kvm_host":
-    kvm = fleet.kvm_hosts[host.name]
-    preflight.kvm_host(
-        name=f"KVM host {kvm.name} is ready",
-        vg=kvm.vg,
-        bridge=kvm.bridge,
-        check_bridge=kvm.libvirt_uri.startswith("qemu:///"),
-    )
-elif role == "xen_host":
-    for guest in selected_guests(host):
-        if guest.xen_host == host.name:
-            preflight.xen_config(
-                name=f"Xen config of {guest.name} parses",
-                guest=guest.name,
-                path=guest.xen_config,
-            )
-elif role == "guest":
-    guest = fleet.guests[host.name]
-    preflight.guest(name=f"{guest.name} answers, {guest.arch}", arch=guest.arch)
+# One include a line: pyinfra orders operations by the lines that lead to them, so each
+# phase's operations all run before the next phase's (a loop here would interleave them).
+if "plan" in run:
+    local.include("tasks/plan.py")
+    flow.barrier(name="plan: done on every host", label="plan")
+if "prepare" in run:
+    local.include("tasks/prepare.py")
+    flow.barrier(name="prepare: done on every host", label="prepare")
+if "presync" in run:
+    local.include("tasks/presync.py")
+    flow.barrier(name="presync: done on every host", label="presync")
+if "cutover" in run:
+    local.include("tasks/cutover.py")
+    flow.barrier(name="cutover: done on every host", label="cutover")
+if "rollback" in run:
+    local.include("tasks/rollback.py")
+    flow.barrier(name="rollback: done on every host", label="rollback")

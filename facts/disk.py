@@ -64,7 +64,9 @@ class SfdiskPartitionTable(FactBase[dict | None]):
     @override
     def command(self, device: str) -> StringCommand:
         path = QuoteString(device)
-        return StringCommand("sfdisk --json", path, "2>/dev/null || test -e", path)
+        # A device that does not exist (yet) has no table: a dry run over a fresh wave reads
+        # this before the LV is created.
+        return StringCommand("! test -e", path, "|| sfdisk --json", path, "2>/dev/null || true")
 
     @override
     def process(self, output: list[str]) -> dict | None:
@@ -230,7 +232,9 @@ class BlockDeviceSize(FactBase[int | None]):
 
     @override
     def command(self, device: str) -> StringCommand:
-        return StringCommand("blockdev --getsize64", QuoteString(device))
+        # A device that does not exist (yet) has no size: None, not a failure.
+        path = QuoteString(device)
+        return StringCommand("! test -e", path, "|| blockdev --getsize64", path)
 
     @override
     def process(self, output: list[str]) -> int | None:

@@ -9,7 +9,9 @@ import re
 from pyinfra import host
 from pyinfra.api import OperationError, OperationValueError, QuoteString, StringCommand, operation
 
-from facts.lvm import LvmLogicalVolumes, LvmVolumeGroups
+from facts.disk import BlkidFilesystems
+from facts.lvm import LvmLogicalVolumes, LvmPhysicalVolumes, LvmVolumeGroups
+from operations.disk import device_aliases
 
 # lvm(8), "VALID NAMES": these characters, no leading hyphen, not "." or "..", at most
 # 127 characters; LV names may not start with "snapshot" or "pvmove", nor hold the
@@ -102,7 +104,14 @@ def logical_volume(vg: str, lv: str, size: int | None = None, present: bool = Tr
 
     group = host.get_fact(LvmVolumeGroups).get(vg)
     if group is None:
-        raise OperationError(f"volume group {vg} does not exist on {host.name}")
+        if host.state.is_executing or size is None:
+            raise OperationError(f"volume group {vg} does not exist on {host.name}")
+        # Planning a run in which an earlier operation creates the VG (a dry run of a
+        # fresh wave): the LV would be created then, rounded by LVM to its extent size.
+        yield StringCommand(
+            "lvcreate --yes --wipesignatures y -n", QuoteString(lv), f"-L {size}b", QuoteString(vg)
+        )
+        return
     action, wanted = _plan(existing, group, size)
 
     if action == "missing-size":
@@ -132,3 +141,143 @@ def logical_volume(vg: str, lv: str, size: int | None = None, present: bool = Tr
         )
     else:
         yield StringCommand(f"lvextend -L {wanted}b", QuoteString(volume))
+
+
+def _check_devices(devices: object) -> list[str]:
+    if isinstance(devices, str) or not isinstance(devices, (list, tuple)) or not devices:
+        raise OperationValueError(f"devices must be a non-empty list of paths, not {devices!r}")
+    for device in devices:
+        if not isinstance(device, str) or not device.startswith("/") or "\n" in device:
+            raise OperationValueError(f"devices must be absolute paths, not {device!r}")
+    if len(set(devices)) != len(devices):
+        raise OperationValueError(f"devices repeat: {devices}")
+    return list(devices)
+
+
+def _pv_of(pvs: dict, device: str) -> tuple[str, dict] | tuple[None, None]:
+    """The PV entry of ``device`` (pvs names an LV or kpartx mapping /dev/mapper/...)."""
+    for alias in sorted(device_aliases(device)):
+        if alias in pvs:
+            return alias, pvs[alias]
+    return None, None
+
+
+@operation()
+def volume_group(vg: str, devices: list[str], present: bool = True):
+    """
+    Create or remove an LVM volume group, such as the guest's own VG on partition 2 of
+    its disk on the KVM host.
+
+    + vg: the volume group (not ``name``: pyinfra takes that for the operation's)
+    + devices: its physical volumes; each is made a PV (``pvcreate``) unless it is one
+    + present: whether the volume group should exist
+
+    An existing VG on other PVs, a device that is a PV of another VG and a device holding
+    a filesystem are errors. Removal (``vgremove``, which removes its LVs) is refused while
+    one of its LVs is open.
+
+    **Example:**
+
+    .. code:: python
+
+        lvm.volume_group(
+            name="Guest VG of web1",
+            vg="web1-vg",
+            devices=["/dev/mapper/vg0-web1p2"],
+        )
+    """
+    _check_name("vg", vg, is_lv=False)
+    devices = _check_devices(devices)
+    groups = host.get_fact(LvmVolumeGroups)
+
+    if not present:
+        if vg not in groups:
+            host.noop(f"volume group {vg} is already absent")
+            return
+        volumes = host.get_fact(LvmLogicalVolumes)
+        busy = sorted(key for key, lv in volumes.items() if lv["vg"] == vg and lv["open"])
+        if busy:
+            raise OperationError(
+                f"volume group {vg} on {host.name} has open logical volumes ({', '.join(busy)}):"
+                " unmount them before removing it"
+            )
+        yield StringCommand("vgremove -y", QuoteString(vg))
+        return
+
+    pvs = host.get_fact(LvmPhysicalVolumes)
+    if vg in groups:
+        have = sorted(name for name, pv in pvs.items() if pv["vg"] == vg)
+        want = sorted(name for name, _ in (_pv_of(pvs, device) for device in devices) if name)
+        if have != want or len(want) != len(devices):
+            raise OperationError(
+                f"volume group {vg} on {host.name} exists on {', '.join(have)}, not on "
+                f"{', '.join(devices)}: check which VG this is before going on"
+            )
+        host.noop(f"volume group {vg} already exists on {', '.join(devices)}")
+        return
+
+    to_create = []
+    for device in devices:
+        _, pv = _pv_of(pvs, device)
+        if pv is not None and pv["vg"]:
+            raise OperationError(
+                f"{device} on {host.name} is a PV of volume group {pv['vg']}, not {vg}"
+            )
+        if pv is None:
+            found = host.get_fact(BlkidFilesystems, devices=device).get(device, {})
+            if found.get("TYPE") or found.get("PTTYPE"):
+                what = found.get("TYPE") or f"a {found['PTTYPE']} partition table"
+                raise OperationError(
+                    f"{device} on {host.name} holds {what}: it is not made a PV; check what "
+                    "is on it"
+                )
+            to_create.append(device)
+    for device in to_create:
+        yield StringCommand("pvcreate -ff -y", QuoteString(device))
+    yield StringCommand("vgcreate", QuoteString(vg), *(QuoteString(d) for d in devices))
+
+
+@operation()
+def volume_group_active(vg: str, active: bool = True):
+    """
+    Activate or deactivate the logical volumes of a volume group (``vgchange``), for
+    example the guest's VG on the KVM host before its disk is unmapped.
+
+    + vg: the volume group
+    + active: whether its logical volumes should be active
+
+    Deactivation is refused while one of its LVs is open (mounted, or a guest runs on it).
+    A VG that does not exist has nothing to deactivate; activating it is left to
+    ``vgchange``, which fails (it may be made by an earlier operation of the same run).
+
+    **Example:**
+
+    .. code:: python
+
+        lvm.volume_group_active(name="Release web1's VG", vg="web1-vg", active=False)
+    """
+    _check_name("vg", vg, is_lv=False)
+    if not isinstance(active, bool):
+        raise OperationValueError(f"active must be True or False, not {active!r}")
+    exists = vg in host.get_fact(LvmVolumeGroups)
+    volumes = {
+        key: lv for key, lv in sorted(host.get_fact(LvmLogicalVolumes).items()) if lv["vg"] == vg
+    }
+
+    if active:
+        if exists and all(lv["active"] for lv in volumes.values()):
+            host.noop(f"logical volumes of {vg} are already active ({len(volumes)})")
+            return
+        yield StringCommand("vgchange -ay", QuoteString(vg))
+        return
+
+    if not any(lv["active"] for lv in volumes.values()):
+        host.noop(f"logical volumes of {vg} are already inactive")
+        return
+    busy = [key for key, lv in volumes.items() if lv["open"]]
+    if busy:
+        raise OperationError(
+            f"{', '.join(busy)} on {host.name} is open (mounted, or a guest runs on it): "
+            f"unmount or stop its user before deactivating {vg}"
+        )
+    yield StringCommand("vgchange -an", QuoteString(vg))

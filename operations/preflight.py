@@ -6,44 +6,63 @@ a host.
 
 from __future__ import annotations
 
-from pyinfra import host
+from pyinfra import host, inventory
 from pyinfra.api import OperationError, OperationValueError, operation
 from pyinfra.facts.files import Directory
 
 from facts.debian import DebianArchitecture
 from facts.libvirt import LibvirtDomains
-from facts.lvm import LvmVolumeGroups
-from facts.xen import XenConfigFile
+from facts.lvm import LvmLogicalVolumes, LvmVolumeGroups
+from facts.xen import XenConfigFile, XenDomains
 from xen2kvm.errors import XenConfigError
 from xen2kvm.inventory import GUEST_ARCHES
 from xen2kvm.units import human
 from xen2kvm.xenconfig import parse_xen_config
 
 
+def _names(**names: str) -> None:
+    for label, value in names.items():
+        if not isinstance(value, str) or not value or value.startswith("-"):
+            raise OperationValueError(f"{label} must be a name, not {value!r}")
+
+
 @operation()
-def kvm_host(vg: str, bridge: str, need_bytes: int = 0, check_bridge: bool = True):
+def kvm_host(
+    vg: str,
+    bridge: str,
+    planned_lvs: dict[str, int] | None = None,
+    check_bridge: bool = True,
+):
     """
     Check a KVM host is ready to receive guests: its volume group exists with room for
     them, its libvirt answers and its bridge exists.
 
     + vg: the host volume group the guests' disks go in
     + bridge: the bridge the guests' NICs join
-    + need_bytes: the room the guests still need in ``vg``
+    + planned_lvs: the guests' LVs in ``vg`` and their planned sizes in bytes (what is
+      not there yet, or smaller, must fit in the free space)
     + check_bridge: whether the bridge is on this host (not so when libvirt is remote)
 
     **Example:**
 
     .. code:: python
 
-        preflight.kvm_host(vg="vg0", bridge="br0", need_bytes=8 * 1024**3)
+        preflight.kvm_host(vg="vg0", bridge="br0", planned_lvs={"web1": 8 * 1024**3})
     """
-    if need_bytes < 0:
-        raise OperationValueError(f"need_bytes must not be negative: {need_bytes}")
+    planned_lvs = planned_lvs or {}
+    bad = {lv: size for lv, size in planned_lvs.items() if not isinstance(size, int) or size < 1}
+    if bad:
+        raise OperationValueError(f"planned LV sizes must be positive byte counts: {bad}")
     groups = host.get_fact(LvmVolumeGroups)
     if vg not in groups:
         known = ", ".join(sorted(groups)) or "none"
         raise OperationError(f"{host.name}: volume group {vg} not found (found: {known})")
     free = groups[vg]["free"]
+    existing = host.get_fact(LvmLogicalVolumes)
+    need_bytes = sum(
+        max(0, size - existing.get(f"{vg}/{lv}", {}).get("size", 0))
+        for lv, size in planned_lvs.items()
+    )
     if need_bytes > free:
         raise OperationError(
             f"{host.name}: volume group {vg} has {human(free)} free, the wave needs "
@@ -102,4 +121,91 @@ def guest(arch: str):
     if found != arch:
         raise OperationError(f"{host.name}: the inventory says {arch}, the guest runs {found}")
     host.noop(f"{host.name} answers, {arch} userland")
+    yield from ()  # a check: never a command
+
+
+@operation()
+def domain_stopped(domain: str):
+    """
+    Check the KVM domain of a guest does not run: its disk may then be mapped, mounted and
+    written on this host. Refuses (never stops the domain) when it runs.
+
+    + domain: the libvirt domain
+
+    **Example:**
+
+    .. code:: python
+
+        preflight.domain_stopped(domain="web1")
+    """
+    _names(domain=domain)
+    info = host.get_fact(LibvirtDomains).get(domain)
+    if info and info.get("state") not in ("shut off", None):
+        raise OperationError(
+            f"{host.name}: the KVM domain {domain} is {info['state']}: its disk is in use, "
+            "so it is not touched (roll back first to migrate it again)"
+        )
+    host.noop(f"the KVM domain {domain} does not run")
+    yield from ()  # a check: never a command
+
+
+@operation()
+def xen_stopped(guest: str, xen_host: str):
+    """
+    The split-brain guard: refuse unless the guest's Xen domain is stopped on its dom0.
+    Run on the KVM host just before the KVM domain starts.
+
+    + guest: the Xen domain's name
+    + xen_host: the inventory name of its dom0
+
+    **Example:**
+
+    .. code:: python
+
+        preflight.xen_stopped(guest="web1", xen_host="xen1")
+    """
+    _names(guest=guest, xen_host=xen_host)
+    running = inventory.get_host(xen_host).get_fact(XenDomains)
+    if guest in running and not host.state.is_executing:
+        # Planning: the cutover stops it in an earlier operation; checked when this runs.
+        host.noop(f"{guest} runs on {xen_host} now: checked again before the KVM start")
+        return
+    if guest in running:
+        raise OperationError(
+            f"{guest} still runs on {xen_host} ({running[guest]['state']}): "
+            "the KVM copy is not started while the Xen one runs"
+        )
+    host.noop(f"{guest} does not run on {xen_host}")
+    yield from ()  # a check: never a command
+
+
+@operation()
+def kvm_stopped(guest: str, kvm_host: str, domain: str):
+    """
+    The split-brain guard for rollback: refuse unless the guest's KVM domain is stopped.
+    Run on the dom0 just before the Xen domain starts again.
+
+    + guest: the guest
+    + kvm_host: the inventory name of its KVM host
+    + domain: its libvirt domain
+
+    **Example:**
+
+    .. code:: python
+
+        preflight.kvm_stopped(guest="web1", kvm_host="kvm1", domain="web1")
+    """
+    _names(guest=guest, kvm_host=kvm_host, domain=domain)
+    info = inventory.get_host(kvm_host).get_fact(LibvirtDomains).get(domain)
+    running = info and info.get("state") not in ("shut off", None)
+    if running and not host.state.is_executing:
+        # Planning: the rollback stops it in an earlier operation; checked when this runs.
+        host.noop(f"{domain} runs on {kvm_host} now: checked again before the Xen start")
+        return
+    if running:
+        raise OperationError(
+            f"{guest}: its KVM domain {domain} is {info['state']} on {kvm_host}: "
+            "the Xen copy is not started while the KVM one runs"
+        )
+    host.noop(f"the KVM domain of {guest} does not run on {kvm_host}")
     yield from ()  # a check: never a command

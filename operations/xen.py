@@ -1,5 +1,5 @@
 """
-Manage Xen domains on a dom0: whether they start at boot.
+Manage Xen domains on a dom0: whether they run, and whether they start at boot.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import posixpath
 from pyinfra import host
 from pyinfra.api import OperationValueError, QuoteString, StringCommand, operation
 
-from facts.xen import XenAutostart
+from facts.xen import XenAutostart, XenDomains
 
 
 def _refers_to(name: str, target: str | None, config: str, auto_dir: str) -> bool:
@@ -75,3 +75,96 @@ def autostart(config: str, enabled: bool = True, auto_dir: str = "/etc/xen/auto"
             yield StringCommand("mv -f", QuoteString(path), QuoteString(f"{aside}/{name}"))
         else:
             yield StringCommand("rm -f", QuoteString(path))
+
+
+def _check_domain(domain: object) -> None:
+    if (
+        not isinstance(domain, str)
+        or not domain
+        or domain.startswith("-")
+        or domain == "Domain-0"
+        or any(char.isspace() or not char.isprintable() for char in domain)
+    ):
+        raise OperationValueError(
+            f"domain {domain!r} is not a guest's Xen domain name: give a non-empty name "
+            "without spaces nor control characters, not starting with '-' (nor Domain-0)"
+        )
+
+
+@operation()
+def domain(
+    domain: str,
+    config: str,
+    running: bool = True,
+    shutdown_timeout: int = 300,
+    force: bool = False,
+):
+    """
+    Start or shut down a Xen domain.
+
+    + domain: the domain's name, as ``xl list`` shows it
+    + config: its config file on this dom0, for ``xl create``
+    + running: whether the domain should run
+    + shutdown_timeout: seconds ``xl shutdown -w`` may wait for the domain to stop
+    + force: after the timeout, ``xl destroy`` the domain instead of failing
+
+    A shutdown that outlasts ``shutdown_timeout`` fails the operation and leaves the
+    domain as it is (still stopping, or hung), unless ``force=True``: then the domain is
+    destroyed (pulled the plug).
+
+    This operation does not know about the KVM side: the caller must make sure the
+    migrated copy of the guest is not running (nor started) on KVM before starting the
+    domain here, or both would write to the same data (split brain).
+
+    **Example:**
+
+    .. code:: python
+
+        xen.domain(
+            name="Stop web1 on Xen",
+            domain="web1",
+            config="/etc/xen/web1.cfg",
+            running=False,
+        )
+    """
+    _check_domain(domain)
+    if not isinstance(config, str) or not config.startswith("/"):
+        raise OperationValueError(f"config must be an absolute path, not {config!r}")
+    for label, value in (("running", running), ("force", force)):
+        if not isinstance(value, bool):
+            raise OperationValueError(f"{label} must be True or False, not {value!r}")
+    if (
+        isinstance(shutdown_timeout, bool)
+        or not isinstance(shutdown_timeout, int)
+        or shutdown_timeout < 1
+    ):
+        raise OperationValueError(
+            f"shutdown_timeout must be a positive number of seconds, not {shutdown_timeout!r}"
+        )
+
+    is_running = domain in host.get_fact(XenDomains)
+
+    if running:
+        if is_running:
+            host.noop(f"Xen domain {domain} is already running")
+            yield from ()
+            return
+        yield StringCommand("xl create", QuoteString(config))
+        return
+
+    if not is_running:
+        host.noop(f"Xen domain {domain} is already shut down")
+        yield from ()
+        return
+    shutdown = StringCommand(f"timeout {shutdown_timeout} xl shutdown -w", QuoteString(domain))
+    if not force:
+        yield shutdown
+        return
+    yield StringCommand(
+        shutdown,
+        "|| { echo",
+        QuoteString(f"{domain} still runs {shutdown_timeout}s after its shutdown: destroying it"),
+        ">&2; xl destroy",
+        QuoteString(domain),
+        "; }",
+    )

@@ -11,6 +11,9 @@ Operation cases: ``tests/operations/<module>.<op>/<case>.yaml``::
         "path=/etc/xen/a.cfg": {...}
     commands: [...]        # the exact commands, in order (strings; uploads as [upload, text, dest])
     noop_description: ...  # when nothing is to be done
+    executing: false       # plan as --dry does (before earlier operations ran); default true
+    hosts:                 # other hosts whose facts the operation reads (inventory.get_host)
+      xen1: {facts: {...}}
     exception: {name: OperationValueError, message: "..."}   # (substring of the message)
 
 Fact cases: ``tests/facts/<module>.<Fact>/<case>.yaml``::
@@ -37,7 +40,7 @@ from typing import Any
 import yaml
 from pyinfra.api import FileUploadCommand, FunctionCommand, StringCommand
 from pyinfra.api.util import get_kwargs_str
-from pyinfra.context import ctx_host, ctx_state
+from pyinfra.context import ctx_host, ctx_inventory, ctx_state
 
 TESTS = Path(__file__).resolve().parent
 
@@ -50,9 +53,13 @@ class FakeHost:
         self.facts = facts
         self.data = _Data(data)
         self.noop_description: str | None = None
+        self.current_op_global_arguments: dict[str, Any] = {}
 
     def noop(self, description: str) -> None:
         self.noop_description = description
+
+    def get_temp_filename(self, *_args: Any, **_kwargs: Any) -> str:
+        return "_tempfile_"
 
     def get_fact(self, fact_cls: type, *args: Any, **kwargs: Any) -> Any:
         key = f"{fact_cls.__module__.split('.')[-1]}.{fact_cls.__name__}"
@@ -74,6 +81,18 @@ class _Data(dict):
         return self.get(key)
 
 
+class FakeInventory:
+    """The other hosts an operation may ask for facts (``inventory.get_host``)."""
+
+    def __init__(self, hosts: dict[str, FakeHost]):
+        self.hosts = hosts
+
+    def get_host(self, name: str) -> FakeHost:
+        if name not in self.hosts:
+            raise KeyError(f"the case gives no host {name}")
+        return self.hosts[name]
+
+
 class FakeState:
     """Enough of ``pyinfra.api.State`` for operations that look at the state."""
 
@@ -83,6 +102,8 @@ class FakeState:
         self.inventory = Inventory(([], {}))
         self.config = Config()
         self.print_noop_info = False
+        self.is_executing = True  # as when pyinfra runs the operation for real
+        self.cwd = str(TESTS.parent)
 
     def get_temp_filename(self, *_args: Any, **_kwargs: Any) -> str:
         return "_tempfile_"
@@ -108,6 +129,8 @@ def command_repr(command: Any) -> Any:
             src.seek(0)
             text = src.read()
             text = text.decode() if isinstance(text, bytes) else text
+        elif Path(str(src)).is_file():  # a local file: what it holds is what is uploaded
+            text = Path(str(src)).read_text()
         else:
             text = str(src)
         return ["upload", text, command.dest]
@@ -132,15 +155,33 @@ def load_case(path: Path) -> dict[str, Any]:
     return yaml.safe_load(path.read_text()) or {}
 
 
+def _data(data: dict[str, Any]) -> dict[str, Any]:
+    """Host data; ``@path`` values name a file of this repository (absolute when run)."""
+    return {
+        key: str(TESTS.parent / value[1:]) if isinstance(value, str) and value[:1] == "@" else value
+        for key, value in data.items()
+    }
+
+
 def run_operation(target: str, case: dict[str, Any]) -> tuple[list[Any], FakeHost]:
     """Run ``operations.<module>.<op>`` against the case's facts; return commands and host."""
     module_name, op_name = target.split(".")
     op = getattr(importlib.import_module(f"operations.{module_name}"), op_name)
     runs = []
-    host = FakeHost("testhost", case.get("facts") or {}, case.get("data") or {})
+    host = FakeHost("testhost", case.get("facts") or {}, _data(case.get("data") or {}))
+    others = {
+        name: FakeHost(name, (spec or {}).get("facts") or {}, _data((spec or {}).get("data") or {}))
+        for name, spec in (case.get("hosts") or {}).items()
+    }
+    fake_inventory = FakeInventory({"testhost": host, **others})
     for _ in range(2):
         host.noop_description = None
-        with ctx_host.use(host), ctx_state.use(FakeState()):
+        state = FakeState()
+        state.is_executing = case.get("executing", True)
+        host.state = state
+        for other in others.values():
+            other.state = state
+        with ctx_host.use(host), ctx_state.use(state), ctx_inventory.use(fake_inventory):
             generator = op._inner(*case.get("args", []), **case.get("kwargs", {}))
             runs.append([command_repr(c) for c in generator])
     assert runs[0] == runs[1], f"the generator is not repeatable: {runs}"

@@ -64,7 +64,7 @@ KVM_HOST_KEYS = (
     "vg",
     "bridge",
     "libvirt_uri",
-    "lock_dir",
+    "state_dir",
     *SSH_KEYS,
 )
 GUEST_KEYS = (
@@ -139,7 +139,7 @@ class KvmHost:
     vg: str
     bridge: str
     libvirt_uri: str
-    lock_dir: str
+    state_dir: str  # journal, migration key, target mounts
     ssh: SshSettings
 
 
@@ -455,7 +455,7 @@ def _kvm_host(problems: _Problems, name: str, data: dict, defaults: Mapping) -> 
         vg=_lvm_name(problems, name, "vg", data["vg"]),
         bridge=str(bridge),
         libvirt_uri=str(data.get("libvirt_uri", "qemu:///system")),
-        lock_dir=_abs_path(problems, name, "lock_dir", data.get("lock_dir"), "/var/lib/xen2kvm"),
+        state_dir=_abs_path(problems, name, "state_dir", data.get("state_dir"), "/var/lib/xen2kvm"),
         ssh=_ssh(problems, name, data, defaults),
     )
 

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
+import inspect
+import pkgutil
+from pathlib import Path
+
 import pytest
 
+import operations
 from tests.harness import case_id, cases, load_case, run_operation
 
 CASES = list(cases("operations"))
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("item", CASES, ids=[case_id(c) for c in CASES])
@@ -22,23 +29,48 @@ def test_operation_case(item):
         return
 
     commands, host = run_operation(target, case)
-    assert commands == case["commands"]
+    assert commands == [_expand(c) for c in case["commands"]]
     if not commands:
         assert host.noop_description, "an operation with nothing to do must say so (host.noop)"
     if "noop_description" in case:
         assert host.noop_description == case["noop_description"]
 
 
-def test_every_operation_has_the_usual_cases():
-    """Operations that manage state: create / already there / delete / quoting / bad argument.
-    Checks (the preflight module) change nothing: ready / failing / bad argument."""
-    by_op: dict[str, set[str]] = {}
-    for target, path in CASES:
-        by_op.setdefault(target, set()).add(path.stem)
-    assert by_op, "no operation cases found"
-    for target, names in by_op.items():
-        kinds = {name.split("_")[0] for name in names}
-        wanted = {"noop", "fail", "bad"} if target.startswith("preflight.") else {
-            "add", "noop", "remove", "quote", "bad"}
-        missing = wanted - kinds
-        assert not missing, f"{target} lacks cases: {sorted(missing)}"
+def _expand(command):
+    """``[upload, "@path", dest]``: the upload's content is that repository file's."""
+    if isinstance(command, list) and command[0] == "upload" and command[1].startswith("@"):
+        return ["upload", (ROOT / command[1][1:]).read_text(), command[2]]
+    return command
+
+
+def _all_operations() -> dict[str, object]:
+    found = {}
+    for module_info in pkgutil.iter_modules(operations.__path__):
+        module = importlib.import_module(f"operations.{module_info.name}")
+        for attr, value in vars(module).items():
+            inner = getattr(value, "_inner", None)
+            if inner is not None and getattr(value, "__module__", "") == module.__name__:
+                found[f"{module_info.name}.{attr}"] = inner
+    return found
+
+
+def wanted_kinds(target: str, inner: object) -> set[str]:
+    """What cases an operation needs, by what it is."""
+    if target.startswith("flow."):  # a point in the order: it only ever noops
+        return {"noop", "bad"}
+    if target.startswith("preflight."):  # a check: ready, failing, bad argument
+        return {"noop", "fail", "bad"}
+    if not inspect.signature(inner).parameters:  # nothing to quote or get wrong
+        return {"add", "noop"}
+    if not getattr(inner, "is_idempotent", True):  # a verb: it always runs
+        return {"add", "quote", "bad"}
+    # Manages state: create, already there, delete (or why not), quoting, bad argument.
+    return {"add", "noop", "remove", "quote", "bad"}
+
+
+@pytest.mark.parametrize("target", sorted(_all_operations()))
+def test_every_operation_has_its_cases(target):
+    inner = _all_operations()[target]
+    kinds = {path.stem.split("_")[0] for t, path in CASES if t == target}
+    missing = wanted_kinds(target, inner) - kinds
+    assert not missing, f"{target} lacks cases: {sorted(missing)}"

@@ -1,0 +1,477 @@
+"""
+Manage the disk of a migrated guest on the KVM host: its partition table, the kpartx
+mappings of its partitions, filesystems and mounts. Nothing here overwrites data: a
+device holding something else than asked is an error, never a reason to rewrite it.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterable
+from itertools import pairwise
+from typing import Any
+
+from pyinfra import host
+from pyinfra.api import OperationError, OperationValueError, QuoteString, StringCommand, operation
+
+from facts.disk import BlkidFilesystems, BlockDeviceSize, FindmntMounts, SfdiskPartitionTable
+from facts.kpartx import KpartxMappings
+
+SECTOR = 512
+MBR_LIMIT = 2**32  # sectors an MBR entry can address
+EXTENDED_TYPES = (0x05, 0x0F, 0x85)
+FILESYSTEMS = ("ext2", "ext3", "ext4", "xfs", "swap")
+LABEL_LIMITS = {"ext2": 16, "ext3": 16, "ext4": 16, "xfs": 12, "swap": 16}
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_TYPE = re.compile(r"(0x)?[0-9a-fA-F]{1,2}")
+_MAPPER = re.compile(r"/dev/mapper/(?P<vg>(?:[^-/]|--)+)-(?P<lv>(?:[^-/]|--)+)")
+_VG_LV = re.compile(r"/dev/(?P<vg>[^/]+)/(?P<lv>[^/]+)")
+_NOT_VGS = ("mapper", "disk", "block", "char", "input", "bus", "pts", "shm", "net", "cpu")
+
+
+def _check_path(label: str, value: object) -> None:
+    if not isinstance(value, str) or not value.startswith("/") or "\n" in value:
+        raise OperationValueError(f"{label} must be an absolute path, not {value!r}")
+
+
+def device_aliases(device: str) -> set[str]:
+    """The names an LV goes by: ``/dev/VG/LV`` and ``/dev/mapper/VG-LV`` (hyphens doubled)."""
+    names = {device}
+    match = _VG_LV.fullmatch(device)
+    if match and match["vg"] not in _NOT_VGS:
+        vg, lv = (match[part].replace("-", "--") for part in ("vg", "lv"))
+        names.add(f"/dev/mapper/{vg}-{lv}")
+    match = _MAPPER.fullmatch(device)
+    if match:
+        names.add(f"/dev/{match['vg'].replace('--', '-')}/{match['lv'].replace('--', '-')}")
+    return names
+
+
+def mapping_path(device: str, number: int) -> str:
+    """Where ``kpartx -p p`` maps partition ``number`` of an LV given as ``/dev/VG/LV``."""
+    mapper = sorted(alias for alias in device_aliases(device) if alias.startswith("/dev/mapper/"))
+    if not mapper:
+        raise ValueError(f"{device} is not an LV path (/dev/VG/LV or /dev/mapper/VG-LV)")
+    return f"{mapper[0]}p{number}"
+
+
+# Partition tables -----------------------------------------------------------------
+
+
+def _field(partition: Any, key: str, default: Any = None) -> Any:
+    if isinstance(partition, dict):
+        return partition.get(key, default)
+    return getattr(partition, key, default)
+
+
+def normalize_partitions(partitions: Iterable[Any]) -> list[dict]:
+    """Partitions as dicts sorted by number, checked as an MBR table (OperationValueError)."""
+    if isinstance(partitions, (str, bytes, dict)) or not isinstance(partitions, Iterable):
+        raise OperationValueError(f"partitions must be a list, not {partitions!r}")
+    wanted = []
+    for partition in partitions:
+        entry = {key: _field(partition, key) for key in ("number", "start", "size", "type")}
+        entry["bootable"] = bool(_field(partition, "bootable", False))
+        for key in ("number", "start", "size"):
+            value = entry[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise OperationValueError(f"partition {key} must be a positive integer: {entry}")
+        if not isinstance(entry["type"], str) or not _TYPE.fullmatch(entry["type"]):
+            raise OperationValueError(f"partition type must be an MBR type in hex: {entry}")
+        entry["type"] = f"{int(entry['type'], 16):x}"
+        if entry["type"] == "0":
+            raise OperationValueError(f"partition type 0 marks an empty slot: {entry}")
+        wanted.append(entry)
+    wanted.sort(key=lambda entry: entry["number"])
+    _check_layout(wanted)
+    return wanted
+
+
+def _check_layout(wanted: list[dict]) -> None:
+    numbers = [entry["number"] for entry in wanted]
+    if len(set(numbers)) != len(numbers):
+        raise OperationValueError(f"partition numbers repeat: {numbers}")
+    primaries = [entry for entry in wanted if entry["number"] <= 4]
+    logicals = [entry for entry in wanted if entry["number"] > 4]
+    extended = [entry for entry in primaries if int(entry["type"], 16) in EXTENDED_TYPES]
+    if len(extended) > 1:
+        raise OperationValueError("an MBR table holds at most one extended partition")
+    if [entry["number"] for entry in logicals] != list(range(5, 5 + len(logicals))):
+        raise OperationValueError(
+            f"logical partitions are numbered 5, 6, ... without gaps, not {numbers}"
+        )
+    if logicals and not extended:
+        raise OperationValueError("logical partitions (5 and up) need an extended partition")
+    for entry in wanted:
+        if entry["start"] + entry["size"] > MBR_LIMIT:
+            raise OperationValueError(f"partition {entry['number']} ends past what MBR addresses")
+    _check_overlaps(primaries, "primary")
+    if extended:
+        ext = extended[0]
+        for entry in logicals:  # each logical has its EBR in the sector before it
+            if entry["start"] <= ext["start"] or _end(entry) > _end(ext):
+                raise OperationValueError(
+                    f"logical partition {entry['number']} is not inside extended partition "
+                    f"{ext['number']} (with a sector before it for its EBR)"
+                )
+        _check_overlaps([{**e, "start": e["start"] - 1, "size": e["size"] + 1} for e in logicals],
+                        "logical")  # fmt: skip
+
+
+def _end(entry: dict) -> int:
+    return entry["start"] + entry["size"]
+
+
+def _check_overlaps(entries: list[dict], kind: str) -> None:
+    ordered = sorted(entries, key=lambda entry: entry["start"])
+    for first, second in pairwise(ordered):
+        if second["start"] < _end(first):
+            raise OperationValueError(
+                f"{kind} partitions {first['number']} and {second['number']} overlap"
+            )
+
+
+def table_difference(existing: dict, label: str, wanted: list[dict]) -> str | None:
+    """How an existing table differs from the wanted one (the first difference), or None.
+    The disk id is ignored."""
+    if existing["label"] != label:
+        return f"it has a {existing['label']} label, not {label}"
+    found = {}
+    for part in existing["partitions"]:
+        number = re.search(r"(\d+)$", part["node"])
+        if number is None:
+            return f"partition {part['node']} has no number"
+        found[int(number[1])] = {
+            "start": part["start"],
+            "size": part["size"],
+            "type": f"{int(part['type'], 16):x}" if _TYPE.fullmatch(part["type"]) else part["type"],
+            "bootable": part["bootable"],
+        }
+    wanted_by_number = {entry["number"]: entry for entry in wanted}
+    for number in sorted(set(found) | set(wanted_by_number)):
+        if number not in wanted_by_number:
+            return f"partition {number} exists and is not wanted"
+        if number not in found:
+            return f"partition {number} is missing"
+        for key in ("start", "size", "type", "bootable"):
+            if found[number][key] != wanted_by_number[number][key]:
+                return (
+                    f"partition {number} has {key} {found[number][key]}, "
+                    f"wanted {wanted_by_number[number][key]}"
+                )
+    return None
+
+
+def sfdisk_script(label: str, wanted: list[dict]) -> list[str]:
+    """The lines of an sfdisk script for the table. Each partition is named (``p5 :``):
+    sfdisk takes the number from the name, so gaps and logical partitions keep theirs."""
+    lines = [f"label: {label}", "unit: sectors"]
+    for entry in wanted:
+        line = (
+            f"p{entry['number']} : start={entry['start']}, size={entry['size']}, "
+            f"type={entry['type']}"
+        )
+        lines.append(line + (", bootable" if entry["bootable"] else ""))
+    return lines
+
+
+@operation()
+def partition_table(device: str, partitions: Iterable[Any], label: str = "dos"):
+    """
+    Write an MBR partition table on a disk that has none. An existing table is never
+    rewritten: the same table is left as it is, another one is an error.
+
+    + device: the disk, for example the guest's LV ``/dev/vg0/web1``
+    + partitions: dicts (or objects, like the planner's ``Partition``) with ``number``,
+      ``start`` and ``size`` in 512-byte sectors, ``type`` (MBR type in hex: ``83``,
+      ``8e``, ``82``, ``5`` extended) and ``bootable``; logical partitions are 5, 6, ...
+    + label: the table type; only ``dos`` (MBR)
+
+    Removing a table is refused by design: ``partitions=[]`` on a disk with partitions is
+    "another table". sfdisk wipes old signatures from the disk and from the new
+    partitions (``-w always -W always``), so no stale filesystem shows through.
+
+    **Example:**
+
+    .. code:: python
+
+        disk.partition_table(
+            name="Partition the disk of web1",
+            device="/dev/vg0/web1",
+            partitions=plan.partitions,
+        )
+    """
+    _check_path("device", device)
+    if label != "dos":
+        raise OperationValueError(f"label must be dos (MBR), not {label!r}")
+    wanted = normalize_partitions(partitions)
+
+    existing = host.get_fact(SfdiskPartitionTable, device=device)
+    if existing is not None:
+        difference = table_difference(existing, label, wanted)
+        if difference:
+            raise OperationError(
+                f"{device} on {host.name} already holds another partition table ({difference}):"
+                " partition tables are never rewritten; check what is on it and wipe it by "
+                "hand (wipefs -a) if it is not needed"
+            )
+        host.noop(f"{device} already has the partition table ({len(wanted)} partitions)")
+        return
+
+    size = host.get_fact(BlockDeviceSize, device=device)
+    for entry in wanted:
+        if size is not None and _end(entry) * SECTOR > size:
+            raise OperationError(
+                f"partition {entry['number']} ends at byte {_end(entry) * SECTOR}, past the "
+                f"end of {device} on {host.name} ({size} bytes)"
+            )
+    lines = [QuoteString(line) for line in sfdisk_script(label, wanted)]
+    yield StringCommand(
+        "printf '%s\\n'",
+        *lines,
+        "| sfdisk --no-reread --no-tell-kernel -q -w always -W always",
+        QuoteString(device),
+    )
+
+
+# kpartx mappings -------------------------------------------------------------------
+
+
+@operation()
+def partition_mappings(device: str, mapped: bool = True):
+    """
+    Map (or unmap) the partitions of a disk with ``kpartx -p p``: partition N of
+    ``/dev/vg0/web1`` becomes ``/dev/mapper/vg0-web1pN`` (see ``mapping_path``).
+
+    + device: the partitioned disk, for example ``/dev/vg0/web1``
+    + mapped: whether its partitions should be mapped
+
+    A disk without partitions has nothing to map. Unmapping is refused while a mapping is
+    open (mounted, or a PV of an active VG): unmount and deactivate first.
+
+    **Example:**
+
+    .. code:: python
+
+        disk.partition_mappings(name="Map web1's partitions", device="/dev/vg0/web1")
+    """
+    _check_path("device", device)
+    if not isinstance(mapped, bool):
+        raise OperationValueError(f"mapped must be True or False, not {mapped!r}")
+
+    mappings = host.get_fact(KpartxMappings, device=device)
+    names = sorted(mappings)
+    taken = [name for name in names if mappings[name]["taken"]]
+    if taken:
+        raise OperationError(
+            f"/dev/mapper/{', '.join(taken)} on {host.name} already exists and is not the "
+            f"mapping of a partition of {device}: rename that device first"
+        )
+    if mapped:
+        if not mappings:
+            host.noop(f"{device} has no partitions to map")
+            return
+        if all(mappings[name]["mapped"] for name in names):
+            host.noop(f"partitions of {device} already mapped: {', '.join(names)}")
+            return
+        yield StringCommand("kpartx -a -s -p p", QuoteString(device))
+        return
+
+    if not any(mappings[name]["mapped"] for name in names):
+        host.noop(f"partitions of {device} already not mapped")
+        return
+    busy = [name for name in names if mappings[name]["open"]]
+    if busy:
+        raise OperationError(
+            f"{', '.join(busy)} on {host.name} is in use (mounted, or a PV of an active VG): "
+            "unmount it and deactivate its VG before unmapping"
+        )
+    yield StringCommand("kpartx -d -s -p p", QuoteString(device))
+
+
+# Filesystems -----------------------------------------------------------------------
+
+
+def _mkfs(device: str, fstype: str, uuid: str | None, label: str | None) -> StringCommand:
+    if fstype == "swap":
+        parts: list[Any] = ["mkswap"]
+        if uuid:
+            parts += ["-U", QuoteString(uuid)]
+    elif fstype == "xfs":
+        parts = ["mkfs.xfs -q -f"]
+        if uuid:
+            parts += ["-m", QuoteString(f"uuid={uuid}")]
+    else:
+        parts = [f"mkfs.{fstype} -q -F"]
+        if uuid:
+            parts += ["-U", QuoteString(uuid)]
+    if label:
+        parts += ["-L", QuoteString(label)]
+    return StringCommand(*parts, QuoteString(device))
+
+
+def _what(found: dict) -> str:
+    if found.get("TYPE"):
+        return found["TYPE"]
+    return f"a {found['PTTYPE']} partition table" if found.get("PTTYPE") else "nothing"
+
+
+@operation()
+def filesystem(
+    device: str,
+    fstype: str,
+    uuid: str | None = None,
+    label: str | None = None,
+    present: bool = True,
+    force: bool = False,
+):
+    """
+    Make a filesystem (or swap) on a device that holds none. Whatever is already there
+    is never overwritten: the same type is left as it is, anything else is an error.
+
+    + device: the block device, for example ``/dev/mapper/vg0-web1p1``
+    + fstype: ``ext2``, ``ext3``, ``ext4``, ``xfs`` or ``swap``
+    + uuid: the UUID to give it (the source's, so the guest's fstab still matches); when
+      given, an existing filesystem with another UUID is an error
+    + label: its label; when given, an existing filesystem with another label is an error
+    + present: ``False`` erases the signature (``wipefs -a``), only with ``force=True``
+    + force: allow ``present=False`` to destroy the filesystem
+
+    **Example:**
+
+    .. code:: python
+
+        disk.filesystem(
+            name="/boot of web1",
+            device="/dev/mapper/vg0-web1p1",
+            fstype="ext4",
+            uuid="5ab1e000-0000-4000-8000-00000000b001",
+        )
+    """
+    _check_path("device", device)
+    if fstype not in FILESYSTEMS:
+        raise OperationValueError(f"fstype must be one of {', '.join(FILESYSTEMS)}: {fstype!r}")
+    if uuid is not None and (not isinstance(uuid, str) or not _UUID.fullmatch(uuid)):
+        raise OperationValueError(f"uuid must be a UUID like 5ab1e000-0000-4000-8000-..., {uuid!r}")
+    if label is not None and (
+        not isinstance(label, str) or not label or len(label.encode()) > LABEL_LIMITS[fstype]
+    ):
+        raise OperationValueError(
+            f"label for {fstype} must be 1 to {LABEL_LIMITS[fstype]} bytes: {label!r}"
+        )
+
+    found = host.get_fact(BlkidFilesystems, devices=device).get(device, {})
+    has_something = bool(found.get("TYPE") or found.get("PTTYPE"))
+
+    if not present:
+        if not has_something:
+            host.noop(f"{device} already holds no filesystem")
+            return
+        if not force:
+            raise OperationError(
+                f"{device} on {host.name} holds {_what(found)}: erasing it needs force=True"
+            )
+        yield StringCommand("wipefs -a", QuoteString(device))
+        return
+
+    if not has_something:
+        yield _mkfs(device, fstype, uuid, label)
+        return
+    if found.get("TYPE") != fstype:
+        raise OperationError(
+            f"{device} on {host.name} holds {_what(found)}, wanted {fstype}: it is not "
+            "overwritten; check what is on it"
+        )
+    for key, value, have in (
+        ("UUID", uuid and uuid.lower(), found.get("UUID", "").lower()),
+        ("LABEL", label, found.get("LABEL", "")),
+    ):
+        if value is not None and have != value:
+            raise OperationError(
+                f"{device} on {host.name} holds {fstype} with {key} {found.get(key)!r}, wanted "
+                f"{value!r}: it is not made again; check what is on it"
+            )
+    host.noop(f"{device} already holds {fstype}")
+    yield from ()
+
+
+# Mounts ----------------------------------------------------------------------------
+
+
+def _read_only(options: str) -> bool:
+    return "ro" in options.split(",")
+
+
+@operation()
+def mount(
+    device: str,
+    path: str,
+    mounted: bool = True,
+    options: str = "defaults",
+    fstype: str | None = None,
+):
+    """
+    Mount (or unmount) a device, for the time of the migration (not in ``/etc/fstab``).
+
+    + device: the block device; an LV may be given as ``/dev/VG/LV`` or
+      ``/dev/mapper/VG-LV`` (findmnt reports the latter)
+    + path: the mount point, made when missing
+    + mounted: whether the device should be mounted there
+    + options: mount options; ``ro`` also requires an existing mount to be read-only
+    + fstype: the filesystem type (``mount -t``), found by mount when not given
+
+    A mount of another device on ``path``, or a read-write mount where ``ro`` is asked
+    (and the reverse), is an error, not remounted.
+
+    **Example:**
+
+    .. code:: python
+
+        disk.mount(
+            name="Source root of web1, read-only",
+            device="/dev/vg0/web1-disk",
+            path="/mnt/xen2kvm/web1",
+            options="ro",
+        )
+    """
+    _check_path("device", device)
+    _check_path("path", path)
+    if not isinstance(options, str) or not options or any(c.isspace() for c in options):
+        raise OperationValueError(f"options must be a comma-separated list: {options!r}")
+    if fstype is not None and (not isinstance(fstype, str) or not re.fullmatch(r"[\w.]+", fstype)):
+        raise OperationValueError(f"fstype must be a filesystem type like ext4: {fstype!r}")
+
+    target = posixpath.normpath(path)
+    current = host.get_fact(FindmntMounts).get(target)
+    ours = current is not None and current["source"] in device_aliases(device)
+    if current is not None and not ours:
+        raise OperationError(
+            f"{target} on {host.name} is mounted from {current['source']}, not {device}"
+        )
+
+    if not mounted:
+        if current is None:
+            host.noop(f"{device} is already not mounted on {target}")
+            return
+        yield StringCommand("umount", QuoteString(target))
+        return
+
+    if current is None:
+        yield StringCommand("mkdir -p", QuoteString(target))
+        kind = ["-t", QuoteString(fstype)] if fstype else []
+        yield StringCommand("mount", *kind, "-o", QuoteString(options), QuoteString(device),
+                            QuoteString(target))  # fmt: skip
+        return
+    if _read_only(current["options"]) != _read_only(options):
+        have, want = ("ro", "rw") if _read_only(current["options"]) else ("rw", "ro")
+        raise OperationError(
+            f"{device} is mounted {have} on {target} on {host.name}, wanted {want}: "
+            "unmount it first"
+        )
+    if fstype and current["fstype"] != fstype:
+        raise OperationError(
+            f"{device} is mounted on {target} on {host.name} as {current['fstype']}, not {fstype}"
+        )
+    host.noop(f"{device} is already mounted on {target} ({current['options']})")
+    yield from ()

@@ -1,0 +1,126 @@
+"""
+Network chores inside a migrated guest.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from pyinfra import host
+from pyinfra.api import OperationValueError, QuoteString, StringCommand, operation
+
+
+def _check_interface(interface: object) -> None:
+    # The kernel's dev_valid_name(): 1 to 15 bytes, not "." nor "..", no "/", ":" or space.
+    if (
+        not isinstance(interface, str)
+        or not 0 < len(interface.encode()) < 16
+        or interface in (".", "..")
+        or any(char in "/:" or char.isspace() for char in interface)
+    ):
+        raise OperationValueError(f"interface {interface!r} is not a Linux interface name")
+
+
+def _ipv4_addresses(addresses: object) -> list[str]:
+    if isinstance(addresses, str) or not isinstance(addresses, (list, tuple)):
+        raise OperationValueError(f"addresses must be a list of addresses, not {addresses!r}")
+    found = []
+    for address in addresses:
+        try:
+            parsed = ipaddress.ip_address(address)
+        except ValueError:
+            raise OperationValueError(f"{address!r} is not an IP address") from None
+        if parsed.version == 6:
+            raise OperationValueError(
+                f"{address} is an IPv6 address: ARP is IPv4 only. Announce it with an "
+                f"unsolicited neighbour advertisement (ndsend from the ndisc6 package)"
+            )
+        found.append(str(parsed))
+    return found
+
+
+@operation(is_idempotent=False)
+def arp_announce(addresses: list[str], interface: str = "eth0", count: int = 3):
+    """
+    Announce the guest's IPv4 addresses with unsolicited ARP, so switches and neighbours
+    learn the MAC they moved to.
+
+    + addresses: the IPv4 addresses to announce: each must be configured on ``interface``
+    + interface: the guest's interface that holds them
+    + count: how many announcements to send per address (one a second)
+
+    It runs ``arping -U -c COUNT -i INTERFACE ADDRESS`` from Debian's ``arping`` package
+    (Thomas Habets' arping 2.23 in Debian 12, what the guests have; not iputils-arping,
+    whose interface option is ``-I``). That arping exits 1 when no reply came, which is
+    the normal outcome of unsolicited ARP: the command is taken as done when arping's
+    statistics say all ``count`` packets went out. An address the interface does not hold
+    is refused rather than announced (that would take it from its owner).
+
+    **Example:**
+
+    .. code:: python
+
+        net.arp_announce(
+            name="Tell the LAN where web1 is now",
+            addresses=["192.0.2.10"],
+            interface="eth0",
+        )
+    """
+    _check_interface(interface)
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise OperationValueError(f"count must be a positive number, not {count!r}")
+    found = _ipv4_addresses(addresses)
+
+    if not found:
+        host.noop(f"no address to announce on {interface}")
+        yield from ()
+        return
+    iface = QuoteString(interface)
+    sent = QuoteString(f"^{count} packets transmitted, ")
+    for address in found:
+        quoted = QuoteString(address)
+        yield StringCommand(
+            "ip -o -4 addr show dev",
+            iface,
+            "to",
+            quoted,
+            "| grep -q . || { printf '%s is not an address of %s\\n'",
+            quoted,
+            iface,
+            '>&2; exit 1; } && out="$(arping -U -c',
+            QuoteString(str(count)),
+            "-i",
+            iface,
+            quoted,
+            '2>&1)"; rc=$?; printf \'%s\\n\' "$out"; test "$rc" -eq 0'
+            " || printf '%s\\n' \"$out\" | grep -q",
+            sent,
+        )
+
+
+@operation(is_idempotent=False)
+def wait_for_port(address: str, port: int = 22, timeout: int = 600):
+    """
+    Wait, from this host, until a TCP port answers (a freshly started guest's sshd).
+    Fails after ``timeout`` seconds.
+
+    + address: the IPv4 or IPv6 address to reach
+    + port: the TCP port
+    + timeout: how long to wait, in seconds
+
+    **Example:**
+
+    .. code:: python
+
+        net.wait_for_port(address="198.51.100.101", port=22, timeout=600)
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        raise OperationValueError(f"not an IP address: {address!r}") from None
+    if not isinstance(port, int) or not 0 < port < 65536:
+        raise OperationValueError(f"not a TCP port: {port!r}")
+    if not isinstance(timeout, int) or timeout < 1:
+        raise OperationValueError(f"timeout must be a whole number of seconds, not {timeout!r}")
+    probe = f"until (exec 3<>/dev/tcp/{ip}/{port}) 2>/dev/null; do sleep 2; done"
+    yield StringCommand("timeout", str(timeout), "bash -c", QuoteString(probe))

@@ -1,0 +1,202 @@
+"""
+Copy a guest's files to its new disk: the migration key, its restricted access to the
+source, and the rsync runs themselves.
+
+The KVM host pulls. Its dedicated key (never the operator's) is allowed on the source only
+from the KVM host's address and only for read-only rsync (``rrsync -ro``), and is removed
+after cutover. Host keys are checked against a known_hosts file the tool writes from the
+source's own host keys: no ``StrictHostKeyChecking=no`` anywhere.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+
+from pyinfra import host, inventory
+from pyinfra.api import OperationError, OperationValueError, QuoteString, StringCommand, operation
+from pyinfra.facts.files import File, FileContents
+
+from facts.journal import MigrationJournal, done
+
+KEY_COMMENT = "xen2kvm-migration"
+RSYNC = "rsync -aHAXx --numeric-ids --delete --stats"
+
+
+@operation()
+def key(path: str):
+    """
+    Make sure the KVM host has its migration key pair (ed25519, no passphrase).
+
+    + path: the private key's path; the public key is ``<path>.pub``
+
+    **Example:**
+
+    .. code:: python
+
+        sync.key(path="/var/lib/xen2kvm/ssh/id_ed25519")
+    """
+    if not path.startswith("/"):
+        raise OperationValueError(f"path must be absolute, not {path!r}")
+    if host.get_fact(File, path=path):
+        host.noop(f"{path} already exists")
+        return
+    yield StringCommand("mkdir -p -m 0700", QuoteString(posixpath.dirname(path)))
+    yield StringCommand(
+        "ssh-keygen -q -t ed25519 -N '' -C", QuoteString(KEY_COMMENT), "-f", QuoteString(path)
+    )
+
+
+def access_line(public_key: str, source_address: str, root: str) -> str:
+    """The authorized_keys line: this key, from that address, read-only rsync of ``root``."""
+    options = ",".join(
+        [
+            f'from="{source_address}"',
+            f'command="/usr/bin/rrsync -ro {root}"',
+            "no-pty",
+            "no-agent-forwarding",
+            "no-port-forwarding",
+            "no-X11-forwarding",
+        ]
+    )
+    return f"{options} {public_key.strip()}"
+
+
+def _public_key(key_host: str, key_path: str) -> str | None:
+    other = host if key_host == host.name else inventory.get_host(key_host)
+    lines = other.get_fact(FileContents, path=f"{key_path}.pub")
+    return lines[0].strip() if lines else None
+
+
+@operation()
+def access(
+    key_host: str,
+    key_path: str,
+    from_address: str,
+    root: str = "/",
+    present: bool = True,
+    authorized_keys: str = "/root/.ssh/authorized_keys",
+):
+    """
+    Allow (or stop allowing) a KVM host's migration key to read this host with rsync, and
+    nothing else: only from ``from_address``, only ``rrsync -ro ROOT``.
+
+    + key_host: the inventory name of the KVM host that holds the key
+    + key_path: the private key's path there (its ``.pub`` is read when this runs)
+    + from_address: the only address the key may come from (the KVM host's)
+    + root: the directory rsync may read
+    + present: whether the key should be allowed
+    + authorized_keys: the file to edit (on this host)
+
+    **Example:**
+
+    .. code:: python
+
+        sync.access(key_host="kvm1", key_path="/var/lib/xen2kvm/ssh/id_ed25519",
+                    from_address="198.51.100.20")
+    """
+    for label, value in (("from_address", from_address), ("root", root)):
+        if not value or any(c in value for c in "\"'\\ \n,"):
+            raise OperationValueError(f"{label} cannot go into an authorized_keys line: {value!r}")
+    public_key = _public_key(key_host, key_path)
+    if public_key is None:
+        if not present:
+            host.noop(f"{key_host} has no migration key: nothing to remove")
+            return
+        if host.state.is_executing:
+            raise OperationError(f"{key_host} has no migration key {key_path}.pub")
+        # A dry run of a fresh wave: sync.key makes the key earlier in the same run.
+        public_key = f"ssh-ed25519 <{key_host}:{key_path}.pub> {KEY_COMMENT}"
+    fields = public_key.split()
+    if len(fields) < 2 or not fields[0].startswith("ssh-"):
+        raise OperationValueError(f"not an SSH public key in {key_host}:{key_path}.pub")
+    body = fields[1]
+    wanted = access_line(public_key, from_address, root)
+    lines = host.get_fact(FileContents, path=authorized_keys) or []
+    ours = [line for line in lines if body in line.split()]
+
+    if present and ours == [wanted]:
+        host.noop(f"the migration key of {key_host} already reads {root} from {from_address}")
+        return
+    if not present and not ours:
+        host.noop(f"the migration key of {key_host} is already not allowed")
+        return
+    path = QuoteString(authorized_keys)
+    temporary = QuoteString(f"{authorized_keys}.xen2kvm-tmp")
+    if ours:
+        # The key's base64 holds regex characters: filter it out as a fixed string.
+        yield StringCommand("grep -vF -e", QuoteString(body), path, ">", temporary, "|| true")
+        yield StringCommand("cat", temporary, ">", path, "&& rm -f", temporary)
+    if present:
+        yield StringCommand("mkdir -p -m 0700", QuoteString(posixpath.dirname(authorized_keys)))
+        yield StringCommand("echo", QuoteString(wanted), ">>", path)
+        yield StringCommand("chmod 0600", path)
+
+
+@operation(is_idempotent=False)
+def tree(
+    guest: str,
+    step: str,
+    source: str,
+    dest: str,
+    ssh_key: str,
+    known_hosts: str,
+    state_dir: str,
+    excludes: list[str] | tuple[str, ...] = (),
+    until: str = "cutover-complete",
+):
+    """
+    Copy one filesystem with rsync (``-aHAXx --numeric-ids --delete``), journaled.
+
+    + guest: the guest (for the journal)
+    + step: the journal's name for this copy (``presync:/var``)
+    + source: ``user@address:/path/`` as rsync reads it (through ``rrsync -ro``)
+    + dest: the target directory on this host
+    + ssh_key: the migration key
+    + known_hosts: the known_hosts file holding the source's host keys
+    + state_dir: where the journal lives
+    + excludes: paths (relative to the copied tree) rsync must neither copy nor delete
+    + until: once this step is in the journal, copying stops (the migration is done)
+
+    Each rerun sends only the difference. After ``until`` is journaled, it does nothing.
+
+    **Example:**
+
+    .. code:: python
+
+        sync.tree(guest="web1", step="presync:/var", source="root@198.51.100.101:/var/",
+                  dest="/var/lib/xen2kvm/target/web1/var/", ssh_key=..., known_hosts=...,
+                  state_dir="/var/lib/xen2kvm")
+    """
+    if not dest.endswith("/") or not source.endswith("/"):
+        raise OperationValueError("source and dest must end with / (copy contents)")
+    if done(host.get_fact(MigrationJournal, state_dir=state_dir, guest=guest), until):
+        host.noop(f"{guest} is migrated ({until} is in the journal): nothing to copy")
+        return
+    ssh = " ".join(
+        [
+            "ssh",
+            "-i",
+            shlex.quote(ssh_key),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            shlex.quote(f"UserKnownHostsFile={known_hosts}"),
+        ]
+    )
+    bits: list[str | QuoteString] = [
+        "/usr/local/sbin/x2k-journal",
+        QuoteString(state_dir),
+        QuoteString(guest),
+        QuoteString(step),
+        "run",
+        RSYNC,
+        "-e",
+        QuoteString(ssh),
+    ]
+    for exclude in excludes:
+        bits += ["--exclude", QuoteString(exclude)]
+    bits += [QuoteString(source), QuoteString(dest)]
+    yield StringCommand(*bits)

@@ -1,0 +1,224 @@
+"""
+cutover: the downtime window, kept to what depends on the final delta. Stop the Xen guest
+and its autostart, mount its LVs read-only on the dom0, copy the last changes, redo the
+in-place fix-ups, unmount and unmap the new disk, then (only once Xen shows the guest
+stopped) define, autostart and start the KVM domain, wait for it to answer and announce its
+addresses from inside it.
+
+A guest whose cutover is complete only gets the operations that hold its end state: a
+scheduled ``--dry`` run then shows drift (an autostart link back on the dom0, an edited
+domain) and nothing else.
+"""
+
+from io import StringIO
+
+from pyinfra.operations import files, python
+
+from operations import disk, flow, journal, libvirt, lvm, net, preflight, sync, xen
+from tasks import common
+from tasks.steps import copy_steps, fixups, host_keys, reconnect
+from xen2kvm import paths, render
+
+CONNECT_TIMEOUT = 600  # seconds for the KVM guest to answer SSH after its start
+
+
+def xen_end_state(item):
+    guest = item.guest
+    xen.autostart(
+        name=f"{guest.name}: no autostart on {item.xen.name}",
+        config=guest.xen_config,
+        enabled=False,
+    )
+    xen.domain(
+        name=f"{guest.name}: stopped on {item.xen.name}",
+        domain=guest.name,
+        config=guest.xen_config,
+        running=False,
+    )
+
+
+def kvm_end_state(item):
+    guest, plan = item.guest, item.plan
+    preflight.xen_stopped(
+        name=f"{guest.name}: not running on Xen (split-brain guard)",
+        guest=guest.name,
+        xen_host=guest.xen_host,
+    )
+    libvirt.domain(
+        name=f"{guest.name}: KVM domain defined, autostarted and running",
+        domain=plan.domain.name,
+        xml=render.domain_xml(plan.domain, guest.xen_host, guest.xen_config),
+        defined=True,
+        autostart=True,
+        running=True,
+    )
+
+
+role = common.role()
+
+# 0. Note when the downtime starts: right before the shutdown.
+if role == "kvm_host":
+    for item in common.work("kvm_host"):
+        if not item.migrated:
+            journal.milestone(
+                name=f"{item.guest.name}: downtime starts (Xen shutdown begins)",
+                guest=item.guest.name,
+                step="downtime-start",
+                state_dir=item.kvm.state_dir,
+            )
+
+flow.barrier(name="cutover: downtime starts", label="downtime starts")
+
+# 1. Stop on Xen: the downtime starts.
+if role == "xen_host":
+    for item in common.work("xen_host"):
+        xen_end_state(item)
+
+flow.barrier(name="cutover: the Xen guests are stopped", label="the Xen guests are stopped")
+
+# 2. The stopped guest's LVs, read-only on the dom0, readable by the KVM host's key.
+if role == "xen_host":
+    for item in common.work("xen_host"):
+        if item.migrated:
+            continue
+        root = paths.source_root(item.guest)
+        by_vdev = {volume.source.vdev: volume for volume in item.plan.volumes}
+        for volume in sorted(
+            (v for v in by_vdev.values() if v.mountpoint),
+            key=lambda v: (v.mountpoint != "/", v.mountpoint.count("/"), v.mountpoint),
+        ):
+            disk.mount(
+                name=f"{item.guest.name}: {volume.mountpoint} read-only on the dom0",
+                device=volume.source.device,
+                path=paths.below(root, volume.mountpoint),
+                options="ro",
+            )
+        sync.access(
+            name=f"{item.guest.name}: {item.kvm.name} may read the stopped guest with rsync",
+            key_host=item.kvm.name,
+            key_path=paths.migration_key(item.kvm),
+            from_address=common.kvm_address(item.kvm),
+            root=paths.source_base(),
+        )
+
+flow.barrier(
+    name="cutover: the source LVs are mounted read-only",
+    label="the source LVs are mounted read-only",
+)
+
+# 3. The final copy and the fix-ups, then the new disk let go.
+if role == "kvm_host":
+    for item in common.work("kvm_host"):
+        if item.migrated:
+            continue
+        files.put(
+            name=f"{item.guest.name}: host keys of {item.xen.name}, for the final copy",
+            src=StringIO(host_keys(item.xen.name)),
+            dest=paths.known_hosts(item.kvm, item.xen.name),
+            mode="0600",
+        )
+        copy_steps(
+            item,
+            "cutover",
+            item.xen.name,
+            item.xen.migration_address or item.xen.address,
+            f"/{item.guest.name}",
+        )
+        fixups(item)
+        tree = paths.target_root(item.kvm, item.guest)
+        for mountpoint, device in reversed(common.mount_order(item.plan)):
+            disk.mount(
+                name=f"{item.guest.name}: unmount {mountpoint} of the new disk",
+                device=device,
+                path=paths.below(tree, mountpoint),
+                mounted=False,
+            )
+        if item.plan.guest_vg:
+            lvm.volume_group_active(
+                name=f"{item.guest.name}: guest VG {item.plan.guest_vg} inactive on the host",
+                vg=item.plan.guest_vg,
+                active=False,
+            )
+        disk.partition_mappings(
+            name=f"{item.guest.name}: unmap the partitions of {item.plan.disk_path}",
+            device=item.plan.disk_path,
+            mapped=False,
+        )
+
+flow.barrier(name="cutover: the final copies are done", label="the final copies are done")
+
+# 4. The dom0 lets go of the stopped guest's LVs and of the key.
+if role == "xen_host":
+    for item in common.work("xen_host"):
+        if item.migrated:
+            continue
+        root = paths.source_root(item.guest)
+        for volume in sorted(
+            (v for v in item.plan.volumes if v.mountpoint),
+            key=lambda v: (v.mountpoint != "/", v.mountpoint.count("/"), v.mountpoint),
+            reverse=True,
+        ):
+            disk.mount(
+                name=f"{item.guest.name}: unmount {volume.mountpoint} on the dom0",
+                device=volume.source.device,
+                path=paths.below(root, volume.mountpoint),
+                mounted=False,
+            )
+        sync.access(
+            name=f"{item.guest.name}: the migration key no longer reads the dom0",
+            key_host=item.kvm.name,
+            key_path=paths.migration_key(item.kvm),
+            from_address=common.kvm_address(item.kvm),
+            root=paths.source_base(),
+            present=False,
+        )
+
+flow.barrier(
+    name="cutover: the dom0s let go of the source LVs",
+    label="the dom0s let go of the source LVs",
+)
+
+# 5. Start on KVM once Xen shows the guest stopped (all of the wave's guests, then wait
+#    for each: they boot side by side).
+if role == "kvm_host":
+    for item in common.work("kvm_host"):
+        kvm_end_state(item)
+    for item in common.work("kvm_host"):
+        if not item.migrated:
+            net.wait_for_port(
+                name=f"{item.guest.name}: answers SSH under KVM",
+                address=item.guest.address,
+                port=item.guest.ssh.port,
+                timeout=CONNECT_TIMEOUT,
+            )
+            journal.milestone(
+                name=f"{item.guest.name}: downtime ends (SSH answers under KVM)",
+                guest=item.guest.name,
+                step="kvm-answering",
+                state_dir=item.kvm.state_dir,
+            )
+
+flow.barrier(name="cutover: the KVM guests answer", label="the KVM guests answer")
+
+# 6. From inside the KVM guest: take its addresses back.
+if role == "guest":
+    for item in common.work("name"):
+        if item.migrated:
+            continue
+        python.call(name=f"{item.guest.name}: reconnect to the KVM guest", function=reconnect)
+        net.arp_announce(
+            name=f"{item.guest.name}: announce its addresses on the new MAC",
+            addresses=list(item.guest.ips),
+            interface=item.guest.interface,
+        )
+
+flow.barrier(name="cutover: addresses announced", label="addresses announced")
+
+if role == "kvm_host":
+    for item in common.work("kvm_host"):
+        journal.milestone(
+            name=f"{item.guest.name}: cutover complete",
+            guest=item.guest.name,
+            step=common.CUTOVER_COMPLETE,
+            state_dir=item.kvm.state_dir,
+        )

@@ -1,0 +1,97 @@
+"""
+Steps shared by the phases (functions that define operations when called; nothing runs
+on import, unlike the task files, which pyinfra executes as deploy code).
+"""
+
+from io import StringIO
+
+from pyinfra import inventory
+from pyinfra.facts.files import FileContents
+from pyinfra.operations import files
+
+from operations import guestfix, sync
+from tasks import common
+from xen2kvm import paths, render
+
+# The files xen2kvm writes whole in the new tree: no copy may overwrite or delete them.
+OWN_FILES = (
+    "/etc/fstab",
+    "/etc/udev/rules.d/70-persistent-net.rules",
+    "/etc/default/grub.d/xen2kvm.cfg",
+    "/boot/grub/",
+    "/etc/systemd/system/getty.target.wants/serial-getty@ttyS0.service",
+)
+# Never worth copying (kernel and runtime filesystems, should -x miss them).
+RUNTIME = ("/proc/*", "/sys/*", "/dev/*", "/run/*", "/tmp/*", "/lost+found")  # noqa: S108
+
+
+def host_keys(source: str) -> str:
+    """known_hosts lines for a source, from its own host keys (read over pyinfra's SSH)."""
+    other = inventory.get_host(source)
+    address = other.data.get("ssh_hostname") or source
+    lines = []
+    for kind in ("ed25519", "ecdsa", "rsa"):
+        key = other.get_fact(FileContents, path=f"/etc/ssh/ssh_host_{kind}_key.pub")
+        if key:
+            fields = key[0].split()
+            lines.append(f"{address} {fields[0]} {fields[1]}")
+    return "\n".join(lines) + "\n"
+
+
+def copy_steps(item, phase: str, source_host: str, source_address: str, source_base: str):
+    """One rsync per filesystem of the guest, into the tree on this KVM host."""
+    kvm, guest = item.kvm, item.guest
+    tree = paths.target_root(kvm, guest)
+    for mountpoint, _device in common.mount_order(item.plan):
+        if mountpoint == "/boot":
+            continue  # the Xen guest's /boot is a directory of its root filesystem
+        excludes = OWN_FILES + RUNTIME if mountpoint == "/" else ("/lost+found",)
+        sync.tree(
+            name=f"{guest.name}: {phase} copy of {mountpoint}",
+            guest=guest.name,
+            step=f"{phase}:{mountpoint}",
+            source=f"root@{source_address}:{paths.below(source_base, mountpoint).rstrip('/')}/",
+            dest=f"{paths.below(tree, mountpoint).rstrip('/')}/",
+            ssh_key=paths.migration_key(kvm),
+            known_hosts=paths.known_hosts(kvm, source_host),
+            state_dir=kvm.state_dir,
+            excludes=list(excludes),
+        )
+
+
+def fixups(item):
+    """The migrated guest's own files, in its new tree."""
+    kvm, guest, plan = item.kvm, item.guest, item.plan
+    tree = paths.target_root(kvm, guest)
+    files.put(
+        name=f"{guest.name}: fstab with the new device names",
+        src=StringIO(render.fstab(plan, item.fstab)),
+        dest=f"{tree}/etc/fstab",
+    )
+    files.put(
+        name=f"{guest.name}: persistent-net rules on the planned MACs",
+        src=StringIO(render.persistent_net_rules(plan)),
+        dest=f"{tree}/etc/udev/rules.d/70-persistent-net.rules",
+    )
+    files.put(
+        name=f"{guest.name}: grub settings (serial console, eth names)",
+        src=StringIO(render.grub_defaults(plan)),
+        dest=f"{tree}/etc/default/grub.d/xen2kvm.cfg",
+        create_remote_dir=True,
+    )
+    guestfix.serial_console(name=f"{guest.name}: getty on ttyS0, none on hvc0", root=tree)
+    sync.access(
+        name=f"{guest.name}: the migration key is not in the new tree",
+        key_host=kvm.name,
+        key_path=paths.migration_key(kvm),
+        from_address=common.kvm_address(kvm),
+        present=False,
+        authorized_keys=f"{tree}/root/.ssh/authorized_keys",
+    )
+    guestfix.bootloader(name=f"{guest.name}: grub on the new disk", root=tree, disk=plan.disk_path)
+
+
+def reconnect(state, host):
+    """The guest's SSH connection went with its old domain: open one to the new one."""
+    host.disconnect()
+    host.connect(raise_exceptions=True)
