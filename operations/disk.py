@@ -282,7 +282,8 @@ def partition_mappings(device: str, mapped: bool = True):
         host.noop(f"partitions of {device} already not mapped")
         return
     busy = [name for name in names if mappings[name]["open"]]
-    if busy:
+    # Planning (--dry): the unmounts and deactivations before this have not run yet.
+    if busy and host.state.is_executing:
         raise OperationError(
             f"{', '.join(busy)} on {host.name} is in use (mounted, or a PV of an active VG): "
             "unmount it and deactivate its VG before unmapping"

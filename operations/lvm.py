@@ -275,7 +275,8 @@ def volume_group_active(vg: str, active: bool = True):
         host.noop(f"logical volumes of {vg} are already inactive")
         return
     busy = [key for key, lv in volumes.items() if lv["open"]]
-    if busy:
+    # Planning (--dry): the unmounts before this operation have not run yet.
+    if busy and host.state.is_executing:
         raise OperationError(
             f"{', '.join(busy)} on {host.name} is open (mounted, or a guest runs on it): "
             f"unmount or stop its user before deactivating {vg}"
