@@ -12,11 +12,11 @@ domain) and nothing else.
 
 from io import StringIO
 
-from pyinfra.operations import files, python
+from pyinfra.operations import files
 
 from operations import disk, flow, journal, libvirt, lvm, net, preflight, sync, xen
-from tasks import common
-from tasks.steps import copy_steps, fixups, host_keys, reconnect
+from tasks import common, steps
+from tasks.steps import copy_steps, fixups, host_keys
 from xen2kvm import paths, render
 
 CONNECT_TIMEOUT = 600  # seconds for the KVM guest to answer SSH after its start
@@ -82,11 +82,7 @@ if role == "xen_host":
         if item.migrated:
             continue
         root = paths.source_root(item.guest)
-        by_vdev = {volume.source.vdev: volume for volume in item.plan.volumes}
-        for volume in sorted(
-            (v for v in by_vdev.values() if v.mountpoint),
-            key=lambda v: (v.mountpoint != "/", v.mountpoint.count("/"), v.mountpoint),
-        ):
+        for volume in steps.source_volumes(item):
             disk.mount(
                 name=f"{item.guest.name}: {volume.mountpoint} read-only on the dom0",
                 device=volume.source.device,
@@ -152,18 +148,7 @@ if role == "xen_host":
     for item in common.work("xen_host"):
         if item.migrated:
             continue
-        root = paths.source_root(item.guest)
-        for volume in sorted(
-            (v for v in item.plan.volumes if v.mountpoint),
-            key=lambda v: (v.mountpoint != "/", v.mountpoint.count("/"), v.mountpoint),
-            reverse=True,
-        ):
-            disk.mount(
-                name=f"{item.guest.name}: unmount {volume.mountpoint} on the dom0",
-                device=volume.source.device,
-                path=paths.below(root, volume.mountpoint),
-                mounted=False,
-            )
+        steps.unmount_source(item, "unmounted on the dom0")
         sync.access(
             name=f"{item.guest.name}: the migration key no longer reads the dom0",
             key_host=item.kvm.name,
@@ -205,12 +190,7 @@ if role == "guest":
     for item in common.work("name"):
         if item.migrated:
             continue
-        python.call(name=f"{item.guest.name}: reconnect to the KVM guest", function=reconnect)
-        net.arp_announce(
-            name=f"{item.guest.name}: announce its addresses on the new MAC",
-            addresses=list(item.guest.ips),
-            interface=item.guest.interface,
-        )
+        steps.announce(item, "KVM")
 
 flow.barrier(name="cutover: addresses announced", label="addresses announced")
 

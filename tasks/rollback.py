@@ -6,11 +6,8 @@ migration key removed from it. The journal notes the rollback: a later run migra
 guest afresh.
 """
 
-from pyinfra.operations import python
-
-from operations import disk, flow, journal, libvirt, net, preflight, sync, xen
-from tasks import common
-from tasks.steps import reconnect
+from operations import flow, journal, libvirt, net, preflight, sync, xen
+from tasks import common, steps
 from xen2kvm import paths
 
 role = common.role()
@@ -28,19 +25,7 @@ flow.barrier(name="rollback: the KVM domains are gone", label="KVM domains gone"
 if role == "xen_host":
     for item in common.work("xen_host", need_plan=False):
         guest = item.guest
-        root = paths.source_root(guest)
-        volumes = item.plan.volumes if item.plan else ()  # no plan: nothing was mounted
-        for volume in sorted(
-            (v for v in volumes if v.mountpoint),
-            key=lambda v: (v.mountpoint != "/", v.mountpoint.count("/"), v.mountpoint),
-            reverse=True,
-        ):
-            disk.mount(
-                name=f"{guest.name}: {volume.mountpoint} not mounted on the dom0",
-                device=volume.source.device,
-                path=paths.below(root, volume.mountpoint),
-                mounted=False,
-            )
+        steps.unmount_source(item, "not mounted on the dom0")
         preflight.kvm_stopped(
             name=f"{guest.name}: not running on KVM (split-brain guard)",
             guest=guest.name,
@@ -80,12 +65,7 @@ flow.barrier(name="rollback: the Xen guests answer", label="Xen guests answer")
 
 if role == "guest":
     for item in common.work("name", need_plan=False):
-        python.call(name=f"{item.guest.name}: reconnect to the Xen guest", function=reconnect)
-        net.arp_announce(
-            name=f"{item.guest.name}: announce its addresses again",
-            addresses=list(item.guest.ips),
-            interface=item.guest.interface,
-        )
+        steps.announce(item, "Xen")
         sync.access(
             name=f"{item.guest.name}: the migration key no longer reads it",
             key_host=item.kvm.name,

@@ -7,9 +7,9 @@ from io import StringIO
 
 from pyinfra import inventory
 from pyinfra.facts.files import FileContents
-from pyinfra.operations import files
+from pyinfra.operations import files, python
 
-from operations import guestfix, sync
+from operations import disk, guestfix, net, sync
 from tasks import common
 from xen2kvm import paths, render
 
@@ -95,3 +95,34 @@ def reconnect(state, host):
     """The guest's SSH connection went with its old domain: open one to the new one."""
     host.disconnect()
     host.connect(raise_exceptions=True)
+
+
+def source_volumes(item) -> list:
+    """The stopped guest's filesystems as the dom0 mounts them: parents before children."""
+    volumes = item.plan.volumes if item.plan else ()  # no plan: nothing was ever mounted
+    return sorted(
+        (v for v in volumes if v.mountpoint),
+        key=lambda v: (v.mountpoint != "/", v.mountpoint.count("/"), v.mountpoint),
+    )
+
+
+def unmount_source(item, what: str):
+    """Let go of the stopped guest's LVs on the dom0 (children first)."""
+    root = paths.source_root(item.guest)
+    for volume in reversed(source_volumes(item)):
+        disk.mount(
+            name=f"{item.guest.name}: {volume.mountpoint} {what}",
+            device=volume.source.device,
+            path=paths.below(root, volume.mountpoint),
+            mounted=False,
+        )
+
+
+def announce(item, where: str):
+    """From inside the guest, wherever it now runs: take its addresses back."""
+    python.call(name=f"{item.guest.name}: reconnect to the {where} guest", function=reconnect)
+    net.arp_announce(
+        name=f"{item.guest.name}: announce its addresses ({where})",
+        addresses=list(item.guest.ips),
+        interface=item.guest.interface,
+    )
