@@ -21,7 +21,7 @@ from pyinfra.operations import files
 from facts.disk import BlockDeviceSize
 from facts.xen import XenConfigFile
 from xen2kvm.errors import Xen2KvmError
-from xen2kvm.fstab import FstabEntry, parse_fstab
+from xen2kvm.fstab import parse_fstab
 from xen2kvm.inventory import Fleet, Guest
 from xen2kvm.planner import GuestPlan, plan_guest, source_volumes
 from xen2kvm.pyinfra_inventory import fleet_for
@@ -89,23 +89,19 @@ def _parse(guest: Guest, text: str) -> XenDomain:
         raise OperationError(f"{guest.name}: {exc}") from None
 
 
-def guest_plan(fleet: Fleet, guest: Guest, extent_size: int | None = None) -> GuestPlan:
-    """The guest's plan: from the frozen inputs if there are any, else from live facts."""
-    inputs = saved_inputs(fleet, guest) or live_inputs(guest)
+def plan_inputs(fleet: Fleet, guest: Guest) -> PlanInputs:
+    """The inputs of the guest's plan: the frozen ones if there are any, else live facts."""
+    return saved_inputs(fleet, guest) or live_inputs(guest)
+
+
+def guest_plan(fleet: Fleet, guest: Guest, inputs: PlanInputs) -> GuestPlan:
+    """The guest's plan from its inputs (see ``plan_inputs``)."""
     domain = _parse(guest, inputs.xen_config)
     try:
         volumes = source_volumes(guest.name, domain, parse_fstab(inputs.fstab), inputs.sizes)
-        kvm = fleet.kvm_hosts[guest.kvm_host]
-        if extent_size:
-            return plan_guest(guest, kvm, domain, volumes, extent_size)
-        return plan_guest(guest, kvm, domain, volumes)
+        return plan_guest(guest, fleet.kvm_hosts[guest.kvm_host], domain, volumes)
     except (Xen2KvmError, ValueError) as exc:
         raise OperationError(str(exc)) from None
-
-
-def source_fstab(fleet: Fleet, guest: Guest) -> list[FstabEntry]:
-    inputs = saved_inputs(fleet, guest) or live_inputs(guest)
-    return parse_fstab(inputs.fstab)
 
 
 @operation()
@@ -129,7 +125,7 @@ def frozen(guest: str):
         host.noop(f"the plan of {guest} is already frozen")
         return
     inputs = live_inputs(spec)
-    guest_plan(fleet, spec)  # refuse what cannot be planned before anything is written
+    guest_plan(fleet, spec, inputs)  # refuse what cannot be planned before anything is written
     yield from files.put._inner(
         src=StringIO(inputs.to_json()),
         dest=plan_path(fleet, spec),

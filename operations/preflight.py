@@ -20,6 +20,11 @@ from xen2kvm.units import human
 from xen2kvm.xenconfig import parse_xen_config
 
 
+def _runs(info: dict | None) -> bool:
+    """Whether a libvirt domain (as LibvirtDomains gives it) is anything but shut off."""
+    return bool(info) and info.get("state") not in ("shut off", None)
+
+
 def _names(**names: str) -> None:
     for label, value in names.items():
         if not isinstance(value, str) or not value or value.startswith("-"):
@@ -140,7 +145,7 @@ def domain_stopped(domain: str):
     """
     _names(domain=domain)
     info = host.get_fact(LibvirtDomains).get(domain)
-    if info and info.get("state") not in ("shut off", None):
+    if _runs(info):
         raise OperationError(
             f"{host.name}: the KVM domain {domain} is {info['state']}: its disk is in use, "
             "so it is not touched (roll back first to migrate it again)"
@@ -197,7 +202,7 @@ def kvm_stopped(guest: str, kvm_host: str, domain: str):
     """
     _names(guest=guest, kvm_host=kvm_host, domain=domain)
     info = inventory.get_host(kvm_host).get_fact(LibvirtDomains).get(domain)
-    running = info and info.get("state") not in ("shut off", None)
+    running = _runs(info)
     if running and not host.state.is_executing:
         # Planning: the rollback stops it in an earlier operation; checked when this runs.
         host.noop(f"{domain} runs on {kvm_host} now: checked again before the Xen start")

@@ -15,8 +15,8 @@ from pyinfra import host, inventory
 from pyinfra.api.exceptions import OperationError
 
 from facts.journal import MigrationJournal, done
-from operations.plans import guest_plan, source_fstab
-from xen2kvm.fstab import FstabEntry
+from operations.plans import guest_plan, plan_inputs
+from xen2kvm.fstab import FstabEntry, parse_fstab
 from xen2kvm.inventory import Fleet, Guest, KvmHost, XenHost
 from xen2kvm.planner import GuestPlan
 from xen2kvm.pyinfra_inventory import fleet_for, selected_guests
@@ -73,7 +73,8 @@ def _work(filter_by: str, need_plan: bool) -> list[Work]:
             continue
         kvm = the_fleet.kvm_hosts[guest.kvm_host]
         try:
-            plan, fstab = guest_plan(the_fleet, guest), source_fstab(the_fleet, guest)
+            inputs = plan_inputs(the_fleet, guest)
+            plan, fstab = guest_plan(the_fleet, guest, inputs), parse_fstab(inputs.fstab)
         except OperationError:
             if need_plan:
                 raise

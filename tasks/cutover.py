@@ -10,13 +10,9 @@ scheduled ``--dry`` run then shows drift (an autostart link back on the dom0, an
 domain) and nothing else.
 """
 
-from io import StringIO
-
-from pyinfra.operations import files
-
 from operations import disk, flow, journal, libvirt, lvm, net, preflight, sync, xen
 from tasks import common, steps
-from tasks.steps import copy_steps, fixups, host_keys
+from tasks.steps import copy_steps, fixups
 from xen2kvm import paths, render
 
 CONNECT_TIMEOUT = 600  # seconds for the KVM guest to answer SSH after its start
@@ -107,12 +103,7 @@ if role == "kvm_host":
     for item in common.work("kvm_host"):
         if item.migrated:
             continue
-        files.put(
-            name=f"{item.guest.name}: host keys of {item.xen.name}, for the final copy",
-            src=StringIO(host_keys(item.xen.name)),
-            dest=paths.known_hosts(item.kvm, item.xen.name),
-            mode="0600",
-        )
+        steps.trust_host_keys(item, item.xen.name, "for the final copy")
         copy_steps(
             item,
             "cutover",

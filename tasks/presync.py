@@ -6,14 +6,10 @@ final copy will not undo (fstab, persistent-net rules, grub settings, the serial
 grub on the new disk). Each rerun sends only the difference.
 """
 
-from io import StringIO
-
-from pyinfra.operations import files
-
 from operations import disk, flow, journal, lvm, plans, preflight, sync
 from operations.disk import mapping_path
-from tasks import common
-from tasks.steps import copy_steps, fixups, host_keys
+from tasks import common, steps
+from tasks.steps import copy_steps, fixups
 from xen2kvm import paths
 
 role = common.role()
@@ -99,11 +95,6 @@ if role == "kvm_host":
                 device=device,
                 path=paths.below(tree, mountpoint),
             )
-        files.put(
-            name=f"{guest.name}: its host keys, for the copies",
-            src=StringIO(host_keys(guest.name)),
-            dest=paths.known_hosts(kvm, guest.name),
-            mode="0600",
-        )
+        steps.trust_host_keys(item, guest.name, "for the copies")
         copy_steps(item, "presync", guest.name, guest.migration_address or guest.address, "")
         fixups(item)

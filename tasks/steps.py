@@ -38,6 +38,16 @@ def host_keys(source: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def trust_host_keys(item, source: str, why: str):
+    """The KVM host's known_hosts for one source (the guest, or its dom0)."""
+    files.put(
+        name=f"{item.guest.name}: host keys of {source}, {why}",
+        src=StringIO(host_keys(source)),
+        dest=paths.known_hosts(item.kvm, source),
+        mode="0600",
+    )
+
+
 def copy_steps(item, phase: str, source_host: str, source_address: str, source_base: str):
     """One rsync per filesystem of the guest, into the tree on this KVM host."""
     kvm, guest = item.kvm, item.guest

@@ -14,7 +14,6 @@ The cached images are pristine: ``lab up`` runs each guest from a copy under ``c
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import shutil
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +22,7 @@ from pathlib import Path
 from . import guestfiles, repo
 from .config import LabConfig
 from .fleet import Fleet, Guest
-from .util import debian_mirror, run
+from .util import debian_mirror, replace_known_hosts, run
 
 RECIPE_VERSION = "3"
 FILES = Path(__file__).parent / "files"
@@ -222,21 +221,6 @@ def known_hosts_lines(cfg: LabConfig, name: str, address: str) -> list[str]:
 
 
 def write_known_hosts(cfg: LabConfig, hosts: dict[str, str]) -> None:
-    """Put the lab hosts' keys in cfg.known_hosts; lines of other hosts (kvm1) stay.
-
-    Under an exclusive flock, as the KVM side does for its own lines.
-    """
-    ours = set(hosts) | set(hosts.values())
+    """Put the lab hosts' keys in cfg.known_hosts; lines of other hosts (kvm1) stay."""
     lines = [line for n, a in hosts.items() for line in known_hosts_lines(cfg, n, a)]
-    cfg.known_hosts.parent.mkdir(parents=True, exist_ok=True)
-    with cfg.known_hosts.open("a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        fh.seek(0)
-        kept = [
-            line
-            for line in fh.read().splitlines()
-            if line.strip() and not ours & set(line.split()[0].split(","))
-        ]
-        fh.seek(0)
-        fh.truncate()
-        fh.write("\n".join([*kept, *lines]) + "\n")
+    replace_known_hosts(cfg.known_hosts, set(hosts) | set(hosts.values()), lines)

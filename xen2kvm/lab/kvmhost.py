@@ -12,13 +12,12 @@ there, and kvm1 (198.51.100.20) is reachable only from inside it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import time
 from pathlib import Path
 
 from xen2kvm.lab import net, outer_libvirt, vmimage
 from xen2kvm.lab.config import LAB_BRIDGE, LabConfig
-from xen2kvm.lab.util import in_netns, kill_pid, netns_exists, read_pid, run
+from xen2kvm.lab.util import in_netns, kill_pid, netns_exists, read_pid, replace_known_hosts, run
 
 ADDRESS = vmimage.KVM_ADDRESS
 MAC = "52:54:00:51:64:20"
@@ -60,28 +59,12 @@ def ssh(cfg: LabConfig, remote: str, *, check: bool = True, timeout: float = 600
 # -- build -----------------------------------------------------------------------------------
 
 
-def _known_hosts_add(cfg: LabConfig, line: str) -> None:
-    """Replace kvm1's entries in the shared known_hosts (under a lock: the source side too)."""
-    names = set(line.split()[0].split(","))
-    cfg.known_hosts.parent.mkdir(parents=True, exist_ok=True)
-    with cfg.known_hosts.open("a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        fh.seek(0)
-        keep = [
-            old
-            for old in fh.read().splitlines()
-            if not old.strip() or not names & set(old.split()[0].split(","))
-        ]
-        fh.seek(0)
-        fh.truncate()
-        fh.write("\n".join([*keep, line]) + "\n")
-
-
 def build(cfg: LabConfig) -> None:
     """kvm1's pristine disk image (cached, idempotent) and its known_hosts entry."""
     t0 = time.monotonic()
     vmimage.build(cfg)
-    _known_hosts_add(cfg, vmimage.host_key_line(vmimage.tree_dir(cfg)))
+    line = vmimage.host_key_line(vmimage.tree_dir(cfg))
+    replace_known_hosts(cfg.known_hosts, set(line.split()[0].split(",")), [line])
     print(f"kvm1: image ready in {time.monotonic() - t0:.0f}s ({vmimage.image_path(cfg)})")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import signal
@@ -111,3 +112,22 @@ def debian_mirror() -> str:
         if "security" not in uri:
             return uri.rstrip("/")
     raise RuntimeError("no Debian mirror found in /etc/apt/sources.list{,.d}: set one up first")
+
+
+def replace_known_hosts(path: Path, names: set[str], lines: list[str]) -> None:
+    """Put ``lines`` in the known_hosts file at ``path``, instead of the lines of ``names``.
+
+    Under an exclusive flock: the source side and the KVM side of the lab both write it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        fh.seek(0)
+        kept = [
+            line
+            for line in fh.read().splitlines()
+            if line.strip() and not names & set(line.split()[0].split(","))
+        ]
+        fh.seek(0)
+        fh.truncate()
+        fh.write("\n".join([*kept, *lines]) + "\n")
