@@ -1,5 +1,6 @@
 """
-The migration journal xen2kvm keeps on each KVM host, one file per guest.
+The migration journal xen2kvm keeps on each KVM host, one file per guest, and the lock
+that keeps a guest to one run at a time.
 """
 
 from __future__ import annotations
@@ -43,6 +44,35 @@ class MigrationJournal(FactBase[list]):
             except json.JSONDecodeError as exc:
                 raise FactProcessError(f"journal line {number} is not JSON: {exc}") from None
         return records
+
+
+class MigrationLock(FactBase[dict | None]):
+    """
+    Who holds a guest's migration lock (``<state_dir>/locks/<guest>``) and since when
+    (the lock's mtime); None when it is free. The owner is None while a run is between
+    making the lock and writing its name in it.
+
+    .. code:: python
+
+        {"owner": "admin-laptop:41022:1873301", "since": 1795650051}
+    """
+
+    @override
+    def command(self, state_dir: str, guest: str) -> StringCommand:
+        path = f"{state_dir}/locks/{guest}"
+        return StringCommand(
+            "if test -d", QuoteString(path), "; then stat -c %Y", QuoteString(path),
+            "&& { cat", QuoteString(f"{path}/owner"), "2>/dev/null || true; }; fi",
+        )  # fmt: skip
+
+    @override
+    def process(self, output: list[str]) -> dict | None:
+        lines = [line.strip() for line in output if line.strip()]
+        if not lines:
+            return None
+        if not lines[0].isdigit() or len(lines) > 2:
+            raise FactProcessError(f"not a lock's mtime and owner: {output!r}")
+        return {"owner": lines[1] if len(lines) > 1 else None, "since": int(lines[0])}
 
 
 ROLLED_BACK = "rolled-back"

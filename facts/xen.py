@@ -14,6 +14,8 @@ _LIST_LINE = re.compile(
     r"^(?P<name>\S+)\s+(?P<id>\d+)\s+(?P<mem>\d+)\s+(?P<vcpus>\d+)\s+(?P<state>[-a-z]{6})"
     r"\s+(?P<time>[\d.]+)\s*$"
 )
+# xl_info.c prints each key padded to 23 characters, then ": ".
+_INFO_LINE = re.compile(r"^(?P<key>[a-z0-9_]+)\s+: ?(?P<value>.*)$")
 
 
 class XenDomains(FactBase[dict]):
@@ -115,3 +117,50 @@ class XenConfigFile(FactBase[str | None]):
     @override
     def process(self, output: list[str]) -> str | None:
         return "\n".join(output) + "\n"
+
+
+class XenInfo(FactBase[dict]):
+    """
+    What ``xl info`` says about the dom0 and its hypervisor, as ``key: value`` (the
+    values are strings). ``release`` is the dom0's running kernel (``uname -r`` of the
+    dom0), which xen-tools style PV guests boot with; ``machine`` its architecture.
+
+    .. code:: python
+
+        {"host": "xen2", "release": "6.1.0-35-amd64", "machine": "x86_64",
+         "xen_version": "4.17.5", ...}
+
+    Sample ``xl info`` output (shortened)::
+
+        host                   : xen2
+        release                : 6.1.0-35-amd64
+        version                : #1 SMP PREEMPT_DYNAMIC Debian 6.1.137-1 (2025-05-07)
+        machine                : x86_64
+        nr_cpus                : 2
+        xen_version            : 4.17.5
+    """
+
+    default = dict
+
+    @override
+    def requires_command(self) -> str:
+        return "xl"
+
+    @override
+    def command(self) -> str:
+        return "xl info"
+
+    @override
+    def process(self, output: list[str]) -> dict:
+        info: dict = {}
+        for line in output:
+            if not line.strip():
+                continue
+            match = _INFO_LINE.match(line)
+            if not match:
+                raise FactProcessError(f"unexpected line in xl info output: {line!r}")
+            info[match["key"]] = match["value"].strip()
+        for key in ("release", "machine"):
+            if not info.get(key):
+                raise FactProcessError(f"xl info gives no {key}: {output!r}")
+        return info

@@ -6,12 +6,15 @@ host's data. Reach the lab only from inside its network namespace::
     xen2kvm lab exec -- pyinfra inventory/lab.py fact server.Os
 """
 
+import os
 from pathlib import Path
 
 from xen2kvm.lab.config import LabConfig
 from xen2kvm.pyinfra_inventory import fleet_groups
 
 _lab = LabConfig.from_env()
+# lab.yml names the lab's directory as ${XEN2KVM_LAB_DIR} (xen2's modules_packages).
+os.environ.setdefault("XEN2KVM_LAB_DIR", str(_lab.root))
 
 globals().update(
     fleet_groups(

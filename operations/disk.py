@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import posixpath
 import re
+import shlex
 from collections.abc import Iterable
 from itertools import pairwise
 from typing import Any
@@ -294,17 +295,20 @@ def partition_mappings(device: str, mapped: bool = True):
 # Filesystems -----------------------------------------------------------------------
 
 
-def _mkfs(device: str, fstype: str, uuid: str | None, label: str | None) -> StringCommand:
+def _mkfs(
+    device: str, fstype: str, uuid: str | None, label: str | None, options: list[str]
+) -> StringCommand:
+    extra = [QuoteString(word) for word in options]
     if fstype == "swap":
-        parts: list[Any] = ["mkswap"]
+        parts: list[Any] = ["mkswap", *extra]
         if uuid:
             parts += ["-U", QuoteString(uuid)]
     elif fstype == "xfs":
-        parts = ["mkfs.xfs -q -f"]
+        parts = ["mkfs.xfs -q -f", *extra]
         if uuid:
             parts += ["-m", QuoteString(f"uuid={uuid}")]
     else:
-        parts = [f"mkfs.{fstype} -q -F"]
+        parts = [f"mkfs.{fstype} -q -F", *extra]
         if uuid:
             parts += ["-U", QuoteString(uuid)]
     if label:
@@ -326,6 +330,7 @@ def filesystem(
     label: str | None = None,
     present: bool = True,
     force: bool = False,
+    options: str | None = None,
 ):
     """
     Make a filesystem (or swap) on a device that holds none. Whatever is already there
@@ -338,6 +343,9 @@ def filesystem(
     + label: its label; when given, an existing filesystem with another label is an error
     + present: ``False`` erases the signature (``wipefs -a``), only with ``force=True``
     + force: allow ``present=False`` to destroy the filesystem
+    + options: extra options for mkfs, split as a shell would and each quoted, for example
+      ``-O ^metadata_csum,^64bit`` (ext4 that kernels before 3.18 mount read-write); an
+      existing filesystem is not checked against them
 
     **Example:**
 
@@ -361,6 +369,12 @@ def filesystem(
         raise OperationValueError(
             f"label for {fstype} must be 1 to {LABEL_LIMITS[fstype]} bytes: {label!r}"
         )
+    if options is not None and not isinstance(options, str):
+        raise OperationValueError(f"options must be a string of mkfs options: {options!r}")
+    try:
+        words = shlex.split(options or "")
+    except ValueError as exc:
+        raise OperationValueError(f"options cannot be split as a shell would: {exc}") from None
 
     found = host.get_fact(BlkidFilesystems, devices=device).get(device, {})
     has_something = bool(found.get("TYPE") or found.get("PTTYPE"))
@@ -377,7 +391,7 @@ def filesystem(
         return
 
     if not has_something:
-        yield _mkfs(device, fstype, uuid, label)
+        yield _mkfs(device, fstype, uuid, label, words)
         return
     if found.get("TYPE") != fstype:
         raise OperationError(

@@ -1,17 +1,21 @@
 """
-Keep the migration journal on a KVM host: the tool that writes it and its milestones.
+Keep the migration journal on a KVM host: the tool that writes it and its milestones, and
+the per-guest lock that keeps a guest to one run at a time.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
+from datetime import UTC, datetime
 from pathlib import Path
 
-from pyinfra import host
-from pyinfra.api import OperationValueError, QuoteString, StringCommand, operation
+from pyinfra import host, logger
+from pyinfra.api import OperationError, OperationValueError, QuoteString, StringCommand, operation
 from pyinfra.operations import files
 
-from facts.journal import MigrationJournal, done
+from facts.journal import MigrationJournal, MigrationLock, done
+from xen2kvm import runid
 
 TOOL = "/usr/local/sbin/x2k-journal"
 TOOL_SOURCE = Path(__file__).resolve().parent.parent / "templates" / "x2k-journal.sh"
@@ -32,7 +36,12 @@ def tool():
 
 
 @operation()
-def milestone(guest: str, step: str, state_dir: str = "/var/lib/xen2kvm"):
+def milestone(
+    guest: str,
+    step: str,
+    state_dir: str = "/var/lib/xen2kvm",
+    requires: list[str] | None = None,
+):
     """
     Record that a guest reached a milestone (``xen-stopped``, ``cutover-complete``), once
     per migration attempt: a rerun does not record it again.
@@ -40,6 +49,8 @@ def milestone(guest: str, step: str, state_dir: str = "/var/lib/xen2kvm"):
     + guest: the guest
     + step: the milestone's name
     + state_dir: where the journal lives
+    + requires: hosts that must not have failed in this run (say, the guest that announces
+      its addresses): if one did, nothing is recorded and the run stops here
 
     **Example:**
 
@@ -49,7 +60,118 @@ def milestone(guest: str, step: str, state_dir: str = "/var/lib/xen2kvm"):
     """
     if not re.fullmatch(r"[A-Za-z0-9:/_.@+-]+", step):
         raise OperationValueError(f"not a journal step name: {step!r}")
+    if host.state.is_executing and requires:
+        failed = sorted(h.name for h in host.state.failed_hosts if h.name in requires)
+        if failed:
+            raise OperationError(
+                f"{guest}: {step} is not recorded: {', '.join(failed)} could not be reached "
+                "or failed in this run. Run again: the next run does what is left"
+            )
     if done(host.get_fact(MigrationJournal, state_dir=state_dir, guest=guest), step):
         host.noop(f"{guest}: {step} is already in the journal")
         return
     yield StringCommand(TOOL, QuoteString(state_dir), QuoteString(guest), QuoteString(step), "mark")
+
+
+GUEST_RE = re.compile(r"[a-z0-9][a-z0-9.-]*")  # the inventory's host names
+
+
+def _since(lock: dict) -> str:
+    return datetime.fromtimestamp(lock["since"], UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _refused(guest: str, path: str, lock: dict, ours: str) -> str:
+    owner = lock["owner"] or "a run that is just taking it (no owner written yet)"
+    parsed = runid.parse(lock["owner"] or "")
+    alive = ""
+    if parsed and parsed[0] == (runid.parse(ours) or ("",))[0]:
+        alive = f" (pid {parsed[1]} still runs on this controller)"
+    return (
+        f"{guest} is locked on {host.name} by another xen2kvm run: {owner}{alive}, since "
+        f"{_since(lock)}. Wait for that run to end; if no run is active, clear the lock on "
+        f"{host.name} with: rm -r {shlex.quote(path)}"
+    )
+
+
+def _fail(message: str) -> list:
+    return ["|| { echo", QuoteString(f"xen2kvm: {message}"), ">&2; exit 1; }"]
+
+
+def _owner_is(path: str, owner: str) -> list:
+    return ['test "$(cat', QuoteString(f"{path}/owner"), '2>/dev/null)" =', QuoteString(owner)]
+
+
+def _remove(path: str) -> list:
+    return ["rm -f", QuoteString(f"{path}/owner"), "&& rmdir", QuoteString(path)]
+
+
+def _make(path: str, owner: str) -> list:
+    return ["mkdir", QuoteString(path), "&& printf '%s\\n'", QuoteString(owner), ">",
+            QuoteString(f"{path}/owner")]  # fmt: skip
+
+
+@operation()
+def lock(guest: str, owner: str, state_dir: str = "/var/lib/xen2kvm", held: bool = True):
+    """
+    Hold (or release) a guest's migration lock on its KVM host: one run at a time per
+    guest. The lock is the directory ``<state_dir>/locks/<guest>``, taken atomically
+    with ``mkdir``, and holds the run's id in ``owner``.
+
+    + guest: the guest
+    + owner: this run's id, ``host:pid:start`` of the controller (``xen2kvm.runid``)
+    + state_dir: where the locks live
+    + held: whether this run should hold the lock; ``False`` releases it if it is ours
+      (or left by a run of this controller that is gone) and leaves anyone else's alone
+
+    A lock held by another run is an error naming it, except a lock of a run of this
+    same controller that no longer runs (crashed or interrupted): it is taken over.
+
+    **Example:**
+
+    .. code:: python
+
+        journal.lock(guest="web1", owner=runid.run_id())
+    """
+    if not isinstance(guest, str) or not GUEST_RE.fullmatch(guest):
+        raise OperationValueError(f"not a guest name: {guest!r}")
+    if not isinstance(owner, str) or runid.parse(owner) is None:
+        raise OperationValueError(f"owner must be a run id like host:pid:start, not {owner!r}")
+    if not isinstance(state_dir, str) or not state_dir.startswith("/"):
+        raise OperationValueError(f"state_dir must be an absolute path: {state_dir!r}")
+    if not isinstance(held, bool):
+        raise OperationValueError(f"held must be True or False, not {held!r}")
+
+    path = f"{state_dir}/locks/{guest}"
+    lock = host.get_fact(MigrationLock, state_dir=state_dir, guest=guest)
+    current = lock["owner"] if lock else None
+    changed = _fail(f"{guest}: the lock of {current} changed hands meanwhile: see {path}/owner")
+
+    if not held:
+        if current == owner:
+            yield StringCommand(*_remove(path))
+        elif current and runid.gone(current, owner):  # left by a run here that is gone
+            yield StringCommand(*_owner_is(path, current), "&&", *_remove(path), *changed)
+        else:
+            host.noop(f"{guest}: no lock of this run on {host.name}")
+        return
+
+    if current == owner:
+        host.noop(f"{guest}: already locked by this run")
+        return
+    if lock is None:
+        yield StringCommand(
+            "mkdir -p", QuoteString(f"{state_dir}/locks"), "&&", *_make(path, owner),
+            *_fail(f"{guest} was just locked by another run: see {path}/owner"),
+        )  # fmt: skip
+        return
+    if not (current and runid.gone(current, owner)):
+        raise OperationError(_refused(guest, path, lock, owner))
+    # Say it once: while planning, or when the run plans nothing (pyinfra -y).
+    if not host.state.is_executing or not getattr(host.state, "check_for_changes", True):
+        logger.warning(
+            f"{host.name}: {guest}: taking over the lock of {current}, a run of this "
+            "controller that no longer runs"
+        )
+    yield StringCommand(
+        *_owner_is(path, current), "&&", *_remove(path), "&&", *_make(path, owner), *changed
+    )

@@ -15,13 +15,18 @@ from pyinfra import host, inventory
 from pyinfra.api.exceptions import OperationError
 
 from facts.journal import MigrationJournal, done
-from operations.plans import guest_plan, plan_inputs
+from operations.plans import guest_plan, live_inputs, plan_inputs
+from xen2kvm import rehome
+from xen2kvm.errors import Xen2KvmError
 from xen2kvm.fstab import FstabEntry, parse_fstab
 from xen2kvm.inventory import Fleet, Guest, KvmHost, XenHost
-from xen2kvm.planner import GuestPlan
+from xen2kvm.planner import GuestPlan, SourceVolume, source_volumes
 from xen2kvm.pyinfra_inventory import fleet_for, selected_guests
+from xen2kvm.xenconfig import parse_xen_config
 
 CUTOVER_COMPLETE = "cutover-complete"
+DOWNTIME_START = "downtime-start"
+FINAL_COPY_DONE = "final-copy-done"
 
 
 @dataclass(frozen=True)
@@ -32,6 +37,11 @@ class Work:
     plan: GuestPlan | None  # None only with need_plan=False, when it cannot be made
     fstab: list[FstabEntry]
     migrated: bool  # cutover-complete is in the journal
+    # downtime-start is: an earlier run began the cutover (the Xen guest may be stopped),
+    # so this one goes straight on with it, without the warm copy from the running guest
+    cutover_started: bool = False
+    # final-copy-done is: the new disk is complete and let go; only the KVM start is left
+    final_copied: bool = False
 
 
 def fleet() -> Fleet:
@@ -69,8 +79,8 @@ def _work(filter_by: str, need_plan: bool) -> list[Work]:
     the_fleet = fleet()
     items = []
     for guest in selected_guests(host):
-        if getattr(guest, filter_by) != host.name:
-            continue
+        if guest.rehome_to or getattr(guest, filter_by) != host.name:
+            continue  # (a rehomed guest is a Rehome item: see rehomes())
         kvm = the_fleet.kvm_hosts[guest.kvm_host]
         try:
             inputs = plan_inputs(the_fleet, guest)
@@ -79,6 +89,7 @@ def _work(filter_by: str, need_plan: bool) -> list[Work]:
             if need_plan:
                 raise
             plan, fstab = None, []
+        records = journal(kvm, guest)
         items.append(
             Work(
                 guest=guest,
@@ -86,7 +97,9 @@ def _work(filter_by: str, need_plan: bool) -> list[Work]:
                 kvm=kvm,
                 plan=plan,
                 fstab=fstab,
-                migrated=done(journal(kvm, guest), CUTOVER_COMPLETE),
+                migrated=done(records, CUTOVER_COMPLETE),
+                cutover_started=done(records, DOWNTIME_START),
+                final_copied=done(records, FINAL_COPY_DONE),
             )
         )
     return items
@@ -113,3 +126,59 @@ def mount_order(plan: GuestPlan) -> list[tuple[str, str]]:
         mounts.append((volume.mountpoint, device))
     mounts.append(("/boot", mapping_path(plan.disk_path, 1)))
     return sorted(mounts, key=lambda item: (item[0] != "/", item[0].count("/"), item[0]))
+
+
+@dataclass(frozen=True)
+class Rehome:
+    """A guest that moves to another dom0 and stays on Xen (``rehome_to``)."""
+
+    guest: Guest
+    old: XenHost  # the dom0 it leaves (its xen_host)
+    new: XenHost  # the dom0 it moves to
+    volumes: list[SourceVolume]  # its filesystems and swap, as the old dom0 holds them
+    xen_config: str  # its config's text on the old dom0
+    rehomed: bool  # rehome-complete is in the journal on the new dom0
+
+
+_REHOMES: dict[tuple, list[Rehome]] = {}
+
+
+def rehomes_in_run() -> bool:
+    """Whether this run covers any guest that is rehomed (the same answer on every host)."""
+    return any(guest.rehome_to for guest in selected_guests(host))
+
+
+def rehomes(filter_by: str) -> list[Rehome]:
+    """The run's rehomed guests that concern this host (``filter_by``: xen_host for the
+    old dom0, rehome_to for the new one, name for the guest). Read from live facts: the
+    old dom0's config and LV sizes, the guest's fstab."""
+    key = (id(host.state), host.name, filter_by)
+    if key not in _REHOMES:
+        _REHOMES[key] = [
+            _rehome(guest)
+            for guest in selected_guests(host)
+            if guest.rehome_to and getattr(guest, filter_by) == host.name
+        ]
+    return _REHOMES[key]
+
+
+def _rehome(guest: Guest) -> Rehome:
+    the_fleet = fleet()
+    new = the_fleet.xen_hosts[str(guest.rehome_to)]
+    records = inventory.get_host(new.name).get_fact(
+        MigrationJournal, state_dir=rehome.DOM0_STATE, guest=guest.name
+    )
+    inputs = live_inputs(guest)
+    try:
+        domain = parse_xen_config(inputs.xen_config, f"{guest.xen_host}:{guest.xen_config}")
+        volumes = source_volumes(guest.name, domain, parse_fstab(inputs.fstab), inputs.sizes)
+    except (Xen2KvmError, ValueError) as exc:
+        raise OperationError(f"{guest.name}: {exc}") from None
+    return Rehome(
+        guest=guest,
+        old=the_fleet.xen_hosts[guest.xen_host],
+        new=new,
+        volumes=volumes,
+        xen_config=inputs.xen_config,
+        rehomed=done(records, rehome.REHOME_COMPLETE),
+    )

@@ -8,12 +8,19 @@ addresses from inside it.
 A guest whose cutover is complete only gets the operations that hold its end state: a
 scheduled ``--dry`` run then shows drift (an autostart link back on the dom0, an edited
 domain) and nothing else.
+
+A run interrupted inside the window is finished by the next: the journal says how far it
+got (``downtime-start``: the guest may be stopped, so no warm copy and no new baseline;
+``final-copy-done``: the new disk is complete and let go, only the KVM start is left). A
+guest that cannot be reached then (stopped on Xen) does not stop the run; its cutover is
+recorded complete only once it has announced its addresses from KVM.
 """
 
-from operations import disk, flow, journal, libvirt, lvm, net, preflight, sync, xen
+from operations import baseline, disk, flow, journal, libvirt, lvm, net, preflight, sync, xen
 from tasks import common, steps
 from tasks.steps import copy_steps, fixups
 from xen2kvm import paths, render
+from xen2kvm.baseline import GUEST_PATH
 
 CONNECT_TIMEOUT = 600  # seconds for the KVM guest to answer SSH after its start
 
@@ -52,14 +59,20 @@ def kvm_end_state(item):
 
 role = common.role()
 
-# 0. Note when the downtime starts: right before the shutdown.
+# 0. The guest's baseline for the verify suite (it travels with the final copy), then note
+#    when the downtime starts: right before the shutdown.
+if role == "guest":
+    for item in common.work("name"):
+        if not item.cutover_started:  # taken once per attempt, before the guest stops
+            baseline.capture(name=f"{item.guest.name}: baseline before the cutover")
+
 if role == "kvm_host":
     for item in common.work("kvm_host"):
         if not item.migrated:
             journal.milestone(
                 name=f"{item.guest.name}: downtime starts (Xen shutdown begins)",
                 guest=item.guest.name,
-                step="downtime-start",
+                step=common.DOWNTIME_START,
                 state_dir=item.kvm.state_dir,
             )
 
@@ -75,7 +88,7 @@ flow.barrier(name="cutover: the Xen guests are stopped", label="the Xen guests a
 # 2. The stopped guest's LVs, read-only on the dom0, readable by the KVM host's key.
 if role == "xen_host":
     for item in common.work("xen_host"):
-        if item.migrated:
+        if item.migrated or item.final_copied:
             continue
         root = paths.source_root(item.guest)
         for volume in steps.source_volumes(item):
@@ -101,8 +114,9 @@ flow.barrier(
 # 3. The final copy and the fix-ups, then the new disk let go.
 if role == "kvm_host":
     for item in common.work("kvm_host"):
-        if item.migrated:
+        if item.migrated or item.final_copied:
             continue
+        steps.open_new_disk(item)
         steps.trust_host_keys(item, item.xen.name, "for the final copy")
         copy_steps(
             item,
@@ -113,6 +127,12 @@ if role == "kvm_host":
         )
         fixups(item)
         tree = paths.target_root(item.kvm, item.guest)
+        baseline.filed(
+            name=f"{item.guest.name}: its baseline kept with the journal",
+            guest=item.guest.name,
+            source=paths.below(tree, GUEST_PATH),
+            state_dir=item.kvm.state_dir,
+        )
         for mountpoint, device in reversed(common.mount_order(item.plan)):
             disk.mount(
                 name=f"{item.guest.name}: unmount {mountpoint} of the new disk",
@@ -130,6 +150,12 @@ if role == "kvm_host":
             name=f"{item.guest.name}: unmap the partitions of {item.plan.disk_path}",
             device=item.plan.disk_path,
             mapped=False,
+        )
+        journal.milestone(
+            name=f"{item.guest.name}: the new disk is complete and let go",
+            guest=item.guest.name,
+            step=common.FINAL_COPY_DONE,
+            state_dir=item.kvm.state_dir,
         )
 
 flow.barrier(name="cutover: the final copies are done", label="the final copies are done")
@@ -192,4 +218,5 @@ if role == "kvm_host":
             guest=item.guest.name,
             step=common.CUTOVER_COMPLETE,
             state_dir=item.kvm.state_dir,
+            requires=[item.guest.name],  # it announced its addresses in this run
         )

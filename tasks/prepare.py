@@ -15,7 +15,7 @@ INITRAMFS_MODULES = ("virtio_pci", "virtio_blk", "virtio_net", "dm-mod")
 
 if common.role() == "guest":
     for item in common.work("name"):
-        if item.migrated:
+        if item.migrated or item.cutover_started:  # nothing to add once it is being moved
             continue
         guest = item.guest
         installed = apt.packages(

@@ -17,7 +17,10 @@ role = common.role()
 # pyinfra runs operations in the order of these lines, across hosts: the KVM host's key
 # first, then the guests let it in, then the KVM host builds and copies.
 if role == "kvm_host":
-    items = [item for item in common.work("kvm_host") if not item.migrated]
+    # A guest whose cutover an earlier run began is left to the cutover: it may be stopped.
+    items = [
+        item for item in common.work("kvm_host") if not item.migrated and not item.cutover_started
+    ]
     if items:
         journal.tool(name="x2k-journal, the migration journal's tool")
         sync.key(name="the migration key", path=paths.migration_key(items[0].kvm))
@@ -26,7 +29,7 @@ flow.barrier(name="presync: the migration keys exist", label="migration keys")
 
 if role == "guest":
     for item in common.work("name"):
-        if item.migrated:
+        if item.migrated or item.cutover_started:
             continue
         sync.access(
             name=f"{item.guest.name}: {item.kvm.name} may read it with rsync",
@@ -60,6 +63,7 @@ if role == "kvm_host":
             fstype="ext4",
             uuid=plan.boot_uuid,
             label="boot",
+            options=guest.mkfs_options.get("ext4"),
         )
         if plan.layout == "matryoshka" and plan.guest_vg:
             lvm.volume_group(
@@ -88,6 +92,7 @@ if role == "kvm_host":
                 device=device,
                 fstype=volume.fstype,
                 label=volume.name[:16],
+                options=guest.mkfs_options.get(volume.fstype),
             )
         for mountpoint, device in common.mount_order(plan):
             disk.mount(

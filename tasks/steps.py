@@ -5,13 +5,13 @@ on import, unlike the task files, which pyinfra executes as deploy code).
 
 from io import StringIO
 
-from pyinfra import inventory
+from pyinfra import host, inventory
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import files, python
 
-from operations import disk, guestfix, net, sync
+from operations import disk, guestfix, journal, lvm, net, preflight, sync
 from tasks import common
-from xen2kvm import paths, render
+from xen2kvm import paths, render, runid
 
 # The files xen2kvm writes whole in the new tree: no copy may overwrite or delete them.
 OWN_FILES = (
@@ -66,6 +66,30 @@ def copy_steps(item, phase: str, source_host: str, source_address: str, source_b
             known_hosts=paths.known_hosts(kvm, source_host),
             state_dir=kvm.state_dir,
             excludes=list(excludes),
+        )
+
+
+def open_new_disk(item):
+    """The new disk mapped, its guest VG active and its tree mounted (all noops when the
+    presync left it so; a run picking up an interrupted cutover needs them again). Only
+    while its KVM domain does not run: never mount a running guest's disk."""
+    plan, guest = item.plan, item.guest
+    preflight.domain_stopped(
+        name=f"{guest.name}: its KVM domain does not run", domain=plan.domain.name
+    )
+    disk.partition_mappings(
+        name=f"{guest.name}: map the partitions of {plan.disk_path}", device=plan.disk_path
+    )
+    if plan.layout == "matryoshka" and plan.guest_vg:
+        lvm.volume_group_active(
+            name=f"{guest.name}: guest VG {plan.guest_vg} active", vg=plan.guest_vg
+        )
+    tree = paths.target_root(item.kvm, guest)
+    for mountpoint, device in common.mount_order(plan):
+        disk.mount(
+            name=f"{guest.name}: mount {mountpoint} of the new disk",
+            device=device,
+            path=paths.below(tree, mountpoint),
         )
 
 
@@ -136,3 +160,28 @@ def announce(item, where: str):
         addresses=list(item.guest.ips),
         interface=item.guest.interface,
     )
+
+
+def guest_locks(held: bool):
+    """On this KVM host: this run's lock on each guest it changes (see tasks/lock.py).
+
+    A guest whose cutover is complete (as the run found it) is not locked: it gets only
+    its end state, and a second run over a finished wave changes nothing. A rollback
+    changes every guest it covers; a plan run only reads, so it takes none. Releasing
+    covers every guest: a run of this controller
+    that stopped once a guest's cutover was complete left a lock no later run takes.
+    """
+    if host.data.get("phase") == "plan":  # checks only: a plan run changes nothing
+        return
+    rollback = host.data.get("phase") == "rollback"
+    for item in common.work("kvm_host", need_plan=not rollback):
+        if held and item.migrated and not rollback:
+            continue
+        journal.lock(
+            name=f"{item.guest.name}: {'locked for this run' if held else 'lock released'} "
+            f"on {item.kvm.name}",
+            guest=item.guest.name,
+            owner=runid.run_id(),
+            state_dir=item.kvm.state_dir,
+            held=held,
+        )

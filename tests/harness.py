@@ -14,6 +14,8 @@ Operation cases: ``tests/operations/<module>.<op>/<case>.yaml``::
     executing: false       # plan as --dry does (before earlier operations ran); default true
     hosts:                 # other hosts whose facts the operation reads (inventory.get_host)
       xen1: {facts: {...}}
+    failed:                # hosts that failed earlier in the run (state.failed_hosts)
+      - {name: kvm1, role: kvm_host, connected: true}
     exception: {name: OperationValueError, message: "..."}   # (substring of the message)
 
 Fact cases: ``tests/facts/<module>.<Fact>/<case>.yaml``::
@@ -93,6 +95,15 @@ class FakeInventory:
         return self.hosts[name]
 
 
+class _FailedHost:
+    """A host that failed earlier in the run: its name, role and whether it had connected."""
+
+    def __init__(self, name: str, role: str, connected: bool):
+        self.name = name
+        self.data = _Data({"x2k_role": role})
+        self.connected = connected
+
+
 class FakeState:
     """Enough of ``pyinfra.api.State`` for operations that look at the state."""
 
@@ -104,6 +115,7 @@ class FakeState:
         self.print_noop_info = False
         self.is_executing = True  # as when pyinfra runs the operation for real
         self.cwd = str(TESTS.parent)
+        self.failed_hosts: set[Any] = set()
 
     def get_temp_filename(self, *_args: Any, **_kwargs: Any) -> str:
         return "_tempfile_"
@@ -130,7 +142,11 @@ def command_repr(command: Any) -> Any:
             text = src.read()
             text = text.decode() if isinstance(text, bytes) else text
         elif Path(str(src)).is_file():  # a local file: what it holds is what is uploaded
-            text = Path(str(src)).read_text()
+            data = Path(str(src)).read_bytes()
+            try:
+                text = data.decode()
+            except UnicodeDecodeError:  # a package: named, not shown
+                text = f"<binary {Path(str(src)).name}>"
         else:
             text = str(src)
         return ["upload", text, command.dest]
@@ -178,6 +194,10 @@ def run_operation(target: str, case: dict[str, Any]) -> tuple[list[Any], FakeHos
         host.noop_description = None
         state = FakeState()
         state.is_executing = case.get("executing", True)
+        state.failed_hosts = {
+            _FailedHost(f["name"], f.get("role", "guest"), f.get("connected", True))
+            for f in case.get("failed", [])
+        }
         host.state = state
         for other in others.values():
             other.state = state

@@ -7,6 +7,12 @@ The file has four sections (see ``inventory/prod.yml`` for a documented example)
     kvm_hosts:    # name -> the KVM hosts they go to
     guests:       # name -> one domU each: its wave, its dom0, its KVM host, its addresses
 
+Among the guest settings (also allowed in ``defaults``; a guest's value replaces the
+default whole), ``mkfs_options`` gives extra mkfs options per filesystem type, for guests
+whose kernel cannot use what Debian 12's mkfs makes: kernels before 3.18 mount its ext4
+(``metadata_csum``, ``64bit``) read-only, so ``mkfs_options: {ext4: "-O
+^metadata_csum,^64bit"}``. The options are split as a shell would and each one quoted.
+
 ``load_fleet`` reads and validates it; every problem (unknown or missing keys, bad or
 duplicate names, addresses and MACs, unreadable sizes, references to hosts that are not
 there) is collected and raised at once as one ``InventoryError`` naming the host and the
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shlex
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +41,7 @@ LVM_NAME_RE = re.compile(r"^[A-Za-z0-9+_.][A-Za-z0-9+_.-]*$")
 IFACE_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,15}$")
 
 LAYOUTS = ("matryoshka", "plain")
+MKFS_FSTYPES = ("ext2", "ext3", "ext4", "xfs", "swap")  # what disk.filesystem makes
 GUEST_ARCHES = ("amd64", "i386")
 HOST_ARCHES = ("x86_64", "i686")
 VIRT_TYPES = ("kvm", "qemu")
@@ -54,10 +62,19 @@ GUEST_DEFAULT_KEYS = (
     "mta",
     "interface",
     "machine",
+    "mkfs_options",
     *SSH_KEYS,
 )
 
-XEN_HOST_KEYS = ("address", "migration_address", "xen_config_dir", "arch", *SSH_KEYS)
+XEN_HOST_KEYS = (
+    "address",
+    "migration_address",
+    "xen_config_dir",
+    "arch",
+    "vg",  # where the LVs of guests rehomed to this dom0 are made (none: they must exist)
+    "modules_packages",  # controller directory of modules packages for its 32-bit guests
+    *SSH_KEYS,
+)
 KVM_HOST_KEYS = (
     "address",
     "migration_address",
@@ -71,6 +88,7 @@ GUEST_KEYS = (
     "wave",
     "xen_host",
     "kvm_host",
+    "rehome_to",
     "address",
     "ips",
     "macs",
@@ -98,6 +116,7 @@ BUILTIN_DEFAULTS: dict[str, Any] = {
     "mta": None,
     "interface": "eth0",
     "machine": "pc",
+    "mkfs_options": {},
     "ssh_user": "root",
     "ssh_port": 22,
     "ssh_key": None,
@@ -129,6 +148,8 @@ class XenHost:
     xen_config_dir: str
     arch: str
     ssh: SshSettings
+    vg: str | None = None
+    modules_packages: str | None = None
 
 
 @dataclass(frozen=True)
@@ -148,7 +169,7 @@ class Guest:
     name: str
     wave: int
     xen_host: str
-    kvm_host: str
+    kvm_host: str | None  # None when the guest is rehomed to another dom0 (rehome_to)
     address: str
     ips: tuple[str, ...]
     macs: tuple[str, ...]
@@ -173,6 +194,10 @@ class Guest:
     vcpus: int | None
     migration_address: str | None
     ssh: SshSettings
+    # Extra mkfs options per filesystem type, one shell-quoted string each.
+    mkfs_options: Mapping[str, str] = field(default_factory=dict)
+    # The dom0 this guest moves to (staying on Xen), instead of a KVM host (kvm_host None).
+    rehome_to: str | None = None
 
 
 @dataclass(frozen=True)
@@ -215,7 +240,7 @@ class Fleet:
         for wave in self.waves:
             members: list[str] = []
             for guest in self.wave_guests(wave):
-                for name in (guest.xen_host, guest.kvm_host, guest.name):
+                for name in (guest.xen_host, guest.kvm_host or guest.rehome_to, guest.name):
                     if name not in members:
                         members.append(name)
             groups[f"wave{wave}"] = [entries[name] for name in members]
@@ -306,7 +331,7 @@ def parse_fleet(
 
     guests: dict[str, Guest] = {}
     for name, data in _section(problems, raw, "guests").items():
-        required = ("wave", "xen_host", "kvm_host", "address")
+        required = ("wave", "xen_host", "address")
         if _check_entry(problems, name, data, GUEST_KEYS, required):
             guest = _guest(problems, name, data, merged_defaults, xen_hosts, kvm_hosts)
             if guest is not None:
@@ -432,6 +457,8 @@ def _xen_host(problems: _Problems, name: str, data: dict, defaults: Mapping) -> 
         xen_config_dir=_abs_path(problems, name, "xen_config_dir", data.get("xen_config_dir")),
         arch=_choice(problems, name, "arch", data.get("arch", "x86_64"), HOST_ARCHES),
         ssh=_ssh(problems, name, data, defaults),
+        vg=_lvm_name(problems, name, "vg", data["vg"]) if data.get("vg") is not None else None,
+        modules_packages=_opt_str(problems, name, "modules_packages", data.get("modules_packages")),
     )
 
 
@@ -494,8 +521,13 @@ def _guest(
     if not isinstance(wave, int) or isinstance(wave, bool) or wave < 1:
         problems.add(name, "wave", f"must be a whole number from 1: {wave!r}")
         wave = 1
-    for key, hosts in (("xen_host", xen_hosts), ("kvm_host", kvm_hosts)):
-        if data[key] not in hosts:
+    _destination(problems, name, data, xen_hosts, kvm_hosts)
+    for key, hosts in (
+        ("xen_host", xen_hosts),
+        ("kvm_host", kvm_hosts),
+        ("rehome_to", xen_hosts),
+    ):
+        if data.get(key) is not None and data[key] not in hosts:
             known = ", ".join(sorted(hosts)) or "none"
             problems.add(name, key, f"{data[key]!r} is not in the inventory (known: {known})")
 
@@ -549,7 +581,7 @@ def _guest(
         name=name,
         wave=wave,
         xen_host=data["xen_host"],
-        kvm_host=data["kvm_host"],
+        kvm_host=data.get("kvm_host"),
         address=address,
         ips=ips,
         macs=tuple(macs),
@@ -578,7 +610,70 @@ def _guest(
         vcpus=vcpus,
         migration_address=_ip(problems, name, "migration_address", data.get("migration_address")),
         ssh=_ssh(problems, name, data, defaults),
+        mkfs_options=_mkfs_options(problems, name, get("mkfs_options")),
+        rehome_to=data.get("rehome_to"),
     )
+
+
+def _destination(
+    problems: _Problems,
+    name: str,
+    data: dict,
+    xen_hosts: Mapping[str, XenHost],
+    kvm_hosts: Mapping[str, KvmHost],
+) -> None:
+    """A guest goes to a KVM host (``kvm_host``) or to another dom0 (``rehome_to``)."""
+    kvm, dom0 = data.get("kvm_host"), data.get("rehome_to")
+    if kvm is None and dom0 is None:
+        problems.add(name, "kvm_host", "required (or rehome_to: the dom0 it moves to)")
+    elif kvm is not None and dom0 is not None:
+        problems.add(
+            name,
+            "rehome_to",
+            f"the guest goes to the KVM host {kvm!r} (kvm_host) or to the dom0 {dom0!r} "
+            "(rehome_to), not both: remove one",
+        )
+    elif dom0 is not None and dom0 == data["xen_host"]:
+        problems.add(name, "rehome_to", f"{dom0!r} is already its dom0 (xen_host)")
+    elif dom0 in xen_hosts:
+        target = xen_hosts[dom0]
+        arch = data.get("arch", "amd64")
+        if arch == "i386" and target.arch == "x86_64" and not target.modules_packages:
+            problems.add(
+                name,
+                "rehome_to",
+                f"{dom0} boots its i386 guests with its x86_64 kernel: set modules_packages "
+                f"on {dom0} (the directory of linux-modules-<release> .debs to push to them)",
+            )
+
+
+def _mkfs_options(problems: _Problems, host: str, value: Any) -> dict[str, str]:
+    """``{ext4: "-O ^metadata_csum,^64bit"}``: extra options for mkfs, per filesystem type."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        example = '{ext4: "-O ^metadata_csum"}'
+        problems.add(host, "mkfs_options", f"must map types to options, e.g. {example}: {value!r}")
+        return {}
+    options = {}
+    for fstype, text in value.items():
+        key = f"mkfs_options.{fstype}"
+        if fstype not in MKFS_FSTYPES:
+            problems.add(host, key, f"not one of {', '.join(MKFS_FSTYPES)}")
+        elif not isinstance(text, str):
+            problems.add(host, key, f"must be a string of options, not {text!r}")
+        else:
+            try:
+                words = shlex.split(text)
+            except ValueError as exc:
+                problems.add(host, key, f"cannot be split like a shell would: {exc}: {text!r}")
+                continue
+            fixed = [w for w in words if w[:2] in ("-U", "-L") or w.startswith("uuid=")]
+            if fixed:
+                problems.add(host, key, f"{fixed[0]!r}: xen2kvm sets the UUID and label itself")
+                continue
+            options[fstype] = text
+    return options
 
 
 def _bad(problems: _Problems, host: str, key: str, message: str, value: Any) -> Any:
@@ -634,7 +729,10 @@ def _check_cross(
     _unique(
         problems,
         "domain_name",
-        ((g.name, "domain_name", f"{g.kvm_host}/{g.domain_name}") for g in guests.values()),
+        (
+            (g.name, "domain_name", f"{g.kvm_host or g.rehome_to}/{g.domain_name}")
+            for g in guests.values()
+        ),
     )
     _unique(
         problems,

@@ -241,8 +241,9 @@ def guest(kvm: LabConfig) -> Iterator[GuestRun]:
     try:
         build = on_kvm(cfg, f"bash -s {GUEST} {GUEST_ADDRESS}", input=BUILD_GUEST)
         # A second LV after the guest's, with data in it, to see that it stays untouched.
-        on_kvm(cfg, f"lvcreate -q -y -L 16M -n {OTHER} vg0 && "
-                    f"head -c 16M /dev/urandom > /dev/vg0/{OTHER} && sync")  # fmt: skip
+        other = on_kvm(cfg, f"udevadm settle; lvcreate -q -y -L 16M -n {OTHER} vg0 && "
+                            f"head -c 16M /dev/urandom > /dev/vg0/{OTHER} && sync")  # fmt: skip
+        assert other.returncode == 0, f"lvcreate {OTHER}: {other.stdout}{other.stderr}"
         # LVM on kvm1 must not autoactivate the guest's own VG when its disk is mapped ...
         active = on_kvm(cfg, f"kpartx -a -s -p p /dev/vg0/{GUEST}; udevadm settle; sleep 2; "
                              "lvs --noheadings -o lv_active gvg/root").stdout.strip()  # fmt: skip

@@ -41,8 +41,64 @@ def test_prod_example_describes_the_fleet_the_docs_promise():
 
 def test_lab_inventory_uses_the_same_schema():
     fleet = load_fleet(LAB)
-    assert fleet.waves == [1, 2]
+    assert fleet.waves == [1, 2, 3]
     assert [g.arch for g in fleet.wave_guests(1)] == ["amd64", "i386"]
+
+
+def test_a_guest_with_rehome_to_moves_to_that_dom0():
+    fleet = load_fleet(LAB)
+    legacy2 = fleet.guests["legacy2"]
+    assert (legacy2.kvm_host, legacy2.rehome_to, legacy2.arch) == (None, "xen2", "i386")
+    assert fleet.xen_hosts["xen2"].modules_packages
+    assert fleet.xen_hosts["xen2"].vg is None
+    wave3 = [name for name, _data in fleet.pyinfra_groups()["wave3"]]
+    assert wave3 == ["xen1", "xen2", "legacy2"]
+
+
+def _rehoming(raw: dict) -> dict:
+    """The prod example with its first guest rehomed to the other dom0 (a 32-bit one)."""
+    raw["xen_hosts"]["xen-b.example.net"]["modules_packages"] = "/srv/modules"
+    guest = raw["guests"]["www.example.net"]
+    del guest["kvm_host"]
+    guest.update({"rehome_to": "xen-b.example.net", "arch": "i386"})
+    return raw
+
+
+def test_a_rehomed_guest_is_valid():
+    raw = _rehoming(_raw())
+    fleet = parse_fleet(raw, "test.yml")
+    assert fleet.guests["www.example.net"].rehome_to == "xen-b.example.net"
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "words"),
+    [
+        (lambda g, raw: g.update(kvm_host="kvm-a.example.net"), "rehome_to", "not both"),
+        (lambda g, raw: g.update(rehome_to="xen-z.example.net"), "rehome_to", "not in the"),
+        (lambda g, raw: g.update(rehome_to=g["xen_host"]), "rehome_to", "already its dom0"),
+        (lambda g, raw: g.pop("rehome_to"), "kvm_host", "required (or rehome_to"),
+        (
+            lambda g, raw: raw["xen_hosts"]["xen-b.example.net"].pop("modules_packages"),
+            "rehome_to",
+            "set modules_packages on xen-b.example.net",
+        ),
+        (
+            lambda g, raw: raw["xen_hosts"]["xen-b.example.net"].update(vg="bad/vg"),
+            "vg",
+            "not a valid LVM name",
+        ),
+    ],
+    ids=["both", "unknown-dom0", "same-dom0", "neither", "no-modules", "bad-vg"],
+)
+def test_bad_rehome_names_host_and_field(change, field, words):
+    raw = _rehoming(_raw())
+    change(raw["guests"]["www.example.net"], raw)
+    problems = _problems(raw)
+    hosts = {"vg": "xen-b.example.net"}
+    assert any(
+        host == hosts.get(field, "www.example.net") and name == field and words in message
+        for host, name, message in problems
+    ), problems
 
 
 def test_guest_defaults_and_overrides():

@@ -25,6 +25,9 @@ FILES = Path(__file__).parent / "files"
 VG = "xenvg"
 XL_SOCKET_DIR = "/run/xen2kvm-lab"  # in the dom0: the controller's socket dir, bind-mounted
 DOM0_KERNEL = "6.1.0-35-amd64"
+# In a dom0: the kernel release its ``xl info`` reports (the lab's stand-in for the kernel
+# the hypervisor booted it with). Write another release there to "upgrade" the dom0.
+KERNEL_RELEASE_FILE = "/var/lib/xen2kvm-lab/kernel-release"
 
 
 def lv_path(guest: str, role: str) -> str:
@@ -32,12 +35,14 @@ def lv_path(guest: str, role: str) -> str:
     return f"/dev/{VG}/{guest}-{role}"
 
 
-def disk_copy(cfg: LabConfig, guest: str, role: str) -> Path:
-    return cfg.run / guest / "disks" / f"{role}.img"
+def disk_copy(cfg: LabConfig, guest: str, role: str, on: str | None = None) -> Path:
+    """The image of a guest's LV: on its own dom0 (``on`` None), or the blank LV the lab
+    gives it on the dom0 ``on`` it is rehomed to."""
+    return cfg.run / guest / (f"disks-{on}" if on else "disks") / f"{role}.img"
 
 
-def loops_file(cfg: LabConfig, guest: str) -> Path:
-    return cfg.run / guest / "loops.json"
+def loops_file(cfg: LabConfig, guest: str, on: str | None = None) -> Path:
+    return cfg.run / guest / (f"loops-{on}.json" if on else "loops.json")
 
 
 def _backing(dev: str) -> str | None:
@@ -47,43 +52,55 @@ def _backing(dev: str) -> str | None:
         return None
 
 
-def attach_lvs(cfg: LabConfig, guest: Guest) -> dict[str, str]:
-    """Per-run copies of the guest's images on loop devices (idempotent): role -> /dev/loopN."""
+def attach_lvs(cfg: LabConfig, guest: Guest, on: str | None = None) -> dict[str, str]:
+    """Per-run copies of the guest's images on loop devices (idempotent): role -> /dev/loopN.
+
+    ``on``: another dom0 the guest is rehomed to; its LVs there start blank (sparse files of
+    the same sizes), as the LVs an admin makes for it on the new dom0 would.
+    """
+    if on == guest.xen_host:
+        on = None
     known: dict[str, str] = {}
-    if loops_file(cfg, guest.name).exists():
-        known = json.loads(loops_file(cfg, guest.name).read_text())
+    if loops_file(cfg, guest.name, on).exists():
+        known = json.loads(loops_file(cfg, guest.name, on).read_text())
     loops: dict[str, str] = {}
     for disk in guest.disks:
-        copy = disk_copy(cfg, guest.name, disk.role)
+        copy = disk_copy(cfg, guest.name, disk.role, on)
         dev = known.get(disk.role)
         if dev and _backing(dev) == str(copy):
             loops[disk.role] = dev
             continue
         if not copy.exists():
             copy.parent.mkdir(parents=True, exist_ok=True)
-            src = images.image_dir(cfg, guest.name) / f"{disk.role}.img"
-            run(["cp", "--sparse=always", str(src), str(copy)])
+            if on:
+                run(["truncate", "-s", f"{disk.size_mib}M", str(copy)])
+            else:
+                src = images.image_dir(cfg, guest.name) / f"{disk.role}.img"
+                run(["cp", "--sparse=always", str(src), str(copy)])
         loops[disk.role] = run(["losetup", "--find", "--show", str(copy)], capture=True).stdout
         loops[disk.role] = loops[disk.role].strip()
-        loops_file(cfg, guest.name).write_text(json.dumps(loops, indent=1))
+        loops_file(cfg, guest.name, on).write_text(json.dumps(loops, indent=1))
     return loops
 
 
-def detach_lvs(cfg: LabConfig, guest: str) -> None:
+def detach_lvs(cfg: LabConfig, guest: str, on: str | None = None) -> None:
     """Detach the loops this lab attached (checked by backing file); never anyone else's."""
-    path = loops_file(cfg, guest)
+    path = loops_file(cfg, guest, on)
     if not path.exists():
         return
     for role, dev in json.loads(path.read_text()).items():
-        if _backing(dev) == str(disk_copy(cfg, guest, role)):
+        if _backing(dev) == str(disk_copy(cfg, guest, role, on)):
             run(["losetup", "-d", dev])
     path.unlink()
 
 
-def lv_devnodes(cfg: LabConfig, fleet: Fleet) -> list[containers.DevNode]:
+def lv_devnodes(cfg: LabConfig, fleet: Fleet, host: Host) -> list[containers.DevNode]:
+    """The LVs of a dom0: its guests', and blank ones for the guests rehomed to it."""
     nodes = []
     for guest in fleet.guests:
-        for role, dev in attach_lvs(cfg, guest).items():
+        if host.name not in (guest.xen_host, guest.rehome_to):
+            continue
+        for role, dev in attach_lvs(cfg, guest, host.name).items():
             rdev = os.stat(dev).st_rdev
             nodes.append(
                 containers.DevNode(lv_path(guest.name, role), os.major(rdev), os.minor(rdev))
@@ -154,6 +171,10 @@ def prepare_upper(cfg: LabConfig, fleet: Fleet, host: Host, upper: Path) -> None
         link = upper / f"etc/xen/auto/{guest.name}.cfg"
         if not link.is_symlink():
             link.symlink_to(f"/etc/xen/{guest.name}.cfg")
+    release = upper / KERNEL_RELEASE_FILE.lstrip("/")
+    if not release.exists():
+        release.parent.mkdir(parents=True, exist_ok=True)
+        release.write_text(f"{DOM0_KERNEL}\n")
     (upper / "usr/sbin").mkdir(parents=True, exist_ok=True)
     shutil.copy(FILES / "xl", upper / "usr/sbin/xl")
     (upper / "usr/sbin/xl").chmod(0o755)
@@ -186,7 +207,7 @@ def spec(cfg: LabConfig, fleet: Fleet, host: Host, socket_dir: Path) -> containe
         mounts=[containers.Mount("overlay", "/", "overlay", overlay)],
         services=["ssh"],
         binds=[containers.Mount(str(socket_dir), XL_SOCKET_DIR, "none")],
-        devnodes=lv_devnodes(cfg, fleet),
+        devnodes=lv_devnodes(cfg, fleet, host),
     )
 
 

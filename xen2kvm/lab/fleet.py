@@ -33,6 +33,9 @@ class Guest:
     arch: str  # Debian arch: amd64 or i386
     xen_host: str
     disks: tuple[Disk, ...]
+    # The dom0 it is rehomed to (wave 3's 32-bit guest). Left out of repr: the guest
+    # images' cache stamp hashes repr(guest), and where a guest moves changes no image.
+    rehome_to: str | None = field(default=None, repr=False)
 
     @property
     def init(self) -> str:
@@ -113,6 +116,7 @@ def load(path: Path | None = None) -> Fleet:
                 arch=str(spec.get("arch", "amd64")),
                 xen_host=str(spec["xen_host"]),
                 disks=guest_disks(name),
+                rehome_to=spec.get("rehome_to"),
             )
         )
     xen = tuple(Host(n, str(s["address"]), "xen") for n, s in (data.get("xen_hosts") or {}).items())

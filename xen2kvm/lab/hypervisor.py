@@ -20,6 +20,13 @@ Protocol: one JSON object per connection, one JSON answer line back.
 A guest only runs while its domain exists; ``create`` of a running guest fails as in xl,
 and so does ``create`` while one of its LVs is mounted in the dom0 (no filesystem is ever
 mounted read-write in two places).
+
+Two dom0s: each request names the dom0 that asks (``"dom0"``, what xl reads from its host
+name; none means the guest's own dom0). ``list`` shows that dom0's domains only. A guest
+rehomed to another dom0 (``rehome_to`` in lab.yml) can be created there, from the LVs the
+lab gave it on that dom0; ``create`` refuses while it runs on any dom0 (never on two: the
+split-brain guard real Xen does not have across hosts, kept here so the lab cannot hide a
+tool's mistake).
 """
 
 from __future__ import annotations
@@ -73,54 +80,72 @@ class Controller:
 
     def handle(self, req: dict[str, Any]) -> dict[str, Any]:
         op = req.get("op")
+        asker = req.get("dom0")
         if op == "list":
-            return {"ok": True, "domains": self.list()}
+            return {"ok": True, "domains": self.list(asker)}
         name = str(req.get("name", ""))
         try:
             guest = self.fleet.guest(name)
         except KeyError:
             return {"ok": False, "error": f"domain {name!r} is not a lab guest"}
+        where = str(asker or guest.xen_host)
+        if where not in (guest.xen_host, guest.rehome_to):
+            return {"ok": False, "error": f"{name} has no disks on {where} (not its dom0)"}
         if op == "create":
-            return self.create(guest, int(req.get("memory_mib", 512)), int(req.get("vcpus", 1)))
+            memory, vcpus = int(req.get("memory_mib", 512)), int(req.get("vcpus", 1))
+            return self.create(guest, where, memory, vcpus)
         if op in ("shutdown", "destroy"):
-            return self.stop(guest.name, graceful=op == "shutdown")
+            return self.stop(guest, where, graceful=op == "shutdown")
         return {"ok": False, "error": f"unknown op {op!r}"}
 
-    def list(self) -> list[dict[str, Any]]:
+    def list(self, dom0_name: str | None = None) -> list[dict[str, Any]]:
+        """The running domains (of one dom0 when it is named)."""
         state = self._state()
         now = time.time()
         return [
             {**d, "name": n, "state": "-b----", "cpu_time": round((now - d["started"]) / 50, 1)}
             for n, d in sorted(state["domains"].items(), key=lambda kv: kv[1]["domid"])
+            if dom0_name is None or self._runs_on(n, d) == dom0_name
         ]
 
-    def _mounted_in_dom0(self, guest: fleet.Guest) -> list[str]:
-        """LVs of ``guest`` that the dom0 has mounted (major:minor in its mountinfo)."""
-        pid = containers.running(self.cfg, guest.xen_host)
+    def _runs_on(self, name: str, domain: dict[str, Any]) -> str:
+        return str(domain.get("dom0") or self.fleet.guest(name).xen_host)
+
+    def _mounted_in_dom0(self, guest: fleet.Guest, where: str) -> list[str]:
+        """LVs of ``guest`` on dom0 ``where`` that it has mounted (major:minor in its
+        mountinfo)."""
+        pid = containers.running(self.cfg, where)
         init = containers._ns_init(pid) if pid else None
         if init is None:
             return []
         mountinfo = Path(f"/proc/{init}/mountinfo").read_text().splitlines()
         devs = {line.split()[2] for line in mountinfo}
         busy = []
-        for role, dev in dom0.attach_lvs(self.cfg, guest).items():
+        for role, dev in dom0.attach_lvs(self.cfg, guest, where).items():
             rdev = os.stat(dev).st_rdev
             if f"{os.major(rdev)}:{os.minor(rdev)}" in devs:
                 busy.append(dom0.lv_path(guest.name, role))
         return busy
 
-    def create(self, guest: fleet.Guest, memory_mib: int, vcpus: int) -> dict[str, Any]:
+    def create(self, guest: fleet.Guest, where: str, memory_mib: int, vcpus: int) -> dict[str, Any]:
         state = self._state()
         if guest.name in state["domains"]:
-            domid = state["domains"][guest.name]["domid"]
+            domain = state["domains"][guest.name]
+            if self._runs_on(guest.name, domain) != where:
+                return {
+                    "ok": False,
+                    "error": f"{guest.name} runs on {self._runs_on(guest.name, domain)}: the "
+                    "lab never starts a guest on two dom0s (split brain)",
+                }
+            domid = domain["domid"]
             return {
                 "ok": False,
                 "error": f'Domain {domid}:Domain with name "{guest.name}" already exists.',
             }
-        busy = self._mounted_in_dom0(guest)
+        busy = self._mounted_in_dom0(guest, where)
         if busy:
             return {"ok": False, "error": f"{', '.join(busy)} mounted in the dom0: unmount first"}
-        loops = dom0.attach_lvs(self.cfg, guest)
+        loops = dom0.attach_lvs(self.cfg, guest, where)
         ns = net.host_net_up(self.cfg, guest.name, guest.address, guest.mac, guest.extra_ips)
         containers.start(self.cfg, dom0.guest_spec(self.cfg, guest, loops), ns)
         domid = state["next_domid"]
@@ -130,14 +155,16 @@ class Controller:
             "memory_mib": memory_mib,
             "vcpus": vcpus,
             "started": time.time(),
+            "dom0": where,
         }
         self._save(state)
         return {"ok": True, "domid": domid}
 
-    def stop(self, name: str, graceful: bool) -> dict[str, Any]:
+    def stop(self, guest: fleet.Guest, where: str, graceful: bool) -> dict[str, Any]:
+        name = guest.name
         state = self._state()
-        if name not in state["domains"]:
-            return {"ok": False, "error": f"domain {name!r} is not running"}
+        if name not in state["domains"] or self._runs_on(name, state["domains"][name]) != where:
+            return {"ok": False, "error": f"domain {name!r} is not running on {where}"}
         domid = state["domains"][name]["domid"]
         stop_guest(self.cfg, name, graceful)
         del state["domains"][name]

@@ -17,7 +17,7 @@ import time
 from types import ModuleType
 from typing import Any
 
-from . import containers, dom0, fleet, hypervisor, images, net, repo
+from . import containers, dom0, fleet, hypervisor, images, modules, net, repo
 from .config import LabConfig
 from .util import in_netns, netns_exists
 
@@ -110,6 +110,8 @@ def build(cfg: LabConfig, lab: fleet.Fleet, say: Progress) -> None:
     say(f"trees: {'built ' + ', '.join(built) if built else 'cached'}")
     built = images.build_guests(cfg, lab)
     say(f"guest images: {'built ' + ', '.join(built) if built else 'cached'}")
+    built = modules.build(cfg)
+    say(f"modules packages (lab-built): {'built ' + ', '.join(built) if built else 'cached'}")
     images.write_known_hosts(cfg, {h.name: h.address for h in lab.hosts if h.kind != "kvm"})
     write_ssh_config(cfg, lab)
 
@@ -196,6 +198,8 @@ def down(cfg: LabConfig) -> None:
     repo.stop(cfg)
     for guest in lab.guests:
         dom0.detach_lvs(cfg, guest.name)
+        if guest.rehome_to:
+            dom0.detach_lvs(cfg, guest.name, guest.rehome_to)
     net.lab_net_down(cfg)
     shutil.rmtree(cfg.run, ignore_errors=True)
     say("lab down")

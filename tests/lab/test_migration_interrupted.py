@@ -1,0 +1,105 @@
+"""Interrupted runs on the lab: the controller is killed (as a crash or a lost terminal
+would) during the warm copy, and again inside the cutover window once the Xen guests are
+stopped; the next runs finish the job, and the run after changes nothing.
+
+Starts from a pristine lab (lab down, lab up) and leaves wave 1 migrated.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import pytest
+
+from tests.lab.conftest import LAB_CLI, Ssh
+from tests.lab.test_migration import changed_operations, journal, marks, pyinfra, text
+from xen2kvm.lab.config import LabConfig
+
+pytestmark = [pytest.mark.lab, pytest.mark.slow]
+
+PYINFRA = [sys.executable, "-m", "pyinfra", "-y", "inventory/lab.py", "deploy.py"]
+GUESTS = ("web1", "legacy1")
+
+
+@pytest.fixture(scope="module")
+def pristine_lab(lab: LabConfig) -> LabConfig:
+    subprocess.run([*LAB_CLI, "down"], check=True)
+    subprocess.run([*LAB_CLI, "up"], check=True)
+    return lab
+
+
+def kill_when(condition: Callable[[], bool], *args: str, timeout: float = 1500) -> float:
+    """Run deploy.py and SIGKILL the whole controller (pyinfra, its ssh) once ``condition``
+    holds; the seconds it ran. Fails if the run ended first."""
+    started = time.monotonic()
+    with subprocess.Popen(
+        [*LAB_CLI, "exec", "--", *PYINFRA, *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    ) as run:
+        while not condition():
+            assert run.poll() is None, "the run ended before the point to interrupt it"
+            assert time.monotonic() - started < timeout, "the point never came"
+            time.sleep(1)
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+    time.sleep(3)  # what the killed ssh sessions started on the hosts ends with them
+    return time.monotonic() - started
+
+
+def on_xen(ssh: Ssh) -> set[str]:
+    return set(ssh("xen1", "xl list | awk 'NR>1 {print $1}'").stdout.split()) & set(GUESTS)
+
+
+def on_kvm(ssh: Ssh) -> set[str]:
+    return set(ssh("kvm1", "virsh list --name").stdout.split()) & set(GUESTS)
+
+
+def test_interrupted_in_the_warm_copy(pristine_lab, ssh):
+    def copying() -> bool:
+        result = ssh("kvm1", "cat /var/lib/xen2kvm/journal/web1.jsonl 2>/dev/null")
+        return '"step":"presync:/","event":"start"' in result.stdout
+
+    took = kill_when(copying, "--limit", "wave1")
+    print(f"\nkilled after {took:.0f} s, in web1's warm copy")
+    assert on_xen(ssh) == set(GUESTS), "the warm copy must not stop anything"
+    assert on_kvm(ssh) == set()
+
+
+def test_interrupted_in_the_cutover_window(pristine_lab, ssh):
+    def xen_stopped() -> bool:
+        return bool(marks(journal(ssh, "web1"), "downtime-start")) and not on_xen(ssh)
+
+    took = kill_when(xen_stopped, "--limit", "wave1")
+    print(f"\nkilled after {took:.0f} s, with the Xen guests stopped")
+    assert on_xen(ssh) == set() and on_kvm(ssh) == set(), "both copies down, none running"
+
+
+def test_the_next_runs_finish_the_job(pristine_lab, ssh):
+    # The first run after the kill cannot reach the stopped guests: it finishes their
+    # cutover but does not record it complete until they announced their addresses.
+    attempts = []
+    for _ in range(2):
+        result = pyinfra("-y", "--limit", "wave1")
+        attempts.append(result.returncode)
+        if result.returncode == 0:
+            break
+    assert attempts[-1] == 0, text(result)[-6000:]
+    assert on_kvm(ssh) == set(GUESTS) and on_xen(ssh) == set()
+    for guest in GUESTS:
+        assert marks(journal(ssh, guest), "cutover-complete"), guest
+        found = ssh(guest, "findmnt -n -o SOURCE /").stdout.strip()
+        assert found == f"/dev/mapper/{guest}-root"
+    assert ssh("kvm1", "ls /var/lib/xen2kvm/locks").stdout.split() == [], "locks left"
+
+
+def test_then_a_run_changes_nothing(pristine_lab):
+    result = pyinfra("-y", "--limit", "wave1")
+    assert result.returncode == 0, text(result)[-5000:]
+    assert changed_operations(text(result)) == []

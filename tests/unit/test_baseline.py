@@ -1,0 +1,103 @@
+"""xen2kvm.baseline: reading x2k-baseline output (captured from the lab's mail1 on Xen)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from xen2kvm.baseline import (
+    Listener,
+    Snapshot,
+    listeners_from_netstat,
+    parse,
+    syslog_time,
+)
+
+ANY = "0.0.0.0"  # noqa: S104 (read from ss output; nothing binds)
+DATA = Path(__file__).parent / "data" / "baseline"
+
+
+@pytest.fixture
+def mail1() -> Snapshot:
+    return Snapshot.from_text((DATA / "mail1-xen.txt").read_text())
+
+
+def test_sections_split():
+    assert parse("junk\n## a\n1\n\n## b\n2\n3\n\n") == {"a": ["1"], "b": ["2", "3"]}
+
+
+def test_not_baseline_output():
+    with pytest.raises(ValueError, match="not x2k-baseline output"):
+        Snapshot.from_text("hello\n")
+
+
+def test_listeners_from_ss(mail1):
+    assert mail1.listeners == {
+        Listener("tcp", ANY, 22, "sshd"),
+        Listener("tcp", "[::]", 22, "sshd"),
+        Listener("tcp", "127.0.0.1", 25, "exim4"),
+        Listener("tcp", "[::1]", 25, "exim4"),
+        Listener("tcp", ANY, 8080, "x2k-app"),
+    }
+
+
+def test_listeners_from_netstat():
+    lines = [
+        "tcp        0      0 0.0.0.0:22              0.0.0.0:*               LISTEN      284/sshd",
+        "tcp6       0      0 :::22                   :::*                    LISTEN      284/sshd",
+        "udp        0      0 0.0.0.0:68              0.0.0.0:*                   9/dhclient",
+    ]
+    assert listeners_from_netstat(lines) == {
+        Listener("tcp", ANY, 22, "sshd"),
+        Listener("tcp", "[::]", 22, "sshd"),
+        Listener("udp", ANY, 68, "dhclient"),
+    }
+
+
+def test_daemons_and_services(mail1):
+    assert mail1.daemons == {"cron", "exim4", "rsyslogd", "sshd", "x2k-app"}
+    assert mail1.init == "sysvinit"
+    assert mail1.services_running is None
+    assert {"ssh", "exim4", "x2k-app"} <= mail1.services_enabled
+
+
+def test_network(mail1):
+    assert mail1.addresses()["eth0"] == {"198.51.100.103/24", "198.51.100.113/24"}
+    assert mail1.default_gateway == "198.51.100.1"
+    assert mail1.mac("eth0") == "00:16:3e:6b:1a:10"
+    assert mail1.mac("eth9") is None
+
+
+def test_mounts_mail_and_logs(mail1):
+    assert mail1.mounts["/srv"] == ("ext4", "rw,relatime")
+    assert mail1.mail_queue == 0
+    assert mail1.mail_frozen == 0
+    assert mail1.mail_route_root[-2:] == [
+        "root@mail1 -> /var/mail/mail",
+        "transport = address_file",
+    ]
+    assert mail1.logs["/var/log/syslog"].size == 1907
+    assert mail1.syslog == "/var/log/syslog"
+    assert mail1.syslog_marker is None  # taken with --no-mark
+    assert mail1.arch == "amd64"
+    assert mail1.kernel_machine == "x86_64"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("2026-11-26T01:11:09.627809+00:00 mail1 x2k-app[289]: heartbeat", 1795655469.627809),
+        ("2026-11-26T01:11:09Z mail1 cron[1]: x", 1795655469.0),
+        ("no time here", None),
+    ],
+)
+def test_syslog_time(line, expected):
+    assert syslog_time(line) == expected
+
+
+def test_syslog_time_traditional():
+    first = syslog_time("Nov 26 01:11:09 mail1 cron[1]: x", year=2026)
+    second = syslog_time("Nov 26 01:12:10 mail1 cron[1]: y", year=2026)
+    assert first is not None and second is not None
+    assert second - first == 61

@@ -1,0 +1,1 @@
+"""The verify suite: ``pytest verify/`` proves each migrated guest works (see README)."""

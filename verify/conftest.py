@@ -1,0 +1,331 @@
+"""The verify suite's hosts, options and shared state: read from the deploy's own inventory.
+
+    pytest verify/ --inventory inventory/prod.py --wave 1
+    pytest verify/ --inventory inventory/prod.py --guest web1 --guest db2
+
+Hosts, addresses, SSH users, keys and known_hosts come from the same fleet file pyinfra
+uses (the ``.py`` inventory or its ``.yml``); nothing else lists them. Each guest's
+"before" is the baseline its cutover filed beside the journal on the KVM host; its
+"after" is the same script's picture taken now. The suite only reads, except for one
+tagged log line and one tagged mail per guest.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import runpy
+import shlex
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree
+
+import pytest
+import testinfra
+
+from xen2kvm.baseline import GUEST_PATH, SCRIPT_NAME, Snapshot
+from xen2kvm.errors import Xen2KvmError
+from xen2kvm.inventory import Fleet, Guest, KvmHost, load_fleet
+from xen2kvm.paths import DOM0_STATE
+from xen2kvm.rehome import REHOME_COMPLETE
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = (ROOT / "templates" / SCRIPT_NAME).read_text()
+CUTOVER_COMPLETE = "cutover-complete"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("xen2kvm", "xen2kvm verify")
+    group.addoption(
+        "--inventory",
+        default=os.environ.get("XEN2KVM_INVENTORY", "inventory/prod.py"),
+        help="the deploy's inventory: inventory/NAME.py or its .yml (env XEN2KVM_INVENTORY)",
+    )
+    group.addoption(
+        "--wave", action="append", type=int, default=[], help="check this wave (repeatable)"
+    )
+    group.addoption("--guest", action="append", default=[], help="check this guest (repeatable)")
+    group.addoption(
+        "--log-gap-tolerance",
+        type=float,
+        default=120.0,
+        help="seconds the syslog gap may exceed the measured downtime (default 120)",
+    )
+    group.addoption(
+        "--ignore-listener",
+        action="append",
+        default=[],
+        help="PROTO:PORT not compared with the baseline, e.g. udp:123 (repeatable)",
+    )
+
+
+# --- the inventory ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Inventory:
+    fleet: Fleet
+    host_data: dict[str, dict[str, Any]]  # pyinfra's data per host: ssh_*, x2k_*
+
+
+def load_inventory(path: str) -> Inventory:
+    """Hosts and their SSH settings as pyinfra would see them."""
+    source = Path(path)
+    if not source.is_absolute():
+        source = ROOT / source if not source.exists() else source.resolve()
+    if not source.is_file():
+        raise pytest.UsageError(
+            f"--inventory {path}: no such file (the deploy's inventory, e.g. inventory/prod.py)"
+        )
+    try:
+        return _load_inventory(source)
+    except Xen2KvmError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _load_inventory(source: Path) -> Inventory:
+    if source.suffix == ".py":
+        namespace = runpy.run_path(str(source))
+        host_data: dict[str, dict[str, Any]] = {}
+        for value in namespace.values():
+            if isinstance(value, list):
+                for entry in value:
+                    if isinstance(entry, tuple) and len(entry) == 2:
+                        host_data.setdefault(entry[0], dict(entry[1]))
+        fleet_path = next(
+            (data["x2k_fleet"] for data in host_data.values() if "x2k_fleet" in data), None
+        )
+        if fleet_path is None:
+            raise pytest.UsageError(f"{source}: not a xen2kvm inventory (no x2k_fleet)")
+        fleet = load_fleet(fleet_path)
+    else:
+        fleet = load_fleet(source)
+        host_data = {
+            name: data for group in fleet.pyinfra_groups().values() for name, data in group
+        }
+    return Inventory(fleet, host_data)
+
+
+def selected_guests(config: pytest.Config) -> list[Guest]:
+    fleet: Fleet = config.x2k_inventory.fleet  # type: ignore[attr-defined]
+    waves, names = config.getoption("wave"), config.getoption("guest")
+    unknown = [name for name in names if name not in fleet.guests]
+    if unknown:
+        raise pytest.UsageError(f"--guest {', '.join(unknown)}: not in {fleet.source}")
+    missing = [wave for wave in waves if wave not in fleet.waves]
+    if missing:
+        raise pytest.UsageError(f"--wave {missing[0]}: no such wave (waves: {fleet.waves})")
+    return [
+        guest
+        for guest in fleet.guests.values()
+        if (not waves or guest.wave in waves) and (not names or guest.name in names)
+    ]
+
+
+def ssh_config_text(host_data: dict[str, dict[str, Any]], control_dir: str) -> str:
+    """One ``Host`` block per inventory host, with pyinfra's settings (strict host keys)."""
+    blocks = []
+    for name, data in host_data.items():
+        lines = [f"Host {name}", f"    HostName {data.get('ssh_hostname', name)}"]
+        lines.append(f"    User {data.get('ssh_user', 'root')}")
+        lines.append(f"    Port {data.get('ssh_port', 22)}")
+        if data.get("ssh_key"):
+            lines.append(f"    IdentityFile {os.path.expanduser(data['ssh_key'])}")
+            lines.append("    IdentitiesOnly yes")
+        if data.get("ssh_known_hosts_file"):
+            known = os.path.expanduser(data["ssh_known_hosts_file"])
+            lines.append(f"    UserKnownHostsFile {known}")
+            lines.append("    GlobalKnownHostsFile /dev/null")
+        lines += [
+            "    StrictHostKeyChecking yes",
+            "    BatchMode yes",
+            "    LogLevel ERROR",
+            f"    ControlPath {control_dir}/%C",
+        ]
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) + "\n"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.x2k_inventory = load_inventory(config.getoption("inventory"))  # type: ignore[attr-defined]
+    config.x2k_guests = selected_guests(config)  # type: ignore[attr-defined]
+
+
+def _guests(config: pytest.Config) -> list[Guest]:
+    return getattr(config, "x2k_guests", [])
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Each check runs per guest (``target``), per address (``guest_ip``) or per service
+    (``guest_service``) of the selected guests, from the inventory's data."""
+    if "target" not in metafunc.fixturenames:
+        return
+    guests = _guests(metafunc.config)
+    if "guest_ip" in metafunc.fixturenames:
+        pairs = [(g.name, ip) for g in guests for ip in g.ips]
+        metafunc.parametrize(
+            ("target", "guest_ip"),
+            pairs,
+            ids=[f"{g}-{ip}" for g, ip in pairs],
+            indirect=["target"],
+        )
+    elif "guest_service" in metafunc.fixturenames:
+        pairs = [(g.name, s) for g in guests for s in g.services if s != g.mta]
+        metafunc.parametrize(
+            ("target", "guest_service"),
+            pairs,
+            ids=[f"{g}-{s}" for g, s in pairs],
+            indirect=["target"],
+        )
+    else:
+        names = [g.name for g in guests]
+        metafunc.parametrize("target", names, ids=names, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def inventory(request: pytest.FixtureRequest) -> Inventory:
+    return request.config.x2k_inventory  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def ssh_config(inventory: Inventory) -> Iterator[str]:
+    with tempfile.TemporaryDirectory(prefix="x2k-verify-") as tmp:
+        path = Path(tmp) / "ssh_config"
+        path.write_text(ssh_config_text(inventory.host_data, tmp))
+        yield str(path)
+
+
+# --- one guest's state --------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """A migrated guest: where it runs, what it was before, what it is now."""
+
+    spec: Guest
+    host: Any  # testinfra Host, the guest itself
+    kvm: KvmHost | None
+    kvm_host: Any  # testinfra Host of its KVM host (journal, baseline, libvirt)
+    journal: list[dict] = field(default_factory=list)
+    baseline: Snapshot | None = None
+    baseline_source: str = ""
+    journal_at: str = ""  # the host that keeps its journal
+    complete_step: str = CUTOVER_COMPLETE
+    _now: Snapshot | None = None
+    _domain: ElementTree.Element | None = None
+
+    @property
+    def now(self) -> Snapshot:
+        """The guest as it is (taken once per session: the checks compare with it)."""
+        if self._now is None:
+            result = self.host.run("sh -c %s x2k-baseline --no-mark", SCRIPT)
+            self._now = Snapshot.from_text(result.stdout)
+        return self._now
+
+    def mark_time(self, step: str) -> float | None:
+        for record in self.current_journal:
+            if record.get("step") == step and record.get("event") == "mark":
+                return float(record["time"])
+        return None
+
+    @property
+    def current_journal(self) -> list[dict]:
+        last = max(
+            (i for i, r in enumerate(self.journal) if r.get("step") == "rolled-back"),
+            default=-1,
+        )
+        return self.journal[last + 1 :]
+
+    @property
+    def downtime(self) -> float | None:
+        start, end = self.mark_time("downtime-start"), self.mark_time("kvm-answering")
+        return end - start if start is not None and end is not None else None
+
+    @property
+    def domain(self) -> ElementTree.Element:
+        """The libvirt domain as defined on the KVM host."""
+        if self._domain is None:
+            uri = shlex.quote(self.kvm.libvirt_uri) if self.kvm else "''"
+            result = self.kvm_host.run(f"virsh -c {uri} dumpxml %s", self.spec.domain_name)
+            if result.rc != 0:
+                pytest.fail(f"{self.spec.name}: virsh dumpxml failed: {result.stderr.strip()}")
+            self._domain = ElementTree.fromstring(result.stdout)  # noqa: S314 (virsh on our host)
+        return self._domain
+
+    def require_baseline(self) -> Snapshot:
+        if self.baseline is None:
+            pytest.fail(
+                f"{self.spec.name}: no pre-cutover baseline ({self.baseline_source}); it is "
+                "taken by the cutover of xen2kvm, so this guest was not cut over by it"
+            )
+        return self.baseline
+
+    def excerpt(self, command: str, lines: int = 15) -> str:
+        """A few lines of a log or a command's output for a failure message."""
+        result = self.host.run(f"{command} 2>&1 | tail -n {lines}")
+        return "\n    ".join(["", *result.stdout.rstrip().splitlines()])
+
+
+_TARGETS: dict[str, Target] = {}
+
+
+def _load_target(inventory: Inventory, ssh_config: str, name: str) -> Target:
+    spec = inventory.fleet.guests[name]
+
+    def connect(host_name: str) -> Any:
+        return testinfra.get_host(f"ssh://{host_name}", ssh_config=ssh_config, controlpersist=120)
+
+    host = connect(name)
+    kvm = inventory.fleet.kvm_hosts.get(spec.kvm_host) if spec.kvm_host else None
+    kvm_host = connect(kvm.name) if kvm else None
+    target = Target(spec=spec, host=host, kvm=kvm, kvm_host=kvm_host)
+    # The journal: on the KVM host, or on the new dom0 of a guest rehomed on Xen.
+    if kvm is not None:
+        keeper, state_dir = kvm_host, kvm.state_dir
+        target.journal_at, target.complete_step = kvm.name, CUTOVER_COMPLETE
+    else:
+        keeper, state_dir = connect(spec.rehome_to), DOM0_STATE
+        target.journal_at, target.complete_step = spec.rehome_to, REHOME_COMPLETE
+    journal = keeper.run("cat %s", f"{state_dir}/journal/{name}.jsonl")
+    if journal.rc == 0:
+        target.journal = [json.loads(line) for line in journal.stdout.splitlines() if line]
+    if kvm is not None:
+        kept = f"{kvm.state_dir}/baseline/{name}"
+        result = kvm_host.run("cat %s", kept)
+        target.baseline_source = f"{kvm.name}:{kept}"
+    else:  # the guest's own copy, as its cutover left it
+        result = host.run("cat %s", GUEST_PATH)
+        target.baseline_source = f"{name}:{GUEST_PATH}"
+    if result.rc == 0 and result.stdout.strip():
+        target.baseline = Snapshot.from_text(result.stdout)
+    return target
+
+
+@pytest.fixture
+def target(request: pytest.FixtureRequest, inventory: Inventory, ssh_config: str) -> Target:
+    """The guest under test (its name is the parameter)."""
+    name = request.param
+    if name not in _TARGETS:
+        _TARGETS[name] = _load_target(inventory, ssh_config, name)
+    found = _TARGETS[name]
+    if not any(r.get("step") == found.complete_step for r in found.current_journal):
+        pytest.fail(
+            f"{name}: the journal on {found.journal_at} has no {found.complete_step}: this "
+            f"guest is not moved (run: pyinfra INVENTORY deploy.py --limit wave{found.spec.wave})"
+        )
+    return found
+
+
+def wait_until(check, timeout: float = 30.0, step: float = 1.0) -> bool:
+    """Poll ``check`` until it is true or ``timeout`` passes; the caller asserts."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if check():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(step)
