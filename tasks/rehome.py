@@ -250,6 +250,18 @@ if phase == "cutover":
             if not item.rehomed:
                 baseline.capture(name=f"{item.guest.name}: baseline before the rehome")
 
+    if role == "xen_host":
+        for item in common.rehomes("rehome_to"):
+            if not item.rehomed:
+                journal.milestone(
+                    name=f"{item.guest.name}: downtime starts (stop on {item.old.name})",
+                    guest=item.guest.name,
+                    step=common.DOWNTIME_START,
+                    state_dir=paths.DOM0_STATE,
+                )
+
+    flow.barrier(name="rehome: downtime starts", label="rehome downtime starts")
+
     # 1. Stop on the old dom0: the downtime starts.
     if role == "xen_host":
         for item in common.rehomes("xen_host"):
@@ -327,6 +339,12 @@ if phase == "cutover":
                     address=item.guest.address,
                     port=item.guest.ssh.port,
                     timeout=CONNECT_TIMEOUT,
+                )
+                journal.milestone(
+                    name=f"{item.guest.name}: downtime ends (SSH answers on {item.new.name})",
+                    guest=item.guest.name,
+                    step=rehome.GUEST_ANSWERING,
+                    state_dir=paths.DOM0_STATE,
                 )
 
     flow.barrier(name="rehome: the guests answer on their new dom0", label="rehome answering")

@@ -31,7 +31,7 @@ from xen2kvm.baseline import GUEST_PATH, SCRIPT_NAME, Snapshot
 from xen2kvm.errors import Xen2KvmError
 from xen2kvm.inventory import Fleet, Guest, KvmHost, load_fleet
 from xen2kvm.paths import DOM0_STATE
-from xen2kvm.rehome import REHOME_COMPLETE
+from xen2kvm.rehome import GUEST_ANSWERING, REHOME_COMPLETE
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = (ROOT / "templates" / SCRIPT_NAME).read_text()
@@ -214,6 +214,7 @@ class Target:
     baseline: Snapshot | None = None
     baseline_source: str = ""
     journal_at: str = ""  # the host that keeps its journal
+    dom0_arch: str | None = None  # a rehomed guest's new dom0: its kernel's machine
     complete_step: str = CUTOVER_COMPLETE
     _now: Snapshot | None = None
     _domain: ElementTree.Element | None = None
@@ -242,7 +243,8 @@ class Target:
 
     @property
     def downtime(self) -> float | None:
-        start, end = self.mark_time("downtime-start"), self.mark_time("kvm-answering")
+        start = self.mark_time("downtime-start")
+        end = self.mark_time("kvm-answering") or self.mark_time(GUEST_ANSWERING)
         return end - start if start is not None and end is not None else None
 
     @property
@@ -290,6 +292,7 @@ def _load_target(inventory: Inventory, ssh_config: str, name: str) -> Target:
     else:
         keeper, state_dir = connect(spec.rehome_to), DOM0_STATE
         target.journal_at, target.complete_step = spec.rehome_to, REHOME_COMPLETE
+        target.dom0_arch = inventory.fleet.xen_hosts[spec.rehome_to].arch
     journal = keeper.run("cat %s", f"{state_dir}/journal/{name}.jsonl")
     if journal.rc == 0:
         target.journal = [json.loads(line) for line in journal.stdout.splitlines() if line]

@@ -26,9 +26,9 @@ def _mta_listeners(snapshot, mta: str) -> set:
 
 def test_mta_running(target):
     mta = _mta(target)
-    assert target.host.service(mta).is_running, (
-        f"{target.spec.name}: the MTA {mta} is not running"
-        + target.excerpt(f"tail -n 20 /var/log/{mta}/mainlog || tail -n 20 /var/log/mail.log")
+    running = target.host.service(mta).is_running
+    assert running, f"{target.spec.name}: the MTA {mta} is not running" + target.excerpt(
+        f"tail -n 20 /var/log/{mta}/mainlog || tail -n 20 /var/log/mail.log"
     )
 
 

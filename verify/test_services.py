@@ -29,7 +29,8 @@ def _service_log(target, service: str) -> str:
 def test_service_running(target, guest_service):
     """Each service of the inventory runs."""
     service = guest_service
-    assert target.host.service(service).is_running, (
+    running = target.host.service(service).is_running
+    assert running, (
         f"{target.spec.name}: service {service} is not running (it is in the inventory's "
         "services)" + _service_log(target, service)
     )
@@ -38,9 +39,8 @@ def test_service_running(target, guest_service):
 def test_service_enabled(target, guest_service):
     """Each service of the inventory starts at boot."""
     service = guest_service
-    assert target.host.service(service).is_enabled, (
-        f"{target.spec.name}: service {service} is not enabled at boot"
-    )
+    enabled = target.host.service(service).is_enabled
+    assert enabled, f"{target.spec.name}: service {service} is not enabled at boot"
 
 
 def test_daemons_as_before(target):

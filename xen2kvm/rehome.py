@@ -16,6 +16,7 @@ from .errors import Xen2KvmError
 from .paths import DOM0_STATE
 
 REHOME_COMPLETE = "rehome-complete"
+GUEST_ANSWERING = "guest-answering"  # the downtime's end: SSH answers on the new dom0
 
 _KERNEL_LINE = re.compile(r"^\s*(kernel|ramdisk|bootloader)\s*=", re.MULTILINE)
 

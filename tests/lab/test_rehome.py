@@ -57,6 +57,15 @@ def verify_kernel() -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
+def verify_wave3() -> subprocess.CompletedProcess[str]:
+    """The whole verify suite, as the operator runs it after the wave."""
+    return subprocess.run(
+        [*LAB_CLI, "exec", "--", sys.executable, "-m", "pytest", "verify/", "--inventory",
+         "inventory/lab.py", "--wave", "3", "-q", "-rs", "-p", "no:cacheprovider"],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+
+
 def test_dry_run_of_wave3_lists_the_rehome_and_changes_nothing(pristine_lab, ssh):
     before = snapshot(ssh)
     result = pyinfra("--limit", "wave3", "--dry")
@@ -121,6 +130,11 @@ def test_verify_kernel_checks_pass(pristine_lab):
     result = verify_kernel()
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     assert "3 passed" in result.stdout, result.stdout[-2000:]
+
+
+def test_the_whole_verify_suite_passes_for_wave3(pristine_lab):
+    result = verify_wave3()
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
 
 
 def test_a_new_dom0_kernel_shows_in_a_dry_run(pristine_lab, ssh):
