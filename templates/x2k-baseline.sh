@@ -56,6 +56,11 @@ for candidate in exim4 exim; do have "$candidate" && { exim=$candidate; break; }
 if [ -n "$exim" ]; then
     section mail-queue; "$exim" -bpc 2>/dev/null
     section mail-frozen; "$exim" -bp 2>/dev/null | grep -c '\*\*\* frozen \*\*\*'
+    # Queued for 10 minutes or more (exim -bp's first field is the age: 0m, 25m, 2h, 3d).
+    section mail-queue-old
+    "$exim" -bp 2>/dev/null | awk '$1 ~ /^[0-9]+[mhdw]$/ {
+        unit = substr($1, length($1)); if (unit != "m" || $1 + 0 >= 10) old++ }
+        END { print old + 0 }'
     section mail-route-root; "$exim" -bt root 2>&1 | sed 's/^[[:space:]]*//'
 elif have postqueue; then
     section mail-queue; postqueue -p 2>/dev/null | grep -c '^[0-9A-F]'

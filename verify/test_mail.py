@@ -73,16 +73,18 @@ def test_mail_delivered(target):
 
 
 def test_queue_not_stuck(target):
-    """No more frozen messages than before, and the queue not grown."""
+    """No more frozen messages than before, and no more queued for 10 minutes or more
+    (mail in flight, just submitted by cron or an application, is not a stuck queue)."""
     _mta(target)
     before, now = target.require_baseline(), target.now
-    if now.mail_queue is None:
-        pytest.skip(f"{target.spec.name}: the queue cannot be read")
+    if now.mail_queue_old is None:
+        pytest.skip(f"{target.spec.name}: the queue's ages cannot be read (exim only)")
     frozen_before, frozen_now = before.mail_frozen or 0, now.mail_frozen or 0
-    queued_before = before.mail_queue or 0
-    assert frozen_now <= frozen_before and now.mail_queue <= queued_before, (
-        f"{target.spec.name}: queue {queued_before} before ({frozen_before} frozen), "
-        f"{now.mail_queue} now ({frozen_now} frozen)" + target.excerpt("mailq")
+    old_before = before.mail_queue_old or 0
+    assert frozen_now <= frozen_before and now.mail_queue_old <= old_before, (
+        f"{target.spec.name}: {old_before} message(s) queued for 10 min or more before "
+        f"({frozen_before} frozen), {now.mail_queue_old} now ({frozen_now} frozen)"
+        + target.excerpt("mailq")
     )
 
 

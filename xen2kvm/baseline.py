@@ -204,6 +204,12 @@ class Snapshot:
         return int(value) if value and value.strip().isdigit() else None
 
     @property
+    def mail_queue_old(self) -> int | None:
+        """Messages queued for 10 minutes or more (a stuck queue, not mail in flight)."""
+        value = self.first("mail-queue-old")
+        return int(value) if value and value.strip().isdigit() else None
+
+    @property
     def mail_frozen(self) -> int | None:
         value = self.first("mail-frozen")
         return int(value) if value and value.strip().isdigit() else None

@@ -101,3 +101,9 @@ def test_syslog_time_traditional():
     second = syslog_time("Nov 26 01:12:10 mail1 cron[1]: y", year=2026)
     assert first is not None and second is not None
     assert second - first == 61
+
+
+def test_mail_queue_old_is_read_when_present(mail1):
+    assert mail1.mail_queue_old is None  # taken before the script counted old messages
+    later = Snapshot.from_text("## time\n1\n## mail-queue-old\n2\n")
+    assert later.mail_queue_old == 2
