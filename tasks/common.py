@@ -110,6 +110,16 @@ def kvm_address(kvm: KvmHost) -> str:
     return kvm.migration_address or kvm.address
 
 
+def parents_first(mountpoint: str) -> tuple[bool, int, str]:
+    """Sort key for mount points: ``/`` first, then each parent before its children."""
+    return (mountpoint != "/", mountpoint.count("/"), mountpoint)
+
+
+def filesystems(volumes) -> list:
+    """The volumes that are mounted (not swap), parents before children."""
+    return sorted((v for v in volumes if v.mountpoint), key=lambda v: parents_first(v.mountpoint))
+
+
 def mount_order(plan: GuestPlan) -> list[tuple[str, str]]:
     """(mount point, device on the KVM host) for the new disk, parents before children."""
     from operations.disk import mapping_path
@@ -125,7 +135,7 @@ def mount_order(plan: GuestPlan) -> list[tuple[str, str]]:
         )
         mounts.append((volume.mountpoint, device))
     mounts.append(("/boot", mapping_path(plan.disk_path, 1)))
-    return sorted(mounts, key=lambda item: (item[0] != "/", item[0].count("/"), item[0]))
+    return sorted(mounts, key=lambda item: parents_first(item[0]))
 
 
 @dataclass(frozen=True)

@@ -45,7 +45,6 @@ if role == "kvm_host":
     for item in items:
         kvm, guest, plan = item.kvm, item.guest, item.plan
         lv = plan.disk_path
-        tree = paths.target_root(kvm, guest)
         plans.frozen(name=f"{guest.name}: freeze its plan", guest=guest.name)
         preflight.domain_stopped(
             name=f"{guest.name}: its KVM domain does not run", domain=plan.domain.name
@@ -94,12 +93,7 @@ if role == "kvm_host":
                 label=volume.name[:16],
                 options=guest.mkfs_options.get(volume.fstype),
             )
-        for mountpoint, device in common.mount_order(plan):
-            disk.mount(
-                name=f"{guest.name}: mount {mountpoint} of the new disk",
-                device=device,
-                path=paths.below(tree, mountpoint),
-            )
+        steps.mount_tree(item)
         steps.trust_host_keys(item, guest.name, "for the copies")
         copy_steps(item, "presync", guest.name, guest.migration_address or guest.address, "")
         fixups(item)

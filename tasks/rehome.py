@@ -54,10 +54,7 @@ def new_devices(item) -> dict[str, str]:
 
 def filesystems(item) -> list:
     """The guest's filesystems (not swap), parents before children."""
-    return sorted(
-        (v for v in item.volumes if v.mountpoint),
-        key=lambda v: (v.mountpoint != "/", v.mountpoint.count("/"), v.mountpoint),
-    )
+    return common.filesystems(item.volumes)
 
 
 def new_config_path(item) -> str:

@@ -84,10 +84,15 @@ def open_new_disk(item):
         lvm.volume_group_active(
             name=f"{guest.name}: guest VG {plan.guest_vg} active", vg=plan.guest_vg
         )
-    tree = paths.target_root(item.kvm, guest)
-    for mountpoint, device in common.mount_order(plan):
+    mount_tree(item)
+
+
+def mount_tree(item):
+    """The new disk's filesystems mounted as the guest's tree on this KVM host."""
+    tree = paths.target_root(item.kvm, item.guest)
+    for mountpoint, device in common.mount_order(item.plan):
         disk.mount(
-            name=f"{guest.name}: mount {mountpoint} of the new disk",
+            name=f"{item.guest.name}: mount {mountpoint} of the new disk",
             device=device,
             path=paths.below(tree, mountpoint),
         )
@@ -133,11 +138,7 @@ def reconnect(state, host):
 
 def source_volumes(item) -> list:
     """The stopped guest's filesystems as the dom0 mounts them: parents before children."""
-    volumes = item.plan.volumes if item.plan else ()  # no plan: nothing was ever mounted
-    return sorted(
-        (v for v in volumes if v.mountpoint),
-        key=lambda v: (v.mountpoint != "/", v.mountpoint.count("/"), v.mountpoint),
-    )
+    return common.filesystems(item.plan.volumes if item.plan else ())  # no plan: none mounted
 
 
 def unmount_source(item, what: str):

@@ -27,6 +27,7 @@ from xml.etree import ElementTree
 import pytest
 import testinfra
 
+from facts.journal import done, mark_time
 from xen2kvm.baseline import GUEST_PATH, SCRIPT_NAME, Snapshot
 from xen2kvm.errors import Xen2KvmError
 from xen2kvm.inventory import Fleet, Guest, KvmHost, load_fleet
@@ -227,24 +228,12 @@ class Target:
             self._now = Snapshot.from_text(result.stdout)
         return self._now
 
-    def mark_time(self, step: str) -> float | None:
-        for record in self.current_journal:
-            if record.get("step") == step and record.get("event") == "mark":
-                return float(record["time"])
-        return None
-
-    @property
-    def current_journal(self) -> list[dict]:
-        last = max(
-            (i for i, r in enumerate(self.journal) if r.get("step") == "rolled-back"),
-            default=-1,
-        )
-        return self.journal[last + 1 :]
-
     @property
     def downtime(self) -> float | None:
-        start = self.mark_time("downtime-start")
-        end = self.mark_time("kvm-answering") or self.mark_time(GUEST_ANSWERING)
+        """From the Xen stop to SSH answering again, as the journal measured it (the
+        current attempt: a rollback starts a new one)."""
+        start = mark_time(self.journal, "downtime-start")
+        end = mark_time(self.journal, "kvm-answering") or mark_time(self.journal, GUEST_ANSWERING)
         return end - start if start is not None and end is not None else None
 
     @property
@@ -315,7 +304,7 @@ def target(request: pytest.FixtureRequest, inventory: Inventory, ssh_config: str
     if name not in _TARGETS:
         _TARGETS[name] = _load_target(inventory, ssh_config, name)
     found = _TARGETS[name]
-    if not any(r.get("step") == found.complete_step for r in found.current_journal):
+    if not done(found.journal, found.complete_step):
         pytest.fail(
             f"{name}: the journal on {found.journal_at} has no {found.complete_step}: this "
             f"guest is not moved (run: pyinfra INVENTORY deploy.py --limit wave{found.spec.wave})"
