@@ -75,6 +75,42 @@ class MigrationLock(FactBase[dict | None]):
         return {"owner": lines[1] if len(lines) > 1 else None, "since": int(lines[0])}
 
 
+class MigrationCommand(FactBase[dict | None]):
+    """
+    The command ``x2k-journal`` runs (or last ran) for a guest, from its record
+    ``<state_dir>/running/<guest>``: the pid of its process group, the step, and whether
+    that process still runs. None when there is no record.
+
+    A record whose process still runs while no run holds the guest's lock is a command
+    left running by a run whose controller died: ``journal.lock`` stops it before taking
+    the lock.
+
+    .. code:: python
+
+        {"pid": 4242, "step": "presync:/", "running": True}
+    """
+
+    @override
+    def command(self, state_dir: str, guest: str) -> StringCommand:
+        path = QuoteString(f"{state_dir}/running/{guest}")
+        return StringCommand(
+            "if test -f", path, "; then read -r pid start step <", path,
+            "&& now=$(sed 's/^.*) //' /proc/$pid/stat 2>/dev/null | cut -d ' ' -f 20)",
+            '&& echo "$pid ${start:--} ${now:--} $step"; fi',
+        )  # fmt: skip
+
+    @override
+    def process(self, output: list[str]) -> dict | None:
+        lines = [line.strip() for line in output if line.strip()]
+        if not lines:
+            return None
+        fields = lines[0].split(" ", 3)
+        if len(lines) > 1 or len(fields) != 4 or not fields[0].isdigit():
+            raise FactProcessError(f"not a running command's record: {output!r}")
+        pid, start, now, step = fields
+        return {"pid": int(pid), "step": step, "running": start != "-" and start == now}
+
+
 ROLLED_BACK = "rolled-back"
 
 

@@ -14,7 +14,7 @@ from pyinfra import host, logger
 from pyinfra.api import OperationError, OperationValueError, QuoteString, StringCommand, operation
 from pyinfra.operations import files
 
-from facts.journal import MigrationJournal, MigrationLock, done
+from facts.journal import MigrationCommand, MigrationJournal, MigrationLock, done
 from xen2kvm import runid
 
 TOOL = "/usr/local/sbin/x2k-journal"
@@ -105,6 +105,11 @@ def _remove(path: str) -> list:
     return ["rm -f", QuoteString(f"{path}/owner"), "&& rmdir", QuoteString(path)]
 
 
+def _stop_left(state_dir: str, guest: str) -> list:
+    """What a run that is gone left running for the guest, stopped (see x2k-journal)."""
+    return [TOOL, QuoteString(state_dir), QuoteString(guest), "- stop"]
+
+
 def _make(path: str, owner: str) -> list:
     return ["mkdir", QuoteString(path), "&& printf '%s\\n'", QuoteString(owner), ">",
             QuoteString(f"{path}/owner")]  # fmt: skip
@@ -126,6 +131,11 @@ def lock(guest: str, owner: str, state_dir: str = "/var/lib/xen2kvm", held: bool
     A lock held by another run is an error naming it, except a lock of a run of this
     same controller that no longer runs (crashed or interrupted): it is taken over.
 
+    A command that such a run left running on this host (a copy goes on when its
+    controller dies: nothing tells it over SSH) is stopped before the lock is taken, or
+    released: no two copies of one guest ever run at once. So is one running while no
+    run holds the lock (its lock was cleared by hand).
+
     **Example:**
 
     .. code:: python
@@ -145,12 +155,24 @@ def lock(guest: str, owner: str, state_dir: str = "/var/lib/xen2kvm", held: bool
     lock = host.get_fact(MigrationLock, state_dir=state_dir, guest=guest)
     current = lock["owner"] if lock else None
     changed = _fail(f"{guest}: the lock of {current} changed hands meanwhile: see {path}/owner")
+    left = host.get_fact(MigrationCommand, state_dir=state_dir, guest=guest)
+    stop: list = []
+    if left and left["running"]:
+        stop = [*_stop_left(state_dir, guest), "&&"]
+
+    def say(what: str) -> None:
+        # Say it once: while planning, or when the run plans nothing (pyinfra -y).
+        if not host.state.is_executing or not getattr(host.state, "check_for_changes", True):
+            if stop:
+                what += f"; stopping {left['step']} (pid {left['pid']}), which it left running"
+            logger.warning(f"{host.name}: {guest}: {what}")
 
     if not held:
         if current == owner:
             yield StringCommand(*_remove(path))
         elif current and runid.gone(current, owner):  # left by a run here that is gone
-            yield StringCommand(*_owner_is(path, current), "&&", *_remove(path), *changed)
+            say(f"releasing the lock of {current}, a run of this controller that no longer runs")
+            yield StringCommand(*_owner_is(path, current), "&&", *stop, *_remove(path), *changed)
         else:
             host.noop(f"{guest}: no lock of this run on {host.name}")
         return
@@ -159,19 +181,17 @@ def lock(guest: str, owner: str, state_dir: str = "/var/lib/xen2kvm", held: bool
         host.noop(f"{guest}: already locked by this run")
         return
     if lock is None:
+        if stop:
+            say("no run holds the lock, its last run is gone")
         yield StringCommand(
-            "mkdir -p", QuoteString(f"{state_dir}/locks"), "&&", *_make(path, owner),
+            *stop, "mkdir -p", QuoteString(f"{state_dir}/locks"), "&&", *_make(path, owner),
             *_fail(f"{guest} was just locked by another run: see {path}/owner"),
         )  # fmt: skip
         return
     if not (current and runid.gone(current, owner)):
         raise OperationError(_refused(guest, path, lock, owner))
-    # Say it once: while planning, or when the run plans nothing (pyinfra -y).
-    if not host.state.is_executing or not getattr(host.state, "check_for_changes", True):
-        logger.warning(
-            f"{host.name}: {guest}: taking over the lock of {current}, a run of this "
-            "controller that no longer runs"
-        )
+    say(f"taking over the lock of {current}, a run of this controller that no longer runs")
     yield StringCommand(
-        *_owner_is(path, current), "&&", *_remove(path), "&&", *_make(path, owner), *changed
-    )
+        *_owner_is(path, current), "&&", *stop, *_remove(path), "&&", *_make(path, owner),
+        *changed,
+    )  # fmt: skip

@@ -5,16 +5,37 @@
 #   x2k-journal STATE_DIR GUEST STEP run CMD...   run CMD; record its start, end, exit code
 #                                                 and, for rsync --stats, the bytes it moved
 #   x2k-journal STATE_DIR GUEST STEP mark         record that STEP happened now
+#   x2k-journal STATE_DIR GUEST - stop            stop the CMD a run left running for GUEST
+#                                                 (its step then gets a "stopped" record)
+#
+# While CMD runs, STATE_DIR/running/GUEST holds "PID START STEP": CMD runs in a session of
+# its own (its process group is PID, START its start time in /proc) so that what a run
+# left running when its controller died (no signal reaches a command over SSH without a
+# terminal) can be found and stopped, all of it, by the next run before it takes the lock.
 set -u
-[ $# -ge 4 ] || { echo "usage: x2k-journal STATE_DIR GUEST STEP run CMD... | mark" >&2; exit 2; }
+[ $# -ge 4 ] || { echo "usage: x2k-journal STATE_DIR GUEST STEP run CMD... | mark | stop" >&2; exit 2; }
 dir=$1 guest=$2 step=$3 action=$4
 shift 4
 journal="$dir/journal/$guest.jsonl"
+running="$dir/running/$guest"
 mkdir -p "$dir/journal"
 
 record() {
     printf '{"guest":"%s","step":"%s","event":"%s","time":%s%s}\n' \
         "$guest" "$step" "$1" "$(date +%s.%N | cut -c1-14)" "${2:-}" >> "$journal"
+}
+
+# When process $1 started (field 22 of /proc/PID/stat, after the command name); empty
+# when no such process runs.
+started() {
+    sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d ' ' -f 20
+}
+
+# The recorded command's pid, if it still runs.
+live() {
+    [ -f "$running" ] || return 1
+    read -r pid start what < "$running" || return 1
+    [ -n "$start" ] && [ "$(started "$pid")" = "$start" ]
 }
 
 case $action in
@@ -24,15 +45,44 @@ case $action in
     run)
         record start
         out=$(mktemp)
-        "$@" > "$out" 2>&1
-        rc=$?
-        cat "$out"
+        mkdir -p "$dir/running"
+        setsid "$@" > "$out" 2>&1 &
+        child=$!
+        printf '%s %s %s\n' "$child" "$(started "$child")" "$step" > "$running"
+        trap 'kill -TERM "-$child" 2>/dev/null' HUP INT TERM
+        rc=0
+        wait "$child" || rc=$?
+        while kill -0 "$child" 2>/dev/null; do
+            wait "$child" && rc=0 || rc=$?  # a trapped signal ended the first wait
+        done
+        trap - HUP INT TERM
         bytes=$(sed -n 's/^Total bytes received: \([0-9,.]*\).*/\1/p' "$out" | tr -d ,. | tail -n 1)
         extra=",\"rc\":$rc"
         [ -n "$bytes" ] && extra="$extra,\"bytes\":$bytes"
         record end "$extra"
+        # The end is recorded before the record goes: x2k-journal stop waits for it.
+        grep -q "^$child " "$running" 2>/dev/null && rm -f "$running"
+        cat "$out"
         rm -f "$out"
         exit "$rc"
+        ;;
+    stop)
+        live || { rm -f "$running"; exit 0; }
+        echo "x2k-journal: $guest: stopping $what (process group $pid), left running by a run that is gone" >&2
+        kill -TERM "-$pid" 2>/dev/null
+        tries=0
+        while [ "$(started "$pid")" = "$start" ]; do
+            tries=$((tries + 1))
+            [ "$tries" -eq 100 ] && kill -KILL "-$pid" 2>/dev/null
+            [ "$tries" -gt 200 ] && { echo "x2k-journal: $guest: $what (pid $pid) will not stop" >&2; exit 1; }
+            sleep 0.1
+        done
+        # The run's own x2k-journal records the end and removes the record; give it time.
+        tries=0
+        while [ -f "$running" ] && [ "$tries" -lt 50 ]; do tries=$((tries + 1)); sleep 0.1; done
+        rm -f "$running"
+        step=$what
+        record stopped ",\"pid\":$pid"
         ;;
     *)
         echo "x2k-journal: unknown action $action" >&2

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -33,18 +34,25 @@ def pristine_lab(lab: LabConfig) -> LabConfig:
     return lab
 
 
-def kill_when(condition: Callable[[], bool], *args: str, timeout: float = 1500) -> float:
-    """Run deploy.py and SIGKILL the whole controller (pyinfra, its ssh) once ``condition``
-    holds; the seconds it ran. Fails if the run ended first."""
+def kill_when(condition: Callable[[], bool], log: Path, *args: str, timeout: float = 1500) -> float:
+    """Run deploy.py (its output in ``log``) and SIGKILL the whole controller (pyinfra, its
+    ssh) once ``condition`` holds; the seconds it ran. Fails if the run ended first."""
     started = time.monotonic()
-    with subprocess.Popen(
-        [*LAB_CLI, "exec", "--", *PYINFRA, *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    ) as run:
+    with (
+        log.open("w") as out,
+        subprocess.Popen(
+            [*LAB_CLI, "exec", "--", *PYINFRA, *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        ) as run,
+    ):
         while not condition():
-            assert run.poll() is None, "the run ended before the point to interrupt it"
+            if run.poll() is not None:
+                pytest.fail(
+                    "the run ended before the point to interrupt it:\n"
+                    + log.read_text(errors="replace")[-6000:]
+                )
             assert time.monotonic() - started < timeout, "the point never came"
             time.sleep(1)
         os.killpg(run.pid, signal.SIGKILL)
@@ -61,22 +69,27 @@ def on_kvm(ssh: Ssh) -> set[str]:
     return set(ssh("kvm1", "virsh list --name").stdout.split()) & set(GUESTS)
 
 
-def test_interrupted_in_the_warm_copy(pristine_lab, ssh):
+def test_interrupted_in_the_warm_copy(pristine_lab, ssh, tmp_path):
     def copying() -> bool:
         result = ssh("kvm1", "cat /var/lib/xen2kvm/journal/web1.jsonl 2>/dev/null")
         return '"step":"presync:/","event":"start"' in result.stdout
 
-    took = kill_when(copying, "--limit", "wave1")
+    took = kill_when(copying, tmp_path / "run.log", "--limit", "wave1")
     print(f"\nkilled after {took:.0f} s, in web1's warm copy")
     assert on_xen(ssh) == set(GUESTS), "the warm copy must not stop anything"
     assert on_kvm(ssh) == set()
+    # Nothing tells a command over SSH that its controller died: the copy goes on, and
+    # the next run must stop it before it copies into the same tree.
+    record = "/var/lib/xen2kvm/running/web1"
+    left = ssh("kvm1", f"read -r pid start step < {record} && ps -o args= -p $pid")
+    assert left.stdout.startswith("rsync "), left
 
 
-def test_interrupted_in_the_cutover_window(pristine_lab, ssh):
+def test_interrupted_in_the_cutover_window(pristine_lab, ssh, tmp_path):
     def xen_stopped() -> bool:
         return bool(marks(journal(ssh, "web1"), "downtime-start")) and not on_xen(ssh)
 
-    took = kill_when(xen_stopped, "--limit", "wave1")
+    took = kill_when(xen_stopped, tmp_path / "run.log", "--limit", "wave1")
     print(f"\nkilled after {took:.0f} s, with the Xen guests stopped")
     assert on_xen(ssh) == set() and on_kvm(ssh) == set(), "both copies down, none running"
 
@@ -97,6 +110,22 @@ def test_the_next_runs_finish_the_job(pristine_lab, ssh):
         found = ssh(guest, "findmnt -n -o SOURCE /").stdout.strip()
         assert found == f"/dev/mapper/{guest}-root"
     assert ssh("kvm1", "ls /var/lib/xen2kvm/locks").stdout.split() == [], "locks left"
+    assert ssh("kvm1", "ls /var/lib/xen2kvm/running").stdout.split() == [], "commands left"
+    for guest in GUESTS:
+        assert overlapping(journal(ssh, guest)) == [], f"{guest}: two copies at once"
+
+
+def overlapping(records: list[dict]) -> list[str]:
+    """Steps the journal shows starting while another command of the guest still ran."""
+    found, running = [], None
+    for record in records:
+        if record["event"] == "start":
+            if running:
+                found.append(f"{record['step']} started while {running} ran")
+            running = record["step"]
+        elif record["event"] == "end":
+            running = None
+    return found
 
 
 def test_then_a_run_changes_nothing(pristine_lab):

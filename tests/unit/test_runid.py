@@ -59,7 +59,10 @@ def test_the_lock_of_a_live_run_of_this_controller_is_refused():
     key = "guest=web1, state_dir=/var/lib/xen2kvm"
     case = {
         "kwargs": {"guest": "web1", "owner": "ctl:4242:1", "state_dir": "/var/lib/xen2kvm"},
-        "facts": {"journal.MigrationLock": {key: {"owner": live, "since": 1795650051}}},
+        "facts": {
+            "journal.MigrationLock": {key: {"owner": live, "since": 1795650051}},
+            "journal.MigrationCommand": {key: {"pid": 29794, "step": "presync:/", "running": True}},
+        },
     }
     with pytest.raises(OperationError, match=f"pid {os.getpid()} still runs on this controller"):
         run_operation("journal.lock", case)

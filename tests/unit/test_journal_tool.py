@@ -1,0 +1,144 @@
+"""x2k-journal, the shell tool that runs and records each step on the KVM hosts, run here
+with the real ``sh``: what it records, and what it does with a command a dead run left."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+TOOL = Path(__file__).resolve().parents[2] / "templates" / "x2k-journal.sh"
+
+
+def tool(state: Path, *args: str, **kwargs) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["sh", str(TOOL), str(state), "web1", *args],
+        capture_output=True, text=True, timeout=60, check=False, **kwargs,
+    )  # fmt: skip
+
+
+def records(state: Path) -> list[dict]:
+    lines = (state / "journal" / "web1.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines if line]
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def wait_for(check, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_run_records_start_end_rc_and_output(tmp_path):
+    result = tool(tmp_path, "presync:/", "run", "sh", "-c", "echo copied; exit 3")
+    assert result.returncode == 3
+    assert result.stdout == "copied\n"
+    start, end = records(tmp_path)
+    assert (start["step"], start["event"]) == ("presync:/", "start")
+    assert (end["step"], end["event"], end["rc"]) == ("presync:/", "end", 3)
+    assert not (tmp_path / "running" / "web1").exists(), "nothing runs any more"
+
+
+def test_run_records_the_bytes_rsync_received(tmp_path):
+    stats = "printf 'Number of files: 3\\nTotal bytes received: 1,234,567\\n'"
+    assert tool(tmp_path, "presync:/var", "run", "sh", "-c", stats).returncode == 0
+    assert records(tmp_path)[-1]["bytes"] == 1234567
+
+
+def test_mark(tmp_path):
+    assert tool(tmp_path, "cutover-complete", "mark").returncode == 0
+    assert [(r["step"], r["event"]) for r in records(tmp_path)] == [("cutover-complete", "mark")]
+
+
+@dataclass
+class Left:
+    state: Path
+    run: subprocess.Popen  # the dead run's x2k-journal, still waiting
+    pid: int  # the recorded command: its process group
+    group: list[int]
+    step: str
+
+
+@pytest.fixture
+def left_running(tmp_path):
+    """A copy (a command with a child, as rsync has its ssh) whose controller died: its
+    x2k-journal keeps waiting for it, as it does over SSH without a terminal."""
+    run = subprocess.Popen(
+        ["sh", str(TOOL), str(tmp_path), "web1", "presync:/", "run",
+         "sh", "-c", "sleep 300 & sleep 300; wait"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    assert wait_for(lambda: (tmp_path / "running" / "web1").exists())
+    pid, _start, step = (tmp_path / "running" / "web1").read_text().split()
+    found = subprocess.run(["pgrep", "-g", pid], capture_output=True, text=True, check=False)
+    left = Left(tmp_path, run, int(pid), [int(p) for p in found.stdout.split()], step)
+    yield left
+    if run.poll() is None:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+    for each in left.group:
+        if alive(each):
+            os.kill(each, signal.SIGKILL)
+
+
+def test_the_running_command_is_recorded_in_a_group_of_its_own(left_running):
+    left = left_running
+    assert left.step == "presync:/"
+    assert os.getpgid(left.pid) == left.pid != os.getpgid(left.run.pid), "a group of its own"
+    assert len(left.group) == 3, "the shell and its two sleeps"
+
+
+def test_stop_ends_the_whole_command_and_the_journal_says_so(left_running):
+    left = left_running
+    result = tool(left.state, "-", "stop")
+    assert result.returncode == 0, result.stderr
+    assert "web1: stopping presync:/" in result.stderr
+    assert not any(alive(each) for each in left.group), "every process of the command ended"
+    assert left.run.wait(timeout=10) == 128 + signal.SIGTERM, "its x2k-journal ended with it"
+    end, stopped = records(left.state)[-2:]
+    assert (end["step"], end["event"], end["rc"]) == ("presync:/", "end", 128 + signal.SIGTERM)
+    assert (stopped["step"], stopped["event"], stopped["pid"]) == ("presync:/", "stopped", left.pid)
+    assert not (left.state / "running" / "web1").exists()
+
+
+def test_stop_with_nothing_running_does_nothing(tmp_path):
+    result = tool(tmp_path, "-", "stop")
+    assert (result.returncode, result.stderr) == (0, "")
+
+
+def test_stop_leaves_a_process_that_merely_reuses_the_pid(tmp_path):
+    """The record names a pid that runs, but not the process that was recorded."""
+    other = subprocess.Popen(["sleep", "300"])
+    try:
+        (tmp_path / "running").mkdir()
+        (tmp_path / "running" / "web1").write_text(f"{other.pid} 1 presync:/\n")
+        result = tool(tmp_path, "-", "stop")
+        assert (result.returncode, result.stderr) == (0, "")
+        assert other.poll() is None, "not ours: still running"
+        assert not (tmp_path / "running" / "web1").exists(), "the stale record is gone"
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_signal_to_the_tool_reaches_the_command(left_running):
+    left = left_running
+    os.kill(left.run.pid, signal.SIGTERM)
+    assert left.run.wait(timeout=10) == 128 + signal.SIGTERM
+    assert wait_for(lambda: not any(alive(each) for each in left.group))
