@@ -12,6 +12,10 @@ from pyinfra.api.exceptions import FactProcessError
 from typing_extensions import override
 
 
+def _nonblank(output: list[str]) -> list[str]:
+    return [line.strip() for line in output if line.strip()]
+
+
 class MigrationJournal(FactBase[list]):
     """
     The records of a guest's migration, oldest first (empty when it has none yet).
@@ -67,7 +71,7 @@ class MigrationLock(FactBase[dict | None]):
 
     @override
     def process(self, output: list[str]) -> dict | None:
-        lines = [line.strip() for line in output if line.strip()]
+        lines = _nonblank(output)
         if not lines:
             return None
         if not lines[0].isdigit() or len(lines) > 2:
@@ -101,7 +105,7 @@ class MigrationCommand(FactBase[dict | None]):
 
     @override
     def process(self, output: list[str]) -> dict | None:
-        lines = [line.strip() for line in output if line.strip()]
+        lines = _nonblank(output)
         if not lines:
             return None
         fields = lines[0].split(" ", 3)
