@@ -17,7 +17,6 @@ import os
 import runpy
 import shlex
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -310,14 +309,3 @@ def target(request: pytest.FixtureRequest, inventory: Inventory, ssh_config: str
             f"guest is not moved (run: pyinfra INVENTORY deploy.py --limit wave{found.spec.wave})"
         )
     return found
-
-
-def wait_until(check, timeout: float = 30.0, step: float = 1.0) -> bool:
-    """Poll ``check`` until it is true or ``timeout`` passes; the caller asserts."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if check():
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(step)

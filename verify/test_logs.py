@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from verify.conftest import wait_until
 from xen2kvm.baseline import syslog_time
+from xen2kvm.waiting import wait_until
 
 SYSLOG_DAEMONS = ("rsyslogd", "syslog-ng", "syslogd")
 BOOT_LINE = 'rsyslogd: [origin software="rsyslogd"'
@@ -59,7 +59,7 @@ def test_new_lines_arrive(target):
     assert path, f"{target.spec.name}: no syslog file (/var/log/syslog, /var/log/messages)"
     tag = f"x2k-verify log line {int(time.time())}"
     target.host.run("logger -t xen2kvm-verify %s", tag)
-    assert wait_until(lambda: target.host.run("grep -qF %s %s", tag, path).rc == 0, 20), (
+    assert wait_until(lambda: target.host.run("grep -qF %s %s", tag, path).rc == 0, 20, 1), (
         f"{target.spec.name}: a line logged now did not reach {path} within 20 s"
         + target.excerpt(f"tail -n 5 {path}")
     )

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from verify.conftest import wait_until
+from xen2kvm.waiting import wait_until
 
 EXIM = ("exim4", "exim")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 
 import pytest
@@ -61,14 +60,3 @@ def ssh(lab: LabConfig, lab_fleet: fleet.Fleet) -> Ssh:
         )
 
     return _ssh
-
-
-def wait_for(check: Callable[[], bool], timeout: float = 60, step: float = 0.5) -> bool:
-    """Poll ``check`` until true or ``timeout``; the caller asserts on the result."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if check():
-            return True
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(step)

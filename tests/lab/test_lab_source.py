@@ -10,10 +10,11 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.lab.conftest import Ssh, wait_for
+from tests.lab.conftest import Ssh
 from xen2kvm.lab import dom0, fleet, repo
 from xen2kvm.lab.config import LabConfig
 from xen2kvm.lab.util import in_netns
+from xen2kvm.waiting import wait_until
 
 pytestmark = pytest.mark.lab
 
@@ -133,7 +134,7 @@ class TestShutdownAndCreate:
     def test_create_brings_it_back(self, lab: LabConfig, ssh: Ssh) -> None:
         up = ssh("xen1", f"xl create /etc/xen/{self.GUEST}.cfg")
         assert up.returncode == 0, up.stderr
-        assert wait_for(lambda: ssh(self.GUEST, "true").returncode == 0)
+        assert wait_until(lambda: ssh(self.GUEST, "true").returncode == 0, 60)
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -151,8 +152,8 @@ def test_app_answers_on_8080_with_its_name(lab: LabConfig, guest: str) -> None:
 def test_exim_delivers_local_mail_to_root(ssh: Ssh, guest: str) -> None:
     subject = f"lab-test-{uuid.uuid4().hex[:8]}"
     ssh(guest, f"echo body | mail -s {subject} root")
-    assert wait_for(
-        lambda: ssh(guest, f"grep -q 'Subject: {subject}' /var/mail/mail").returncode == 0
+    assert wait_until(
+        lambda: ssh(guest, f"grep -q 'Subject: {subject}' /var/mail/mail").returncode == 0, 60
     )
 
 
@@ -160,13 +161,13 @@ def test_exim_delivers_local_mail_to_root(ssh: Ssh, guest: str) -> None:
 def test_rsyslog_writes_var_log_syslog(ssh: Ssh, guest: str) -> None:
     marker = f"lab-test-{uuid.uuid4().hex[:8]}"
     ssh(guest, f"logger -t labtest {marker}")
-    assert wait_for(lambda: ssh(guest, f"grep -q {marker} /var/log/syslog").returncode == 0)
+    assert wait_until(lambda: ssh(guest, f"grep -q {marker} /var/log/syslog").returncode == 0, 60)
 
 
 @pytest.mark.parametrize("guest", GUESTS)
 def test_app_heartbeat_in_syslog(ssh: Ssh, guest: str) -> None:
-    assert wait_for(
-        lambda: ssh(guest, "grep -q 'x2k-app.*heartbeat' /var/log/syslog").returncode == 0
+    assert wait_until(
+        lambda: ssh(guest, "grep -q 'x2k-app.*heartbeat' /var/log/syslog").returncode == 0, 60
     )
 
 

@@ -7,11 +7,12 @@ import json
 import os
 import signal
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from xen2kvm.waiting import wait_until
 
 TOOL = Path(__file__).resolve().parents[2] / "templates" / "x2k-journal.sh"
 
@@ -34,15 +35,6 @@ def alive(pid: int) -> bool:
     except OSError:
         return False
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
-def wait_for(check, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def test_run_records_start_end_rc_and_output(tmp_path):
@@ -84,7 +76,7 @@ def left_running(tmp_path):
          "sh", "-c", "sleep 300 & sleep 300; wait"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
-    assert wait_for(lambda: (tmp_path / "running" / "web1").exists())
+    assert wait_until(lambda: (tmp_path / "running" / "web1").exists(), 10, 0.05)
     pid, _start, step = (tmp_path / "running" / "web1").read_text().split()
     found = subprocess.run(["pgrep", "-g", pid], capture_output=True, text=True, check=False)
     left = Left(tmp_path, run, int(pid), [int(p) for p in found.stdout.split()], step)
@@ -141,4 +133,4 @@ def test_a_signal_to_the_tool_reaches_the_command(left_running):
     left = left_running
     os.kill(left.run.pid, signal.SIGTERM)
     assert left.run.wait(timeout=10) == 128 + signal.SIGTERM
-    assert wait_for(lambda: not any(alive(each) for each in left.group))
+    assert wait_until(lambda: not any(alive(each) for each in left.group), 10, 0.05)
