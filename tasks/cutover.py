@@ -90,14 +90,8 @@ if role == "xen_host":
     for item in common.work("xen_host"):
         if item.migrated or item.final_copied:
             continue
-        root = paths.source_root(item.guest)
-        for volume in steps.source_volumes(item):
-            disk.mount(
-                name=f"{item.guest.name}: {volume.mountpoint} read-only on the dom0",
-                device=volume.source.device,
-                path=paths.below(root, volume.mountpoint),
-                options="ro",
-            )
+        lvs = steps.source_lvs(item)
+        steps.source_mounts(item.guest, lvs, "read-only on the dom0", mounted=True)
         sync.access(
             name=f"{item.guest.name}: {item.kvm.name} may read the stopped guest with rsync",
             key_host=item.kvm.name,
@@ -165,7 +159,8 @@ if role == "xen_host":
     for item in common.work("xen_host"):
         if item.migrated:
             continue
-        steps.unmount_source(item, "unmounted on the dom0")
+        lvs = steps.source_lvs(item)
+        steps.source_mounts(item.guest, lvs, "unmounted on the dom0", mounted=False)
         sync.access(
             name=f"{item.guest.name}: the migration key no longer reads the dom0",
             key_host=item.kvm.name,

@@ -57,6 +57,11 @@ def filesystems(item) -> list:
     return common.filesystems(item.volumes)
 
 
+def old_lvs(item) -> list[tuple[str, str]]:
+    """Its filesystems' LVs on the old dom0: (mountpoint, LV), parents before children."""
+    return [(volume.mountpoint, volume.device) for volume in filesystems(item)]
+
+
 def new_config_path(item) -> str:
     return f"{item.new.xen_config_dir}/{item.guest.xen_config.rsplit('/', 1)[-1]}"
 
@@ -271,14 +276,8 @@ if phase == "cutover":
         for item in common.rehomes("xen_host"):
             if item.rehomed:
                 continue
-            root = paths.source_root(item.guest)
-            for volume in filesystems(item):
-                disk.mount(
-                    name=f"{item.guest.name}: {volume.mountpoint} read-only on {item.old.name}",
-                    device=volume.device,
-                    path=paths.below(root, volume.mountpoint),
-                    options="ro",
-                )
+            lvs = old_lvs(item)
+            steps.source_mounts(item.guest, lvs, f"read-only on {item.old.name}", mounted=True)
             sync.access(
                 name=f"{item.guest.name}: {item.new.name} may read the stopped guest",
                 key_host=item.new.name,
@@ -306,14 +305,8 @@ if phase == "cutover":
         for item in common.rehomes("xen_host"):
             if item.rehomed:
                 continue
-            root = paths.source_root(item.guest)
-            for volume in reversed(filesystems(item)):
-                disk.mount(
-                    name=f"{item.guest.name}: {volume.mountpoint} unmounted on {item.old.name}",
-                    device=volume.device,
-                    path=paths.below(root, volume.mountpoint),
-                    mounted=False,
-                )
+            lvs = old_lvs(item)
+            steps.source_mounts(item.guest, lvs, f"unmounted on {item.old.name}", mounted=False)
             sync.access(
                 name=f"{item.guest.name}: the key of {item.new.name} no longer reads the dom0",
                 key_host=item.new.name,
@@ -393,14 +386,8 @@ if phase == "rollback":
     # 2. Back on the old dom0 (only once the new one shows it stopped).
     if role == "xen_host":
         for item in common.rehomes("xen_host"):
-            root = paths.source_root(item.guest)
-            for volume in reversed(filesystems(item)):
-                disk.mount(
-                    name=f"{item.guest.name}: {volume.mountpoint} not mounted on {item.old.name}",
-                    device=volume.device,
-                    path=paths.below(root, volume.mountpoint),
-                    mounted=False,
-                )
+            lvs = old_lvs(item)
+            steps.source_mounts(item.guest, lvs, f"not mounted on {item.old.name}", mounted=False)
             preflight.xen_stopped(
                 name=f"{item.guest.name}: not running on {item.new.name} (split-brain guard)",
                 guest=item.guest.name,

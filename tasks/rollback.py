@@ -25,7 +25,8 @@ flow.barrier(name="rollback: the KVM domains are gone", label="KVM domains gone"
 if role == "xen_host":
     for item in common.work("xen_host", need_plan=False):
         guest = item.guest
-        steps.unmount_source(item, "not mounted on the dom0")
+        lvs = steps.source_lvs(item)
+        steps.source_mounts(guest, lvs, "not mounted on the dom0", mounted=False)
         preflight.kvm_stopped(
             name=f"{guest.name}: not running on KVM (split-brain guard)",
             guest=guest.name,

@@ -136,20 +136,24 @@ def reconnect(state, host):
     host.connect(raise_exceptions=True)
 
 
-def source_volumes(item) -> list:
-    """The stopped guest's filesystems as the dom0 mounts them: parents before children."""
-    return common.filesystems(item.plan.volumes if item.plan else ())  # no plan: none mounted
+def source_lvs(item) -> list[tuple[str, str]]:
+    """The stopped guest's filesystems as its dom0 mounts them for the final copy to KVM:
+    (mountpoint, LV), parents before children."""
+    volumes = common.filesystems(item.plan.volumes if item.plan else ())  # no plan: none
+    return [(volume.mountpoint, volume.source.device) for volume in volumes]
 
 
-def unmount_source(item, what: str):
-    """Let go of the stopped guest's LVs on the dom0 (children first)."""
-    root = paths.source_root(item.guest)
-    for volume in reversed(source_volumes(item)):
+def source_mounts(guest, lvs: list[tuple[str, str]], what: str, mounted: bool):
+    """On the dom0: the stopped guest's LVs (``lvs``: mountpoint, LV; parents first)
+    mounted read-only below its source root, or let go of, children first."""
+    root = paths.source_root(guest)
+    for mountpoint, device in lvs if mounted else reversed(lvs):
         disk.mount(
-            name=f"{item.guest.name}: {volume.mountpoint} {what}",
-            device=volume.source.device,
-            path=paths.below(root, volume.mountpoint),
-            mounted=False,
+            name=f"{guest.name}: {mountpoint} {what}",
+            device=device,
+            path=paths.below(root, mountpoint),
+            options="ro",
+            mounted=mounted,
         )
 
 
