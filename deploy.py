@@ -13,7 +13,8 @@ phase, a run first locks the guests it changes on their KVM host (``tasks/lock.p
 second run over the same guests is refused until the first one releases them, last.
 
 A guest with ``rehome_to`` (instead of ``kvm_host``) in the fleet inventory moves to that
-dom0 and stays on Xen, through the same phases (``tasks/rehome.py``).
+dom0 and stays on Xen, through the same phases: one flow per phase serves both kinds of
+destination, whose differences are in ``tasks/destinations/``.
 """
 
 from pyinfra import host, local
@@ -32,29 +33,23 @@ run = [phase] if phase else PHASES
 
 # One include a line: pyinfra orders operations by the lines that lead to them, so each
 # phase's operations all run before the next phase's (a loop here would interleave them).
+# Each phase is one flow for every move, to KVM or to another dom0 (tasks/destinations/).
 local.include("tasks/lock.py")  # every phase: one run at a time per guest
-local.include("tasks/rehome.py", data={"rehome_phase": "lock"})
 flow.barrier(name="lock: this run holds its guests", label="locks")
 if "plan" in run:
     local.include("tasks/plan.py")
-    local.include("tasks/rehome.py", data={"rehome_phase": "plan"})
     flow.barrier(name="plan: done on every host", label="plan")
 if "prepare" in run:
     local.include("tasks/prepare.py")
-    local.include("tasks/rehome.py", data={"rehome_phase": "prepare"})
     flow.barrier(name="prepare: done on every host", label="prepare")
 if "presync" in run:
     local.include("tasks/presync.py")
-    local.include("tasks/rehome.py", data={"rehome_phase": "presync"})
     flow.barrier(name="presync: done on every host", label="presync")
 if "cutover" in run:
     local.include("tasks/cutover.py")
-    local.include("tasks/rehome.py", data={"rehome_phase": "cutover"})
     flow.barrier(name="cutover: done on every host", label="cutover")
 if "rollback" in run:
     local.include("tasks/rollback.py")
-    local.include("tasks/rehome.py", data={"rehome_phase": "rollback"})
     flow.barrier(name="rollback: done on every host", label="rollback")
 local.include("tasks/unlock.py")
-local.include("tasks/rehome.py", data={"rehome_phase": "unlock"})
 flow.barrier(name="unlock: this run let go of its guests", label="unlocked")

@@ -1,6 +1,7 @@
 """
-The migration journal xen2kvm keeps on each KVM host, one file per guest, and the lock
-that keeps a guest to one run at a time.
+The migration journal xen2kvm keeps on each move's destination host, one file per guest,
+and the lock that keeps a guest to one run at a time. What the records mean, and the
+helpers that read them, are ``xen2kvm.journal``'s.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ import json
 from pyinfra.api import FactBase, QuoteString, StringCommand
 from pyinfra.api.exceptions import FactProcessError
 from typing_extensions import override
+
+from xen2kvm.journal import JournalError, check_step
 
 
 def _nonblank(output: list[str]) -> list[str]:
@@ -44,9 +47,16 @@ class MigrationJournal(FactBase[list]):
             if not line.strip():
                 continue
             try:
-                records.append(json.loads(line))
+                record = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise FactProcessError(f"journal line {number} is not JSON: {exc}") from None
+            try:
+                if not isinstance(record, dict):
+                    raise JournalError(f"not a record: {line[:80]!r}")
+                check_step(record.get("step"))
+            except JournalError as exc:
+                raise FactProcessError(f"journal line {number}: {exc}") from None
+            records.append(record)
         return records
 
 
@@ -113,29 +123,3 @@ class MigrationCommand(FactBase[dict | None]):
             raise FactProcessError(f"not a running command's record: {output!r}")
         pid, start, now, step = fields
         return {"pid": int(pid), "step": step, "running": start != "-" and start == now}
-
-
-ROLLED_BACK = "rolled-back"
-
-
-def current(records: list) -> list:
-    """The records of the current attempt: a rollback starts the migration afresh."""
-    last = max((i for i, r in enumerate(records) if r.get("step") == ROLLED_BACK), default=-1)
-    return records[last + 1 :]
-
-
-def done(records: list, step: str) -> bool:
-    """Whether ``step`` finished in the current attempt (a mark, or a run ending with rc 0)."""
-    return any(
-        r.get("step") == step
-        and (r.get("event") == "mark" or (r.get("event") == "end" and r.get("rc") == 0))
-        for r in current(records)
-    )
-
-
-def mark_time(records: list, step: str) -> float | None:
-    """When ``step`` was marked in the current attempt (the first time), if it was."""
-    for record in current(records):
-        if record.get("step") == step and record.get("event") == "mark":
-            return float(record["time"])
-    return None

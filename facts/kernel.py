@@ -5,20 +5,11 @@ the dom0's kernel that a PV guest boots with (see ``operations/kernel.py``).
 
 from __future__ import annotations
 
-import re
-
 from pyinfra.api import FactBase, QuoteString, StringCommand
 from pyinfra.api.exceptions import FactProcessError
 from typing_extensions import override
 
-# What ``uname -r`` prints for a Debian kernel: 6.1.0-35-amd64, 2.6.26-2-xen-amd64.
-RELEASE_RE = re.compile(r"^[0-9][A-Za-z0-9.+~_-]*$")
-
-
-def check_release(release: object) -> str:
-    if not isinstance(release, str) or not RELEASE_RE.match(release):
-        raise ValueError(f"{release!r} is not a kernel release (as uname -r prints it)")
-    return release
+from xen2kvm.rehome import check_release
 
 
 class KernelModules(FactBase[dict]):

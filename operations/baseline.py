@@ -7,30 +7,24 @@ with "before" instead of with guesses.
 from __future__ import annotations
 
 import posixpath
-import re
 from pathlib import Path
 
 from pyinfra import host
-from pyinfra.api import OperationValueError, QuoteString, StringCommand, operation
+from pyinfra.api import QuoteString, StringCommand, operation
 from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.files import Sha1File
 from pyinfra.operations import files
 
+from operations.util.checks import check_guest, check_path
 from xen2kvm.baseline import GUEST_PATH, SCRIPT_NAME
 
-SCRIPT_SOURCE = Path(__file__).resolve().parent.parent / "templates" / SCRIPT_NAME
+SCRIPT_SOURCE = Path(__file__).resolve().parent.parent / "files" / SCRIPT_NAME
 SCRIPT = "/usr/local/sbin/x2k-baseline"
-GUEST_RE = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
 
 
 def filed_path(state_dir: str, guest: str) -> str:
     """Where a guest's baseline is kept on the KVM host, beside its journal."""
     return f"{state_dir}/baseline/{guest}"
-
-
-def _check_path(name: str, path: str) -> None:
-    if not path.startswith("/") or path.rstrip("/") == "":
-        raise OperationValueError(f"{name} must be an absolute file path, not {path!r}")
 
 
 @operation(is_idempotent=False)
@@ -47,7 +41,7 @@ def capture(path: str = GUEST_PATH):
 
         baseline.capture()
     """
-    _check_path("path", path)
+    check_path("path", path, "file path")
     yield from files.put._inner(src=str(SCRIPT_SOURCE), dest=SCRIPT, mode="0755")
     partial = f"{path}.partial"
     yield StringCommand(
@@ -83,10 +77,9 @@ def filed(guest: str, source: str, state_dir: str = "/var/lib/xen2kvm", present:
             source="/var/lib/xen2kvm/target/web1/var/lib/xen2kvm/baseline",
         )
     """
-    if not GUEST_RE.match(guest):
-        raise OperationValueError(f"not a guest name: {guest!r}")
-    _check_path("source", source)
-    _check_path("state_dir", state_dir)
+    check_guest(guest)
+    check_path("source", source, "file path")
+    check_path("state_dir", state_dir)
     dest = filed_path(state_dir, guest)
     kept = host.get_fact(Sha1File, path=dest)
     if not present:

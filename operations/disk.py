@@ -18,6 +18,8 @@ from pyinfra.api import OperationError, OperationValueError, QuoteString, String
 
 from facts.disk import BlkidFilesystems, BlockDeviceSize, FindmntMounts, SfdiskPartitionTable
 from facts.kpartx import KpartxMappings
+from operations.util.checks import check_bool, check_path
+from xen2kvm.devices import device_aliases
 
 SECTOR = 512
 MBR_LIMIT = 2**32  # sectors an MBR entry can address
@@ -26,37 +28,6 @@ FILESYSTEMS = ("ext2", "ext3", "ext4", "xfs", "swap")
 LABEL_LIMITS = {"ext2": 16, "ext3": 16, "ext4": 16, "xfs": 12, "swap": 16}
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _TYPE = re.compile(r"(0x)?[0-9a-fA-F]{1,2}")
-_MAPPER = re.compile(r"/dev/mapper/(?P<vg>(?:[^-/]|--)+)-(?P<lv>(?:[^-/]|--)+)")
-_VG_LV = re.compile(r"/dev/(?P<vg>[^/]+)/(?P<lv>[^/]+)")
-_NOT_VGS = ("mapper", "disk", "block", "char", "input", "bus", "pts", "shm", "net", "cpu")
-
-
-def _check_path(label: str, value: object) -> None:
-    if not isinstance(value, str) or not value.startswith("/") or "\n" in value:
-        raise OperationValueError(f"{label} must be an absolute path, not {value!r}")
-
-
-def device_aliases(device: str) -> set[str]:
-    """The names an LV goes by: ``/dev/VG/LV`` and ``/dev/mapper/VG-LV`` (hyphens doubled)."""
-    names = {device}
-    match = _VG_LV.fullmatch(device)
-    if match and match["vg"] not in _NOT_VGS:
-        vg, lv = (match[part].replace("-", "--") for part in ("vg", "lv"))
-        names.add(f"/dev/mapper/{vg}-{lv}")
-    match = _MAPPER.fullmatch(device)
-    if match:
-        names.add(f"/dev/{match['vg'].replace('--', '-')}/{match['lv'].replace('--', '-')}")
-    return names
-
-
-def mapping_path(device: str, number: int) -> str:
-    """Where ``kpartx -p p`` maps partition ``number`` of an LV given as ``/dev/VG/LV``."""
-    mapper = sorted(alias for alias in device_aliases(device) if alias.startswith("/dev/mapper/"))
-    if not mapper:
-        raise ValueError(f"{device} is not an LV path (/dev/VG/LV or /dev/mapper/VG-LV)")
-    return f"{mapper[0]}p{number}"
-
-
 # Partition tables -----------------------------------------------------------------
 
 
@@ -203,7 +174,7 @@ def partition_table(device: str, partitions: Iterable[Any], label: str = "dos"):
             partitions=plan.partitions,
         )
     """
-    _check_path("device", device)
+    check_path("device", device)
     if label != "dos":
         raise OperationValueError(f"label must be dos (MBR), not {label!r}")
     wanted = normalize_partitions(partitions)
@@ -257,9 +228,8 @@ def partition_mappings(device: str, mapped: bool = True):
 
         disk.partition_mappings(name="Map web1's partitions", device="/dev/vg0/web1")
     """
-    _check_path("device", device)
-    if not isinstance(mapped, bool):
-        raise OperationValueError(f"mapped must be True or False, not {mapped!r}")
+    check_path("device", device)
+    check_bool("mapped", mapped)
 
     mappings = host.get_fact(KpartxMappings, device=device)
     names = sorted(mappings)
@@ -358,7 +328,7 @@ def filesystem(
             uuid="5ab1e000-0000-4000-8000-00000000b001",
         )
     """
-    _check_path("device", device)
+    check_path("device", device)
     if fstype not in FILESYSTEMS:
         raise OperationValueError(f"fstype must be one of {', '.join(FILESYSTEMS)}: {fstype!r}")
     if uuid is not None and (not isinstance(uuid, str) or not _UUID.fullmatch(uuid)):
@@ -450,8 +420,8 @@ def mount(
             options="ro",
         )
     """
-    _check_path("device", device)
-    _check_path("path", path)
+    check_path("device", device)
+    check_path("path", path)
     if not isinstance(options, str) or not options or any(c.isspace() for c in options):
         raise OperationValueError(f"options must be a comma-separated list: {options!r}")
     if fstype is not None and (not isinstance(fstype, str) or not re.fullmatch(r"[\w.]+", fstype)):

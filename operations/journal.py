@@ -1,11 +1,11 @@
 """
-Keep the migration journal on a KVM host: the tool that writes it and its milestones, and
-the per-guest lock that keeps a guest to one run at a time.
+Keep the migration journal on a move's destination host (the KVM host, or a rehomed
+guest's new dom0): the tool that writes it and its milestones, and the per-guest lock that
+keeps a guest to one run at a time. The step names are ``xen2kvm.journal``'s.
 """
 
 from __future__ import annotations
 
-import re
 import shlex
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,11 +14,12 @@ from pyinfra import host, logger
 from pyinfra.api import OperationError, OperationValueError, QuoteString, StringCommand, operation
 from pyinfra.operations import files
 
-from facts.journal import MigrationCommand, MigrationJournal, MigrationLock, done
+from facts.journal import MigrationCommand, MigrationJournal, MigrationLock
+from operations.util.checks import check_bool, check_guest, check_path
 from xen2kvm import runid
+from xen2kvm.journal import MILESTONES, TOOL, done
 
-TOOL = "/usr/local/sbin/x2k-journal"
-TOOL_SOURCE = Path(__file__).resolve().parent.parent / "templates" / "x2k-journal.sh"
+TOOL_SOURCE = Path(__file__).resolve().parent.parent / "files" / "x2k-journal.sh"
 
 
 @operation()
@@ -43,7 +44,7 @@ def milestone(
     requires: list[str] | None = None,
 ):
     """
-    Record that a guest reached a milestone (``xen-stopped``, ``cutover-complete``), once
+    Record that a guest reached a milestone (one of ``xen2kvm.journal.MILESTONES``), once
     per migration attempt: a rerun does not record it again.
 
     + guest: the guest
@@ -56,10 +57,14 @@ def milestone(
 
     .. code:: python
 
-        journal.milestone(guest="web1", step="cutover-complete")
+        from xen2kvm.journal import CUTOVER_COMPLETE
+
+        journal.milestone(guest="web1", step=CUTOVER_COMPLETE)
     """
-    if not re.fullmatch(r"[A-Za-z0-9:/_.@+-]+", step):
-        raise OperationValueError(f"not a journal step name: {step!r}")
+    if step not in MILESTONES:
+        raise OperationValueError(
+            f"not a journal step name for a milestone: {step!r} (one of {', '.join(MILESTONES)})"
+        )
     if host.state.is_executing and requires:
         failed = sorted(h.name for h in host.state.failed_hosts if h.name in requires)
         if failed:
@@ -71,9 +76,6 @@ def milestone(
         host.noop(f"{guest}: {step} is already in the journal")
         return
     yield StringCommand(TOOL, QuoteString(state_dir), QuoteString(guest), QuoteString(step), "mark")
-
-
-GUEST_RE = re.compile(r"[a-z0-9][a-z0-9.-]*")  # the inventory's host names
 
 
 def _since(lock: dict) -> str:
@@ -142,14 +144,11 @@ def lock(guest: str, owner: str, state_dir: str = "/var/lib/xen2kvm", held: bool
 
         journal.lock(guest="web1", owner=runid.run_id())
     """
-    if not isinstance(guest, str) or not GUEST_RE.fullmatch(guest):
-        raise OperationValueError(f"not a guest name: {guest!r}")
+    check_guest(guest)
     if not isinstance(owner, str) or runid.parse(owner) is None:
         raise OperationValueError(f"owner must be a run id like host:pid:start, not {owner!r}")
-    if not isinstance(state_dir, str) or not state_dir.startswith("/"):
-        raise OperationValueError(f"state_dir must be an absolute path: {state_dir!r}")
-    if not isinstance(held, bool):
-        raise OperationValueError(f"held must be True or False, not {held!r}")
+    check_path("state_dir", state_dir)
+    check_bool("held", held)
 
     path = f"{state_dir}/locks/{guest}"
     lock = host.get_fact(MigrationLock, state_dir=state_dir, guest=guest)

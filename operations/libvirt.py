@@ -20,6 +20,7 @@ from pyinfra.api import (
 )
 
 from facts.libvirt import LibvirtDomains, LibvirtDomainXml
+from operations.util.checks import check_bool, check_domain, check_timeout
 
 # Where the XML of each domain is uploaded before ``virsh define``: it stays as the record
 # of what was last defined.
@@ -119,23 +120,9 @@ def _attrs(element: ET.Element | None, keys: tuple[str, ...]) -> dict:
     return {} if element is None else {k: element.get(k) for k in keys if element.get(k)}
 
 
-def _check_domain(domain: object) -> None:
-    if (
-        not isinstance(domain, str)
-        or not domain
-        or domain.startswith(("-", "."))
-        or "/" in domain
-        or any(ord(char) < 32 or ord(char) == 127 for char in domain)
-    ):
-        raise OperationValueError(
-            f"domain {domain!r} is not a usable libvirt domain name: give a non-empty name "
-            "without '/' nor control characters, not starting with '-' or '.'"
-        )
-
-
-def _check_flag(label: str, value: object, optional: bool = True) -> None:
-    if not (isinstance(value, bool) or (optional and value is None)):
-        raise OperationValueError(f"{label} must be True, False or None, not {value!r}")
+def _check_flag(label: str, value: object) -> None:
+    if value is not None:
+        check_bool(label, value)
 
 
 def _shutdown_command(domain: str, timeout: int) -> StringCommand:
@@ -195,18 +182,11 @@ def domain(
             autostart=True,
         )
     """
-    _check_domain(domain)
+    check_domain(domain, "libvirt")
     for label, value in (("running", running), ("autostart", autostart)):
         _check_flag(label, value)
-    _check_flag("defined", defined, optional=False)
-    if (
-        isinstance(shutdown_timeout, bool)
-        or not isinstance(shutdown_timeout, int)
-        or shutdown_timeout < 1
-    ):
-        raise OperationValueError(
-            f"shutdown_timeout must be a positive number of seconds, not {shutdown_timeout!r}"
-        )
+    check_bool("defined", defined)
+    check_timeout("shutdown_timeout", shutdown_timeout)
     if not defined:
         if xml is not None or running or autostart:
             raise OperationValueError(

@@ -11,7 +11,8 @@ from pyinfra.api import OperationError, OperationValueError, QuoteString, String
 
 from facts.disk import BlkidFilesystems
 from facts.lvm import LvmLogicalVolumes, LvmPhysicalVolumes, LvmVolumeGroups
-from operations.disk import device_aliases
+from operations.util.checks import check_bool
+from xen2kvm.devices import device_aliases
 
 # lvm(8), "VALID NAMES": these characters, no leading hyphen, not "." or "..", at most
 # 127 characters; LV names may not start with "snapshot" or "pvmove", nor hold the
@@ -257,8 +258,7 @@ def volume_group_active(vg: str, active: bool = True):
         lvm.volume_group_active(name="Release web1's VG", vg="web1-vg", active=False)
     """
     _check_name("vg", vg, is_lv=False)
-    if not isinstance(active, bool):
-        raise OperationValueError(f"active must be True or False, not {active!r}")
+    check_bool("active", active)
     exists = vg in host.get_fact(LvmVolumeGroups)
     volumes = {
         key: lv for key, lv in sorted(host.get_fact(LvmLogicalVolumes).items()) if lv["vg"] == vg

@@ -17,7 +17,9 @@ from pyinfra import host, inventory
 from pyinfra.api import OperationError, OperationValueError, QuoteString, StringCommand, operation
 from pyinfra.facts.files import File, FileContents
 
-from facts.journal import MigrationJournal, done
+from facts.journal import MigrationJournal
+from operations.util.checks import check_path
+from xen2kvm.journal import CUTOVER_COMPLETE, TOOL, done
 
 KEY_COMMENT = "xen2kvm-migration"
 RSYNC = "rsync -aHAXx --numeric-ids --delete --stats"
@@ -36,8 +38,7 @@ def key(path: str):
 
         sync.key(path="/var/lib/xen2kvm/ssh/id_ed25519")
     """
-    if not path.startswith("/"):
-        raise OperationValueError(f"path must be absolute, not {path!r}")
+    check_path("path", path)
     if host.get_fact(File, path=path):
         host.noop(f"{path} already exists")
         return
@@ -143,7 +144,7 @@ def tree(
     known_hosts: str,
     state_dir: str,
     excludes: list[str] | tuple[str, ...] = (),
-    until: str = "cutover-complete",
+    until: str = CUTOVER_COMPLETE,
 ):
     """
     Copy one filesystem with rsync (``-aHAXx --numeric-ids --delete``), journaled.
@@ -187,7 +188,7 @@ def tree(
         ]
     )
     bits: list[str | QuoteString] = [
-        "/usr/local/sbin/x2k-journal",
+        TOOL,
         QuoteString(state_dir),
         QuoteString(guest),
         QuoteString(step),

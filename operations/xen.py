@@ -10,6 +10,7 @@ from pyinfra import host
 from pyinfra.api import OperationValueError, QuoteString, StringCommand, operation
 
 from facts.xen import XenAutostart, XenDomains
+from operations.util.checks import check_bool, check_domain, check_path, check_timeout
 
 
 def _refers_to(name: str, target: str | None, config: str, auto_dir: str) -> bool:
@@ -40,9 +41,8 @@ def autostart(config: str, enabled: bool = True, auto_dir: str = "/etc/xen/auto"
             enabled=False,
         )
     """
-    for label, value in (("config", config), ("auto_dir", auto_dir)):
-        if not isinstance(value, str) or not value.startswith("/"):
-            raise OperationValueError(f"{label} must be an absolute path, not {value!r}")
+    check_path("config", config)
+    check_path("auto_dir", auto_dir)
 
     entries = host.get_fact(XenAutostart, auto_dir=auto_dir)
     matching = {
@@ -75,20 +75,6 @@ def autostart(config: str, enabled: bool = True, auto_dir: str = "/etc/xen/auto"
             yield StringCommand("mv -f", QuoteString(path), QuoteString(f"{aside}/{name}"))
         else:
             yield StringCommand("rm -f", QuoteString(path))
-
-
-def _check_domain(domain: object) -> None:
-    if (
-        not isinstance(domain, str)
-        or not domain
-        or domain.startswith("-")
-        or domain == "Domain-0"
-        or any(char.isspace() or not char.isprintable() for char in domain)
-    ):
-        raise OperationValueError(
-            f"domain {domain!r} is not a guest's Xen domain name: give a non-empty name "
-            "without spaces nor control characters, not starting with '-' (nor Domain-0)"
-        )
 
 
 @operation()
@@ -127,20 +113,11 @@ def domain(
             running=False,
         )
     """
-    _check_domain(domain)
-    if not isinstance(config, str) or not config.startswith("/"):
-        raise OperationValueError(f"config must be an absolute path, not {config!r}")
-    for label, value in (("running", running), ("force", force)):
-        if not isinstance(value, bool):
-            raise OperationValueError(f"{label} must be True or False, not {value!r}")
-    if (
-        isinstance(shutdown_timeout, bool)
-        or not isinstance(shutdown_timeout, int)
-        or shutdown_timeout < 1
-    ):
-        raise OperationValueError(
-            f"shutdown_timeout must be a positive number of seconds, not {shutdown_timeout!r}"
-        )
+    check_domain(domain, "Xen")
+    check_path("config", config)
+    check_bool("running", running)
+    check_bool("force", force)
+    check_timeout("shutdown_timeout", shutdown_timeout)
 
     is_running = domain in host.get_fact(XenDomains)
 

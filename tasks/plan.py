@@ -1,34 +1,23 @@
 """
-plan: checks only, no changes. The KVM hosts have room and libvirt, the dom0s hold
-parsable configs for the wave's guests, the guests answer and run the planned userland.
+plan: checks only, no changes. Each destination can take its moves (a KVM host has room
+in its VG, libvirt and the bridge), the dom0s hold parsable configs for the wave's guests,
+the guests answer and run the planned userland.
 """
 
 from operations import preflight
-from tasks import common
+from tasks.move import moves
 
-role = common.role()
+at_dest = moves("dest")  # a host is the destination of one kind: KVM host or dom0
+if at_dest:
+    at_dest[0].to.check(at_dest)
 
-if role == "kvm_host":
-    items = common.work("kvm_host")
-    if items:
-        kvm = items[0].kvm
-        preflight.kvm_host(
-            name=f"KVM host {kvm.name} is ready",
-            vg=kvm.vg,
-            bridge=kvm.bridge,
-            planned_lvs={item.plan.host_lv: item.plan.host_lv_size for item in items},
-            check_bridge=kvm.libvirt_uri.startswith("qemu:///"),
-        )
+for move in moves("source"):
+    preflight.xen_config(
+        name=f"Xen config of {move.guest.name} parses",
+        guest=move.guest.name,
+        path=move.guest.xen_config,
+    )
 
-if role == "xen_host":
-    for item in common.work("xen_host"):
-        preflight.xen_config(
-            name=f"Xen config of {item.guest.name} parses",
-            guest=item.guest.name,
-            path=item.guest.xen_config,
-        )
-
-if role == "guest":
-    for item in common.work("name"):
-        if not item.migrated:
-            preflight.guest(name=f"{item.guest.name} answers", arch=item.guest.arch)
+for move in moves("guest"):
+    if not move.migrated:
+        preflight.guest(name=f"{move.guest.name} answers", arch=move.guest.arch)

@@ -1,76 +1,55 @@
 """
-rollback: back to Xen at any point after cutover began. The KVM domain is stopped and
-undefined (its disk is kept), the Xen guest's autostart restored and the guest started
-again (only once its KVM domain is seen stopped), its addresses announced, and the
-migration key removed from it. The journal notes the rollback: a later run migrates the
-guest afresh.
+rollback: back to the source dom0 at any point after the cutover began. The guest is
+stopped at its destination (a KVM domain is undefined, its disk kept; a rehomed guest's
+autostart there is removed), its autostart on the dom0 restored and it is started there
+again (only once the destination shows it stopped), its addresses announced, and the
+migration key removed from it. The source's LVs were only ever read: the guest comes back
+as it was at the cutover; what it wrote at the destination since stays there only. The
+journal notes the rollback: a later run moves the guest afresh.
 """
 
-from operations import flow, journal, libvirt, net, preflight, sync, xen
-from tasks import common, steps
-from xen2kvm import paths
+from operations import flow, journal, net, sync
+from tasks import steps
+from tasks.move import moves
+from xen2kvm.journal import ROLLED_BACK
 
-role = common.role()
+CONNECT_TIMEOUT = 300  # seconds for the guest to answer SSH on its dom0 again
 
-if role == "kvm_host":
-    for item in common.work("kvm_host", need_plan=False):
-        libvirt.domain(
-            name=f"{item.guest.name}: KVM domain stopped and undefined (disk kept)",
-            domain=item.guest.domain_name,
-            defined=False,
-        )
+for move in moves("dest", need_plan=False):
+    move.to.stopped(move)
 
-flow.barrier(name="rollback: the KVM domains are gone", label="KVM domains gone")
+flow.barrier(name="rollback: stopped at the destinations", label="stopped at the destinations")
 
-if role == "xen_host":
-    for item in common.work("xen_host", need_plan=False):
-        guest = item.guest
-        lvs = steps.source_lvs(item)
-        steps.source_mounts(guest, lvs, "not mounted on the dom0", mounted=False)
-        preflight.kvm_stopped(
-            name=f"{guest.name}: not running on KVM (split-brain guard)",
-            guest=guest.name,
-            kvm_host=guest.kvm_host,
-            domain=item.guest.domain_name,
-        )
-        xen.autostart(
-            name=f"{guest.name}: autostart on {item.xen.name} again",
-            config=guest.xen_config,
-            enabled=True,
-        )
-        xen.domain(
-            name=f"{guest.name}: running on {item.xen.name} again",
-            domain=guest.name,
-            config=guest.xen_config,
-            running=True,
-        )
+for move in moves("source", need_plan=False):
+    guest, source = move.guest, move.source.name
+    steps.source_mounts(move, f"not mounted on {source}", mounted=False)
+    move.to.not_running(move)
+    steps.xen_state(move, source, guest.xen_config, running=True, again=True)
 
 flow.barrier(name="rollback: the Xen guests are started", label="Xen guests started")
 
-if role == "kvm_host":
-    for item in common.work("kvm_host", need_plan=False):
-        net.wait_for_port(
-            name=f"{item.guest.name}: answers SSH on Xen again",
-            address=item.guest.address,
-            port=item.guest.ssh.port,
-            timeout=300,
-        )
-        journal.milestone(
-            name=f"{item.guest.name}: rolled back to Xen",
-            guest=item.guest.name,
-            step="rolled-back",
-            state_dir=item.kvm.state_dir,
-        )
+for move in moves("dest", need_plan=False):
+    net.wait_for_port(
+        name=f"{move.guest.name}: answers SSH on {move.source.name} again",
+        address=move.guest.address,
+        port=move.guest.ssh.port,
+        timeout=CONNECT_TIMEOUT,
+    )
+    journal.milestone(
+        name=f"{move.guest.name}: rolled back to {move.source.name}",
+        guest=move.guest.name,
+        step=ROLLED_BACK,
+        state_dir=move.state_dir,
+    )
 
 flow.barrier(name="rollback: the Xen guests answer", label="Xen guests answer")
 
-if role == "guest":
-    for item in common.work("name", need_plan=False):
-        steps.announce(item, "Xen")
-        sync.access(
-            name=f"{item.guest.name}: the migration key no longer reads it",
-            key_host=item.kvm.name,
-            key_path=paths.migration_key(item.kvm),
-            from_address=common.kvm_address(item.kvm),
-            present=False,
-        )
+for move in moves("guest", need_plan=False):
+    steps.announce(move, f"Xen on {move.source.name}")
+    sync.access(
+        name=f"{move.guest.name}: the key of {move.dest} no longer reads it",
+        key_host=move.dest,
+        key_path=move.key,
+        from_address=move.address,
+        present=False,
+    )

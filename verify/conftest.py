@@ -26,16 +26,14 @@ from xml.etree import ElementTree
 import pytest
 import testinfra
 
-from facts.journal import done, mark_time
 from xen2kvm.baseline import GUEST_PATH, SCRIPT_NAME, Snapshot
 from xen2kvm.errors import Xen2KvmError
 from xen2kvm.inventory import Fleet, Guest, KvmHost, load_fleet
+from xen2kvm.journal import CUTOVER_COMPLETE, REHOME_COMPLETE, done, summarise
 from xen2kvm.paths import DOM0_STATE
-from xen2kvm.rehome import GUEST_ANSWERING, REHOME_COMPLETE
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = (ROOT / "templates" / SCRIPT_NAME).read_text()
-CUTOVER_COMPLETE = "cutover-complete"
+SCRIPT = (ROOT / "files" / SCRIPT_NAME).read_text()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -231,9 +229,7 @@ class Target:
     def downtime(self) -> float | None:
         """From the Xen stop to SSH answering again, as the journal measured it (the
         current attempt: a rollback starts a new one)."""
-        start = mark_time(self.journal, "downtime-start")
-        end = mark_time(self.journal, "kvm-answering") or mark_time(self.journal, GUEST_ANSWERING)
-        return end - start if start is not None and end is not None else None
+        return summarise(self.journal).downtime
 
     @property
     def domain(self) -> ElementTree.Element:

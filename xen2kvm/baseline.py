@@ -1,4 +1,4 @@
-"""Read the output of ``templates/x2k-baseline.sh``: a guest's state, before and after.
+"""Read the output of ``files/x2k-baseline.sh``: a guest's state, before and after.
 
 The script prints ``## name`` sections of plain command output; ``parse`` splits them and
 ``Snapshot`` answers the questions the verify suite asks (which sockets listen, which

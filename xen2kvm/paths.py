@@ -1,10 +1,16 @@
-"""Where xen2kvm keeps things on the hosts (pure: no pyinfra)."""
+"""Where xen2kvm keeps things on the hosts (pure: no pyinfra).
+
+A move's destination (a KVM host, or a rehomed guest's new dom0) keeps its state in one
+directory, ``state_dir``: the journal, the run locks, the frozen plan inputs, the
+migration key with the sources' host keys, and the new tree while it is filled. A dom0
+keeps the stopped guests' LVs mounted read-only below ``DOM0_STATE/source``.
+"""
 
 from __future__ import annotations
 
-from .inventory import Guest, KvmHost
+from .inventory import Guest
 
-# On the dom0: where a stopped guest's LVs are mounted read-only for the final copy.
+# A dom0's state directory: the source mounts there, and a rehome's journal and tree.
 DOM0_STATE = "/var/lib/xen2kvm"
 
 
@@ -18,18 +24,24 @@ def source_base() -> str:
     return f"{DOM0_STATE}/source"
 
 
-def target_root(kvm: KvmHost, guest: Guest) -> str:
-    """The new disk's filesystems, mounted on the KVM host while they are filled."""
-    return f"{kvm.state_dir}/target/{guest.name}"
+def target_root(state_dir: str, guest: str) -> str:
+    """The new disk's (or new LVs') filesystems, mounted on the destination while filled."""
+    return f"{state_dir}/target/{guest}"
 
 
-def migration_key(kvm: KvmHost) -> str:
-    return f"{kvm.state_dir}/ssh/id_ed25519"
+def migration_key(state_dir: str) -> str:
+    """The destination's own key for reading the guest (running) and its dom0 (stopped)."""
+    return f"{state_dir}/ssh/id_ed25519"
 
 
-def known_hosts(kvm: KvmHost, source: str) -> str:
-    """The host keys of one source (a guest or a dom0), as the KVM host checks them."""
-    return f"{kvm.state_dir}/ssh/known_hosts.{source}"
+def known_hosts(state_dir: str, source: str) -> str:
+    """The host keys of one source (a guest or a dom0), as the destination checks them."""
+    return f"{state_dir}/ssh/known_hosts.{source}"
+
+
+def plan_inputs(state_dir: str, guest: str) -> str:
+    """The guest's plan inputs, frozen at its first presync (``xen2kvm.planinputs``)."""
+    return f"{state_dir}/plans/{guest}.json"
 
 
 def below(root: str, mountpoint: str) -> str:

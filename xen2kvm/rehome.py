@@ -13,31 +13,21 @@ import re
 from collections.abc import Mapping
 
 from .errors import Xen2KvmError
-from .paths import DOM0_STATE
-
-REHOME_COMPLETE = "rehome-complete"
-GUEST_ANSWERING = "guest-answering"  # the downtime's end: SSH answers on the new dom0
 
 _KERNEL_LINE = re.compile(r"^\s*(kernel|ramdisk|bootloader)\s*=", re.MULTILINE)
+# What ``uname -r`` prints for a Debian kernel: 6.1.0-35-amd64, 2.6.26-2-xen-amd64.
+RELEASE_RE = re.compile(r"^[0-9][A-Za-z0-9.+~_-]*$")
 
 
 class RehomeError(Xen2KvmError):
     """A guest's Xen config cannot be rehomed as it is."""
 
 
-def target_root(guest: str) -> str:
-    """The new LVs' filesystems, mounted on the new dom0 while they are filled."""
-    return f"{DOM0_STATE}/target/{guest}"
-
-
-def migration_key() -> str:
-    """The new dom0's key for reading the guest (running) and the old dom0 (stopped)."""
-    return f"{DOM0_STATE}/ssh/id_ed25519"
-
-
-def known_hosts(source: str) -> str:
-    """The host keys of one source, as the new dom0 checks them."""
-    return f"{DOM0_STATE}/ssh/known_hosts.{source}"
+def check_release(release: object) -> str:
+    """``release`` if it is a kernel release as ``uname -r`` prints it (ValueError if not)."""
+    if not isinstance(release, str) or not RELEASE_RE.match(release):
+        raise ValueError(f"{release!r} is not a kernel release (as uname -r prints it)")
+    return release
 
 
 def target_device(source_device: str, vg: str | None) -> str:

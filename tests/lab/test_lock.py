@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from facts.journal import done
 from tests.lab.conftest import LAB_CLI, Ssh
 from tests.lab.test_migration import pyinfra, text
+from xen2kvm.journal import done
 from xen2kvm.lab import fleet
 from xen2kvm.lab.config import LabConfig
 

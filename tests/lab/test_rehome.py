@@ -149,7 +149,7 @@ def test_a_new_dom0_kernel_pushes_its_modules_to_the_32bit_guest(pristine_lab, s
     result = pyinfra("-y", "--limit", "wave3")
     assert result.returncode == 0, text(result)[-5000:]
     changed = [" ".join(row.split()[:-4]) for row in changed_operations(text(result))]
-    assert changed == [f"tasks/rehome.py | {MODULES_OP}", f"tasks/rehome.py | {CONFIG_OP}"]
+    assert changed == [f"tasks/prepare.py | {MODULES_OP}", f"tasks/cutover.py | {CONFIG_OP}"]
     assert installed_modules(ssh) == [
         f"linux-modules-{release} {version} amd64" for release, version in modules.RELEASES.items()
     ]

@@ -14,7 +14,7 @@ import pytest
 
 from xen2kvm.waiting import wait_until
 
-TOOL = Path(__file__).resolve().parents[2] / "templates" / "x2k-journal.sh"
+TOOL = Path(__file__).resolve().parents[2] / "files" / "x2k-journal.sh"
 
 
 def tool(state: Path, *args: str, **kwargs) -> subprocess.CompletedProcess[str]:

@@ -16,6 +16,11 @@ set -u
 [ $# -ge 4 ] || { echo "usage: x2k-journal STATE_DIR GUEST STEP run CMD... | mark | stop" >&2; exit 2; }
 dir=$1 guest=$2 step=$3 action=$4
 shift 4
+# Records are JSON written with printf: a name that would need escaping never gets in
+# (xen2kvm.journal's vocabulary uses none of these characters).
+case "$guest/$step" in
+    *[!A-Za-z0-9:/_.@+-]*) echo "x2k-journal: not a guest and step name: $guest $step" >&2; exit 2 ;;
+esac
 journal="$dir/journal/$guest.jsonl"
 running="$dir/running/$guest"
 mkdir -p "$dir/journal"

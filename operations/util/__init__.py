@@ -1,0 +1,1 @@
+"""Helpers shared by the operation modules (as pyinfra keeps ``operations/util/``)."""

@@ -1,0 +1,153 @@
+"""
+To another dom0, staying on Xen (``rehome_to``): the field report's second part, 32-bit
+domUs onto a 64-bit dom0. An LV per old LV on the new dom0 (same name and size, in its
+``vg``; without ``vg`` they must exist), the same filesystem with the same UUID and label,
+mounted as the guest's tree while it is filled; then its Xen config there, with the new
+LVs and the new dom0's own kernel and initrd. In the guest, every run: the modules of
+that kernel, pushed when its architecture differs from the kernel's (``kernel.modules``).
+"""
+
+from __future__ import annotations
+
+import posixpath
+from io import StringIO
+from typing import TYPE_CHECKING
+
+from pyinfra import inventory
+from pyinfra.api.exceptions import OperationError
+from pyinfra.operations import files
+
+from facts.disk import BlkidFilesystems
+from facts.xen import XenInfo
+from operations import disk, kernel, lvm, preflight
+from tasks import steps
+from tasks.destinations import Destination
+from tasks.destinations.kvm import without_key
+from xen2kvm import journal, paths, rehome
+from xen2kvm.errors import Xen2KvmError
+from xen2kvm.inventory import Fleet, Guest, XenHost
+
+if TYPE_CHECKING:
+    from tasks.move import Move
+
+
+def new_devices(move: Move) -> dict[str, str]:
+    """Old LV -> new LV, for every disk of the guest."""
+    vg = dom0(move).vg
+    return {v.device: rehome.target_device(v.device, vg) for v in move.volumes}
+
+
+def dom0(move: Move) -> XenHost:
+    spec = move.dest_spec
+    assert isinstance(spec, XenHost)
+    return spec
+
+
+def config_path(move: Move) -> str:
+    """The guest's Xen config on the new dom0: its old file name, in that dom0's dir."""
+    return f"{dom0(move).xen_config_dir}/{posixpath.basename(move.guest.xen_config)}"
+
+
+class Dom0(Destination):
+    kind = "dom0"
+    complete = journal.REHOME_COMPLETE
+    answering = journal.GUEST_ANSWERING
+    copy_prefix = "rehome-"
+    connect_timeout = 300
+
+    def host(self, guest: Guest) -> str:
+        return str(guest.rehome_to)
+
+    def spec(self, fleet: Fleet, guest: Guest) -> XenHost:
+        return fleet.xen_hosts[str(guest.rehome_to)]
+
+    def state_dir(self, fleet: Fleet, guest: Guest) -> str:
+        return paths.DOM0_STATE
+
+    def under(self, move: Move) -> str:
+        return f"on {move.dest}"
+
+    def where(self, move: Move) -> str:
+        return f"Xen on {move.dest}"
+
+    def prepare(self, move: Move) -> None:
+        """Every run, also after the move: the dom0's kernel may have changed since."""
+        kernel.modules(
+            name=f"{move.guest.name}: modules of {move.dest}'s kernel",
+            dom0=move.dest,
+            packages=dom0(move).modules_packages,
+        )
+
+    def build(self, move: Move) -> None:
+        guest, new = move.guest, dom0(move)
+        found = inventory.get_host(move.source.name).get_fact(
+            BlkidFilesystems, devices=[v.device for v in move.volumes]
+        )
+        for volume in move.volumes:
+            device = new_devices(move)[volume.device]
+            if new.vg:
+                lvm.logical_volume(
+                    name=f"{guest.name}: LV {device} on {new.name}",
+                    vg=new.vg,
+                    lv=device.rsplit("/", 1)[-1],
+                    size=volume.size,
+                )
+            held = found.get(volume.device, {})
+            disk.filesystem(
+                name=f"{guest.name}: {volume.fstype} on {device}",
+                device=device,
+                fstype=volume.fstype,
+                uuid=held.get("UUID"),
+                label=held.get("LABEL"),
+            )
+        self.open(move)
+
+    def open(self, move: Move) -> None:
+        self._mounts(move, mounted=True)
+
+    def fixups(self, move: Move) -> None:
+        without_key(move)  # nothing else changes: it boots as it did, with new LVs
+
+    def close(self, move: Move) -> None:
+        self._mounts(move, mounted=False)
+
+    def _mounts(self, move: Move, mounted: bool) -> None:
+        volumes = move.filesystems if mounted else list(reversed(move.filesystems))
+        for volume in volumes:
+            disk.mount(
+                name=f"{move.guest.name}: {'mount' if mounted else 'unmount'} "
+                f"{volume.mountpoint} of its new LV on {move.dest}",
+                device=new_devices(move)[volume.device],
+                path=paths.below(move.tree, volume.mountpoint),
+                mounted=mounted,
+            )
+
+    def end_state(self, move: Move) -> None:
+        guest, config = move.guest, config_path(move)
+        files.put(
+            name=f"{guest.name}: Xen config on {move.dest} (new LVs, the dom0's kernel)",
+            src=StringIO(self._config(move)),
+            dest=config,
+            mode="0644",
+        )
+        steps.xen_state(move, move.dest, config, running=True)
+
+    def _config(self, move: Move) -> str:
+        release = inventory.get_host(move.dest).get_fact(XenInfo).get("release")
+        source = f"{move.source.name}:{move.guest.xen_config}"
+        try:
+            rehome.check_release(release)
+            return rehome.rehome_config(move.xen_config, release, new_devices(move), source)
+        except (Xen2KvmError, ValueError) as exc:
+            raise OperationError(f"{move.dest}: {exc}") from None
+
+    def stopped(self, move: Move) -> None:
+        steps.xen_state(move, move.dest, config_path(move), running=False)
+        self.close(move)
+
+    def not_running(self, move: Move) -> None:
+        preflight.xen_stopped(
+            name=f"{move.guest.name}: not running on {move.dest} (split-brain guard)",
+            guest=move.guest.name,
+            xen_host=move.dest,
+        )

@@ -1,0 +1,305 @@
+"""
+To a KVM host: the field report's first part. A new disk per guest (a host LV with an
+MBR table, ``/boot`` on p1 and the guest's own VG on p2: "Matryoshka", or plain
+partitions), mapped with ``kpartx`` and mounted as the guest's tree while it is filled;
+the in-place fix-ups (fstab, udev, grub, serial getty) after each copy; a libvirt domain.
+In the guest beforehand: a kernel, grub and lvm2, with virtio in its initramfs.
+"""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import TYPE_CHECKING
+
+from pyinfra.operations import apt, files, server
+from pyinfra.operations.util import any_changed
+
+from operations import baseline, disk, guestfix, libvirt, lvm, preflight, sync
+from tasks.destinations import Destination
+from xen2kvm import journal, paths, render
+from xen2kvm.baseline import GUEST_PATH
+from xen2kvm.devices import mapping_path
+from xen2kvm.inventory import Fleet, Guest, KvmHost
+from xen2kvm.planner import GuestPlan, SourceVolume, plan_guest
+from xen2kvm.xenconfig import XenDomain
+
+if TYPE_CHECKING:
+    from tasks.move import Move
+
+INITRAMFS_MODULES = ("virtio_pci", "virtio_blk", "virtio_net", "dm-mod")
+
+
+def parents_first(mountpoint: str) -> tuple[bool, int, str]:
+    """Sort key for mount points: ``/`` first, then each parent before its children."""
+    return (mountpoint != "/", mountpoint.count("/"), mountpoint)
+
+
+def mount_order(plan: GuestPlan) -> list[tuple[str, str]]:
+    """(mount point, device on the KVM host) for the new disk, parents before children."""
+    mounts = []
+    for volume in plan.volumes:
+        if volume.mountpoint is None:
+            continue
+        mounts.append((volume.mountpoint, device(plan, volume)))
+    mounts.append(("/boot", mapping_path(plan.disk_path, 1)))
+    return sorted(mounts, key=lambda item: parents_first(item[0]))
+
+
+def device(plan: GuestPlan, volume) -> str:
+    """A filesystem's device on the KVM host: an LV of the guest VG, or a partition."""
+    if plan.layout == "matryoshka":
+        return volume.device
+    return mapping_path(plan.disk_path, volume.partition or 0)
+
+
+class Kvm(Destination):
+    kind = "kvm"
+    complete = journal.CUTOVER_COMPLETE
+    answering = journal.KVM_ANSWERING
+    copy_prefix = ""
+    # The files xen2kvm writes whole in the new tree: no copy may overwrite or delete them.
+    own_files = (
+        "/etc/fstab",
+        "/etc/udev/rules.d/70-persistent-net.rules",
+        "/etc/default/grub.d/xen2kvm.cfg",
+        "/boot/grub/",
+        "/etc/systemd/system/getty.target.wants/serial-getty@ttyS0.service",
+    )
+    connect_timeout = 600
+
+    def host(self, guest: Guest) -> str:
+        return str(guest.kvm_host)
+
+    def spec(self, fleet: Fleet, guest: Guest) -> KvmHost:
+        return fleet.kvm_hosts[str(guest.kvm_host)]
+
+    def state_dir(self, fleet: Fleet, guest: Guest) -> str:
+        return self.spec(fleet, guest).state_dir
+
+    def plan(
+        self, fleet: Fleet, guest: Guest, domain: XenDomain, volumes: list[SourceVolume]
+    ) -> GuestPlan:
+        return plan_guest(guest, self.spec(fleet, guest), domain, volumes)
+
+    def under(self, move: Move) -> str:
+        return "under KVM"
+
+    def where(self, move: Move) -> str:
+        return "KVM"
+
+    def copied(self, move: Move) -> list[str]:
+        # The Xen guest's /boot is a directory of its root filesystem.
+        return [point for point, _device in mount_order(move.need_plan()) if point != "/boot"]
+
+    def check(self, moves: list[Move]) -> None:
+        kvm = moves[0].dest_spec
+        assert isinstance(kvm, KvmHost)
+        preflight.kvm_host(
+            name=f"KVM host {kvm.name} is ready",
+            vg=kvm.vg,
+            bridge=kvm.bridge,
+            planned_lvs={m.need_plan().host_lv: m.need_plan().host_lv_size for m in moves},
+            check_bridge=kvm.libvirt_uri.startswith("qemu:///"),
+        )
+
+    def prepare(self, move: Move) -> None:
+        """A kernel for its architecture, grub-pc, lvm2, and an initramfs with virtio and
+        device-mapper drivers: built at native speed, harmless on Xen (the field report:
+        the guest simply ignores them)."""
+        if move.migrated or move.cutover_started:  # nothing to add once it is being moved
+            return
+        guest = move.guest
+        installed = apt.packages(
+            name=f"{guest.name}: kernel, grub-pc and lvm2 for booting under KVM",
+            packages=[move.need_plan().kernel_package, "grub-pc", "lvm2", "initramfs-tools",
+                      "rsync"],
+            no_recommends=True,
+            update=True,
+            cache_time=3600,
+        )  # fmt: skip
+        changes = [installed]
+        for module in INITRAMFS_MODULES:
+            changes.append(
+                files.line(
+                    name=f"{guest.name}: initramfs loads {module}",
+                    path="/etc/initramfs-tools/modules",
+                    line=module,
+                )
+            )
+        changes.append(
+            files.put(
+                name=f"{guest.name}: initramfs waits for no resume device (the Xen swap name)",
+                src=StringIO("RESUME=none\n"),
+                dest="/etc/initramfs-tools/conf.d/resume",
+            )
+        )
+        server.shell(
+            name=f"{guest.name}: rebuild the initramfs",
+            commands=["update-initramfs -u -k all"],
+            _if=any_changed(*changes),
+        )
+
+    def build(self, move: Move) -> None:
+        guest, plan = move.guest, move.need_plan()
+        kvm = move.dest_spec
+        assert isinstance(kvm, KvmHost)
+        lv = plan.disk_path
+        preflight.domain_stopped(
+            name=f"{guest.name}: its KVM domain does not run", domain=plan.domain.name
+        )
+        lvm.logical_volume(
+            name=f"{guest.name}: host LV {lv}", vg=kvm.vg, lv=plan.host_lv, size=plan.host_lv_size
+        )
+        disk.partition_table(
+            name=f"{guest.name}: partition table on {lv}", device=lv, partitions=plan.partitions
+        )
+        disk.partition_mappings(name=f"{guest.name}: map the partitions of {lv}", device=lv)
+        disk.filesystem(
+            name=f"{guest.name}: /boot filesystem",
+            device=mapping_path(lv, 1),
+            fstype="ext4",
+            uuid=plan.boot_uuid,
+            label="boot",
+            options=guest.mkfs_options.get("ext4"),
+        )
+        if plan.layout == "matryoshka" and plan.guest_vg:
+            lvm.volume_group(
+                name=f"{guest.name}: guest VG {plan.guest_vg}",
+                vg=plan.guest_vg,
+                devices=[mapping_path(lv, 2)],
+            )
+            for volume in plan.volumes:
+                lvm.logical_volume(
+                    name=f"{guest.name}: guest LV {volume.name}",
+                    vg=plan.guest_vg,
+                    lv=volume.name,
+                    size=volume.size,
+                )
+            lvm.volume_group_active(
+                name=f"{guest.name}: guest VG {plan.guest_vg} active", vg=plan.guest_vg
+            )
+        for volume in plan.volumes:
+            where = device(plan, volume)
+            disk.filesystem(
+                name=f"{guest.name}: {volume.fstype} on {where}",
+                device=where,
+                fstype=volume.fstype,
+                label=volume.name[:16],
+                options=guest.mkfs_options.get(volume.fstype),
+            )
+        self._mount_tree(move)
+
+    def open(self, move: Move) -> None:
+        """The new disk mapped, its guest VG active and its tree mounted (all noops when the
+        presync left it so; a run picking up an interrupted cutover needs them again). Only
+        while its KVM domain does not run: never mount a running guest's disk."""
+        plan, guest = move.need_plan(), move.guest
+        preflight.domain_stopped(
+            name=f"{guest.name}: its KVM domain does not run", domain=plan.domain.name
+        )
+        disk.partition_mappings(
+            name=f"{guest.name}: map the partitions of {plan.disk_path}", device=plan.disk_path
+        )
+        if plan.layout == "matryoshka" and plan.guest_vg:
+            lvm.volume_group_active(
+                name=f"{guest.name}: guest VG {plan.guest_vg} active", vg=plan.guest_vg
+            )
+        self._mount_tree(move)
+
+    def _mount_tree(self, move: Move) -> None:
+        for mountpoint, where in mount_order(move.need_plan()):
+            disk.mount(
+                name=f"{move.guest.name}: mount {mountpoint} of the new disk",
+                device=where,
+                path=paths.below(move.tree, mountpoint),
+            )
+
+    def fixups(self, move: Move) -> None:
+        guest, plan, tree = move.guest, move.need_plan(), move.tree
+        files.put(
+            name=f"{guest.name}: fstab with the new device names",
+            src=StringIO(render.fstab(plan, list(move.fstab))),
+            dest=f"{tree}/etc/fstab",
+        )
+        files.put(
+            name=f"{guest.name}: persistent-net rules on the planned MACs",
+            src=StringIO(render.persistent_net_rules(plan)),
+            dest=f"{tree}/etc/udev/rules.d/70-persistent-net.rules",
+        )
+        files.put(
+            name=f"{guest.name}: grub settings (serial console, eth names)",
+            src=StringIO(render.grub_defaults(plan)),
+            dest=f"{tree}/etc/default/grub.d/xen2kvm.cfg",
+            create_remote_dir=True,
+        )
+        guestfix.serial_console(name=f"{guest.name}: getty on ttyS0, none on hvc0", root=tree)
+        without_key(move)
+        guestfix.bootloader(
+            name=f"{guest.name}: grub on the new disk", root=tree, disk=plan.disk_path
+        )
+
+    def close(self, move: Move) -> None:
+        guest, plan = move.guest, move.need_plan()
+        baseline.filed(
+            name=f"{guest.name}: its baseline kept with the journal",
+            guest=guest.name,
+            source=paths.below(move.tree, GUEST_PATH),
+            state_dir=move.state_dir,
+        )
+        for mountpoint, where in reversed(mount_order(plan)):
+            disk.mount(
+                name=f"{guest.name}: unmount {mountpoint} of the new disk",
+                device=where,
+                path=paths.below(move.tree, mountpoint),
+                mounted=False,
+            )
+        if plan.guest_vg:
+            lvm.volume_group_active(
+                name=f"{guest.name}: guest VG {plan.guest_vg} inactive on the host",
+                vg=plan.guest_vg,
+                active=False,
+            )
+        disk.partition_mappings(
+            name=f"{guest.name}: unmap the partitions of {plan.disk_path}",
+            device=plan.disk_path,
+            mapped=False,
+        )
+
+    def end_state(self, move: Move) -> None:
+        guest, plan = move.guest, move.need_plan()
+        libvirt.domain(
+            name=f"{guest.name}: KVM domain defined, autostarted and running",
+            domain=plan.domain.name,
+            xml=render.domain_xml(plan.domain, guest.xen_host, guest.xen_config),
+            defined=True,
+            autostart=True,
+            running=True,
+        )
+
+    def stopped(self, move: Move) -> None:
+        libvirt.domain(
+            name=f"{move.guest.name}: KVM domain stopped and undefined (disk kept)",
+            domain=move.guest.domain_name,
+            defined=False,
+        )
+
+    def not_running(self, move: Move) -> None:
+        preflight.kvm_stopped(
+            name=f"{move.guest.name}: not running on KVM (split-brain guard)",
+            guest=move.guest.name,
+            kvm_host=move.dest,
+            domain=move.guest.domain_name,
+        )
+
+
+def without_key(move: Move) -> None:
+    """The destination's migration key taken out of the guest's new tree (the copy
+    brought it along from the running guest's authorized_keys)."""
+    sync.access(
+        name=f"{move.guest.name}: the migration key is not in the new tree",
+        key_host=move.dest,
+        key_path=move.key,
+        from_address=move.address,
+        present=False,
+        authorized_keys=f"{move.tree}/root/.ssh/authorized_keys",
+    )

@@ -1,0 +1,209 @@
+"""
+The moves of this run: one item per guest, whichever its destination (a KVM host, or
+another dom0 for a rehome). Every phase's task file asks for the moves that concern the
+host it runs on, as their source dom0, their destination or the guest itself.
+
+A move's state comes from its journal on the destination, read once when the run starts:
+the journal is written only by xen2kvm, and a guest whose move is complete gets only the
+operations that hold its end state, never the copying ones (which would mount its disk
+on the destination while it runs there).
+
+Its plan comes from inputs frozen on the destination at the first presync (see
+``xen2kvm.planinputs``) or, before that, from live facts: the Xen config and LV sizes on
+its dom0, the fstab in the running guest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pyinfra import host, inventory
+from pyinfra.api.exceptions import OperationError
+from pyinfra.facts.files import FileContents
+
+from facts.disk import BlockDeviceSize
+from facts.journal import MigrationJournal
+from facts.xen import XenConfigFile
+from tasks.destinations import Destination, destination
+from xen2kvm import journal, paths
+from xen2kvm.errors import Xen2KvmError
+from xen2kvm.fstab import FstabEntry, parse_fstab
+from xen2kvm.inventory import Guest, KvmHost, XenHost
+from xen2kvm.planinputs import PlanInputs
+from xen2kvm.planner import GuestPlan, SourceVolume, source_volumes
+from xen2kvm.pyinfra_inventory import fleet_for, selected_guests
+from xen2kvm.xenconfig import XenDomain, parse_xen_config
+
+Where = Literal["source", "dest", "guest"]
+
+
+@dataclass(frozen=True)
+class Move:
+    """One guest's move from its dom0 to its destination."""
+
+    guest: Guest
+    source: XenHost  # the dom0 it leaves
+    to: Destination  # what the destination does its own way
+    dest: str  # the destination host's inventory name
+    dest_spec: KvmHost | XenHost
+    state_dir: str  # on the destination: journal, locks, key, plan inputs, tree
+    inputs: PlanInputs | None  # None only with need_plan=False, when they cannot be had
+    volumes: tuple[SourceVolume, ...]  # its filesystems and swap, as its dom0 holds them
+    plan: GuestPlan | None  # the new disk (KVM); None for a rehome, or without inputs
+    fstab: tuple[FstabEntry, ...]
+    migrated: bool  # the move's last milestone is in the journal
+    # downtime-start is: an earlier run began the cutover (the source may be stopped), so
+    # this one goes straight on with it, without the warm copy from the running guest
+    cutover_started: bool = False
+    # final-copy-done is: the new volumes are complete and let go; only the start is left
+    final_copied: bool = False
+
+    @property
+    def key(self) -> str:
+        return paths.migration_key(self.state_dir)
+
+    @property
+    def tree(self) -> str:
+        return paths.target_root(self.state_dir, self.guest.name)
+
+    @property
+    def address(self) -> str:
+        """Where the destination's copies come from, as the sources see it."""
+        return self.dest_spec.migration_address or self.dest_spec.address
+
+    @property
+    def xen_config(self) -> str:
+        """The text of its Xen config on the source dom0 (as frozen)."""
+        if self.inputs is None:
+            raise OperationError(f"{self.guest.name}: its plan inputs cannot be read now")
+        return self.inputs.xen_config
+
+    @property
+    def filesystems(self) -> list[SourceVolume]:
+        """Its mounted filesystems (not swap), parents before children."""
+        mounted = (v for v in self.volumes if v.mountpoint)
+        return sorted(mounted, key=lambda v: parents_first(str(v.mountpoint)))
+
+    @property
+    def source_lvs(self) -> list[tuple[str, str]]:
+        """(mountpoint, LV on the dom0) of its filesystems, parents first."""
+        return [(str(v.mountpoint), v.device) for v in self.filesystems]
+
+    def known_hosts(self, source: str) -> str:
+        return paths.known_hosts(self.state_dir, source)
+
+    def need_plan(self) -> GuestPlan:
+        if self.plan is None:
+            raise OperationError(f"{self.guest.name}: it has no plan for {self.dest}")
+        return self.plan
+
+
+def parents_first(mountpoint: str) -> tuple[bool, int, str]:
+    """Sort key for mount points: ``/`` first, then each parent before its children."""
+    return (mountpoint != "/", mountpoint.count("/"), mountpoint)
+
+
+_MOVES: dict[tuple, list[Move]] = {}
+
+
+def moves(where: Where, need_plan: bool = True) -> list[Move]:
+    """The run's moves that concern this host: as their ``source`` dom0, their ``dest``
+    (the KVM host or new dom0) or the ``guest`` itself. Computed once per run, host and
+    question (the task files ask often).
+
+    With ``need_plan=False`` (rollback), a move whose inputs cannot be read (the guest is
+    down and they were never frozen, so nothing was built or mounted for it) has none.
+    """
+    key = (id(host.state), host.name, where, need_plan)
+    if key not in _MOVES:
+        _MOVES[key] = [
+            _move(guest, need_plan)
+            for guest in selected_guests(host)
+            if _concerns(guest, where) == host.name
+        ]
+    return _MOVES[key]
+
+
+def _concerns(guest: Guest, where: Where) -> str:
+    if where == "source":
+        return guest.xen_host
+    if where == "dest":
+        return destination(guest).host(guest)
+    return guest.name
+
+
+def _move(guest: Guest, need_plan: bool) -> Move:
+    fleet = fleet_for(host)
+    to = destination(guest)
+    dest, state_dir = to.host(guest), to.state_dir(fleet, guest)
+    inputs: PlanInputs | None = None
+    volumes: list[SourceVolume] = []
+    plan, fstab = None, []
+    try:
+        inputs = frozen_inputs(dest, state_dir, guest) or live_inputs(guest)
+        domain = _parse(guest, inputs.xen_config)
+        fstab = parse_fstab(inputs.fstab)
+        volumes = source_volumes(guest.name, domain, fstab, inputs.sizes)
+        plan = to.plan(fleet, guest, domain, volumes)
+    except (Xen2KvmError, ValueError) as exc:
+        if need_plan:
+            raise OperationError(f"{guest.name}: {exc}") from None
+        inputs, volumes, plan, fstab = None, [], None, []
+    except OperationError:
+        if need_plan:
+            raise
+        inputs, volumes, plan, fstab = None, [], None, []
+    records = inventory.get_host(dest).get_fact(
+        MigrationJournal, state_dir=state_dir, guest=guest.name
+    )
+    return Move(
+        guest=guest,
+        source=fleet.xen_hosts[guest.xen_host],
+        to=to,
+        dest=dest,
+        dest_spec=to.spec(fleet, guest),
+        state_dir=state_dir,
+        inputs=inputs,
+        volumes=tuple(volumes),
+        plan=plan,
+        fstab=tuple(fstab),
+        migrated=journal.done(records, to.complete),
+        cutover_started=journal.done(records, journal.DOWNTIME_START),
+        final_copied=journal.done(records, journal.FINAL_COPY_DONE),
+    )
+
+
+def frozen_inputs(dest: str, state_dir: str, guest: Guest) -> PlanInputs | None:
+    """The inputs frozen on the destination at the guest's first presync, if any."""
+    path = paths.plan_inputs(state_dir, guest.name)
+    lines = inventory.get_host(dest).get_fact(FileContents, path=path)
+    return PlanInputs.from_json("\n".join(lines)) if lines else None
+
+
+def live_inputs(guest: Guest) -> PlanInputs:
+    """The inputs read from the dom0 and the running guest (before the cutover only)."""
+    dom0 = inventory.get_host(guest.xen_host)
+    text = dom0.get_fact(XenConfigFile, path=guest.xen_config)
+    if text is None:
+        raise OperationError(f"{guest.name}: its Xen config {guest.xen_config} is not on {dom0}")
+    domain = _parse(guest, text)
+    sizes = {}
+    for found in domain.disks:
+        if found.cdrom or not found.target:
+            continue
+        size = dom0.get_fact(BlockDeviceSize, device=found.target)
+        if not size:
+            raise OperationError(f"{guest.name}: {found.target} not found on {dom0}")
+        sizes[found.target] = size
+    fstab = inventory.get_host(guest.name).get_fact(FileContents, path="/etc/fstab")
+    if fstab is None:
+        raise OperationError(f"{guest.name}: it has no /etc/fstab")
+    return PlanInputs(text, "\n".join(fstab) + "\n", sizes)
+
+
+def _parse(guest: Guest, text: str) -> XenDomain:
+    try:
+        return parse_xen_config(text, f"{guest.xen_host}:{guest.xen_config}")
+    except Xen2KvmError as exc:
+        raise OperationError(f"{guest.name}: {exc}") from None

@@ -1,0 +1,96 @@
+"""xen2kvm.journal: the closed vocabulary of step names, and reading a journal."""
+
+from __future__ import annotations
+
+import pytest
+
+from xen2kvm import journal
+from xen2kvm.journal import JournalError, check_step, copy_step, summarise
+
+
+@pytest.mark.parametrize("step", journal.MILESTONES)
+def test_every_milestone_is_a_step(step):
+    assert check_step(step) == step
+
+
+@pytest.mark.parametrize(
+    ("phase", "mountpoint"),
+    [("presync", "/"), ("cutover", "/var/lib/mysql"), ("rehome-presync", "/srv/a_b.c+d@e-f")],
+)
+def test_copy_steps(phase, mountpoint):
+    assert copy_step(phase, mountpoint) == f"{phase}:{mountpoint}"
+
+
+@pytest.mark.parametrize(
+    "step",
+    [
+        'presync:/srv","step":"cutover-complete',  # a forged record through a mountpoint
+        "presync:/srv x",  # a space
+        "presync:/srv\n",  # a newline
+        "presync:/../etc",  # out of the tree
+        "presync://etc",
+        "presync:srv",  # not absolute
+        "warmup:/",  # not a copy phase
+        "xen-stopped",  # not a milestone
+        "",
+        None,
+        3,
+    ],
+)
+def test_anything_else_is_refused(step):
+    with pytest.raises(JournalError, match="not a journal step name"):
+        check_step(step)
+
+
+def test_is_copy_by_phase_including_a_rehome():
+    assert journal.is_copy("presync:/var", "presync")
+    assert journal.is_copy("rehome-cutover:/", "cutover")
+    assert not journal.is_copy("cutover:/", "presync")
+    assert not journal.is_copy(journal.CUTOVER_COMPLETE)
+
+
+def record(step: str, event: str, time: float, **extra) -> dict:
+    return {"guest": "web1", "step": step, "event": event, "time": time, **extra}
+
+
+ATTEMPT = [
+    record("presync:/", "start", 10.0),
+    record("presync:/", "end", 70.0, rc=0, bytes=800),
+    record("downtime-start", "mark", 100.0),
+    record("cutover:/", "start", 105.0),
+    record("cutover:/", "end", 112.0, rc=0, bytes=40),
+    record("final-copy-done", "mark", 120.0),
+    record("kvm-answering", "mark", 190.0),
+    record("cutover-complete", "mark", 195.0),
+]
+
+
+def test_summary_of_an_attempt():
+    summary = summarise(ATTEMPT)
+    assert summary.downtime == 90.0
+    assert summary.copied("presync") == 800
+    assert summary.copied("cutover") == 40
+    assert [(c.step, c.end - c.start) for c in summary.copies] == [
+        ("presync:/", 60.0),
+        ("cutover:/", 7.0),
+    ]
+    assert journal.done(ATTEMPT, journal.CUTOVER_COMPLETE)
+
+
+def test_a_rollback_starts_a_new_attempt():
+    records = [*ATTEMPT, record("rolled-back", "mark", 300.0), record("presync:/", "start", 400)]
+    assert not journal.done(records, journal.CUTOVER_COMPLETE)
+    summary = summarise(records)
+    assert summary.downtime is None
+    assert summary.copies == ()  # the copy that started is not finished
+
+
+def test_a_failed_copy_moves_no_bytes_and_is_not_done():
+    records = [record("presync:/", "start", 1.0), record("presync:/", "end", 2.0, rc=23, bytes=5)]
+    assert summarise(records).copied("presync") == 0
+    assert not journal.done(records, "presync:/")
+
+
+def test_a_rehomed_guest_downtime_ends_when_it_answers_on_its_new_dom0():
+    records = [record("downtime-start", "mark", 5.0), record("guest-answering", "mark", 47.5)]
+    assert summarise(records).downtime == 42.5

@@ -1,0 +1,161 @@
+"""The migration journal's vocabulary and how to read it (pure: no pyinfra).
+
+Every move keeps a journal on its destination host (the KVM host, or the new dom0 of a
+rehomed guest): ``<state_dir>/journal/<guest>.jsonl``, one JSON record a line, written
+only by ``x2k-journal`` (``files/x2k-journal.sh``). A record is a step's ``start`` and
+``end`` (with its exit code and the bytes rsync moved), a ``mark`` (a milestone reached),
+or ``stopped`` (a copy a dead run left running, stopped by the next run).
+
+The step names are a closed set, owned here: the milestones below, and one copy step per
+filesystem, ``<copy phase>:<mountpoint>``. The deploy decides what is left to do from
+these records, so nothing else may name a step: a name that is not in the vocabulary is
+refused when written and when read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+TOOL = "/usr/local/sbin/x2k-journal"  # installed on each destination host
+
+# Milestones, in the order a move reaches them.
+DOWNTIME_START = "downtime-start"  # the source guest's shutdown begins
+FINAL_COPY_DONE = "final-copy-done"  # the new disk is complete and let go
+KVM_ANSWERING = "kvm-answering"  # downtime ends: SSH answers under KVM
+GUEST_ANSWERING = "guest-answering"  # downtime ends: SSH answers on the new dom0
+CUTOVER_COMPLETE = "cutover-complete"  # on KVM, addresses announced: the move is done
+REHOME_COMPLETE = "rehome-complete"  # on the new dom0, addresses announced
+ROLLED_BACK = "rolled-back"  # back on the source dom0: a later run starts afresh
+
+MILESTONES = (
+    DOWNTIME_START,
+    FINAL_COPY_DONE,
+    KVM_ANSWERING,
+    GUEST_ANSWERING,
+    CUTOVER_COMPLETE,
+    REHOME_COMPLETE,
+    ROLLED_BACK,
+)
+ANSWERING = (KVM_ANSWERING, GUEST_ANSWERING)  # the downtime's end, whichever destination
+
+# Copy steps: one rsync per filesystem, warm (presync) or final (cutover); a rehome's
+# copies carry their own prefix (their journal is on the new dom0).
+COPY_PHASES = ("presync", "cutover", "rehome-presync", "rehome-cutover")
+_COPY = re.compile(r"(?P<phase>[a-z-]+):(?P<mountpoint>/[A-Za-z0-9/_.@+-]*)")
+
+
+class JournalError(ValueError):
+    """A step name outside the vocabulary, or a record that is not one of ours."""
+
+
+def copy_step(phase: str, mountpoint: str) -> str:
+    """The journal's name for the copy of one filesystem (``presync:/var``)."""
+    return check_step(f"{phase}:{mountpoint}")
+
+
+def check_step(step: object) -> str:
+    """``step`` if it is in the vocabulary; a mountpoint with anything but plain path
+    characters (quotes, spaces, control characters) or a ``..`` is not."""
+    if isinstance(step, str) and step in MILESTONES:
+        return step
+    match = _COPY.fullmatch(step) if isinstance(step, str) else None
+    if (
+        match is None
+        or match["phase"] not in COPY_PHASES
+        or ".." in match["mountpoint"].split("/")
+        or "//" in match["mountpoint"]
+    ):
+        raise JournalError(f"not a journal step name: {step!r}")
+    return step
+
+
+def is_copy(step: str, phase: str | None = None) -> bool:
+    """Whether ``step`` is a copy (of ``phase``, when given: ``presync`` or ``cutover``,
+    a rehome's included)."""
+    match = _COPY.fullmatch(step)
+    if match is None:
+        return False
+    return phase is None or match["phase"].removeprefix("rehome-") == phase
+
+
+# --- reading -----------------------------------------------------------------------
+
+
+def current(records: list[dict]) -> list[dict]:
+    """The records of the current attempt: a rollback starts the move afresh."""
+    last = max((i for i, r in enumerate(records) if r.get("step") == ROLLED_BACK), default=-1)
+    return records[last + 1 :]
+
+
+def done(records: list[dict], step: str) -> bool:
+    """Whether ``step`` finished in the current attempt (a mark, or a run ending with rc 0)."""
+    return any(
+        r.get("step") == step
+        and (r.get("event") == "mark" or (r.get("event") == "end" and r.get("rc") == 0))
+        for r in current(records)
+    )
+
+
+def mark_time(records: list[dict], step: str | Iterable[str]) -> float | None:
+    """When ``step`` (or the first of several names) was marked in the current attempt."""
+    names = (step,) if isinstance(step, str) else tuple(step)
+    for record in current(records):
+        if record.get("step") in names and record.get("event") == "mark":
+            return float(record["time"])
+    return None
+
+
+@dataclass(frozen=True)
+class Copy:
+    """One finished rsync of one filesystem."""
+
+    step: str
+    start: float
+    end: float
+    rc: int
+    bytes: int | None
+
+
+@dataclass(frozen=True)
+class Summary:
+    """What a journal says about a move, in its current attempt."""
+
+    copies: tuple[Copy, ...] = ()
+    marks: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def downtime(self) -> float | None:
+        """From the source's shutdown to SSH answering on the destination."""
+        start = self.marks.get(DOWNTIME_START)
+        end = next((self.marks[m] for m in ANSWERING if m in self.marks), None)
+        return end - start if start is not None and end is not None else None
+
+    def copied(self, phase: str) -> int:
+        """Bytes the successful copies of ``phase`` (presync, cutover) moved."""
+        return sum(c.bytes or 0 for c in self.copies if c.rc == 0 and is_copy(c.step, phase))
+
+
+def summarise(records: list[dict]) -> Summary:
+    """The copies and the first time of each milestone, in the current attempt."""
+    started: dict[str, float] = {}
+    copies = []
+    marks: dict[str, float] = {}
+    for record in current(records):
+        step, event = record.get("step"), record.get("event")
+        if event == "mark" and step not in marks:
+            marks[step] = float(record["time"])
+        elif event == "start":
+            started[step] = float(record["time"])
+        elif event == "end" and step in started:
+            copies.append(
+                Copy(
+                    step=step,
+                    start=started.pop(step),
+                    end=float(record["time"]),
+                    rc=int(record.get("rc", -1)),
+                    bytes=record.get("bytes"),
+                )
+            )
+    return Summary(copies=tuple(copies), marks=marks)
