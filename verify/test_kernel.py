@@ -11,8 +11,9 @@ import json
 import pytest
 import testinfra
 
+from xen2kvm.journal import REHOME_COMPLETE
 from xen2kvm.paths import DOM0_STATE
-from xen2kvm.rehome import REHOME_COMPLETE, kernel_paths
+from xen2kvm.rehome import kernel_paths
 
 MACHINE_ARCH = {"x86_64": "amd64", "i686": "i386"}  # xl info's machine -> dpkg arch
 
