@@ -160,7 +160,7 @@ def xen_stopped(guest: str, xen_host: str):
     The split-brain guard: refuse unless the guest's Xen domain is stopped on its dom0.
     Run on the KVM host just before the KVM domain starts.
 
-    + guest: the Xen domain's name
+    + guest: the guest's Xen domain name, as its config sets it (``xl list`` shows it)
     + xen_host: the inventory name of its dom0
 
     **Example:**

@@ -107,7 +107,7 @@ flow.barrier(
 for move in moves("dest"):
     preflight.xen_stopped(
         name=f"{move.guest.name}: not running on {move.source.name} (split-brain guard)",
-        guest=move.guest.name,
+        guest=move.xen_domain,
         xen_host=move.source.name,
     )
     move.to.end_state(move)

@@ -44,6 +44,7 @@ class Move:
 
     guest: Guest
     source: XenHost  # the dom0 it leaves
+    xen_domain: str  # its Xen domain's name, as its config says (what xl lists)
     to: Destination  # what the destination does its own way
     dest: str  # the destination host's inventory name
     dest_spec: KvmHost | XenHost
@@ -160,6 +161,7 @@ def _move(guest: Guest, need_plan: bool) -> Move:
     return Move(
         guest=guest,
         source=fleet.xen_hosts[guest.xen_host],
+        xen_domain=xen_domain(guest, inputs),
         to=to,
         dest=dest,
         dest_spec=to.spec(fleet, guest),
@@ -172,6 +174,27 @@ def _move(guest: Guest, need_plan: bool) -> Move:
         cutover_started=journal.done(records, journal.DOWNTIME_START),
         final_copied=journal.done(records, journal.FINAL_COPY_DONE),
     )
+
+
+def xen_domain(guest: Guest, inputs: PlanInputs | None) -> str:
+    """The guest's Xen domain name, from its config (frozen, or read now on its dom0):
+    what ``xl`` calls it, whatever the inventory calls the guest. Never guessed: every
+    stop, start and split-brain guard looks the guest up by this name."""
+    text = inputs.xen_config if inputs else None
+    if text is None:
+        dom0 = inventory.get_host(guest.xen_host)
+        text = dom0.get_fact(XenConfigFile, path=guest.xen_config)
+    if text is None:
+        raise OperationError(
+            f"{guest.name}: its Xen config {guest.xen_config} is not on {guest.xen_host}, so "
+            "its Xen domain's name is unknown: restore the config (xen_config in the inventory)"
+        )
+    name = _parse(guest, text).name
+    if not name:
+        raise OperationError(
+            f"{guest.name}: {guest.xen_host}:{guest.xen_config} sets no name: xl needs one"
+        )
+    return name
 
 
 def frozen_inputs(dest: str, state_dir: str, guest: Guest) -> PlanInputs | None:

@@ -13,7 +13,8 @@ if at_dest:
 
 for move in moves("source"):
     preflight.xen_config(
-        name=f"Xen config of {move.guest.name} parses",
+        name=f"{move.guest.name} = Xen domain {move.xen_domain} on {move.source.name}: "
+        "its config parses",
         guest=move.guest.name,
         path=move.guest.xen_config,
     )

@@ -87,7 +87,7 @@ def xen_state(move: Move, dom0: str, config: str, running: bool, again: bool = F
     )
     xen.domain(
         name=f"{name}: {'running' if running else 'stopped'} on {dom0}{more}",
-        domain=name,
+        domain=move.xen_domain,
         config=config,
         running=running,
     )

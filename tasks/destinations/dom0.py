@@ -148,6 +148,6 @@ class Dom0(Destination):
     def not_running(self, move: Move) -> None:
         preflight.xen_stopped(
             name=f"{move.guest.name}: not running on {move.dest} (split-brain guard)",
-            guest=move.guest.name,
+            guest=move.xen_domain,
             xen_host=move.dest,
         )
