@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
     xml = domain_xml(plan, "-", guest.xen_config)
     for note in plan.notes:
         print(f"xen2kvm: note: {note}", file=sys.stderr)
-    if args.output:
+    if args.output is not None:
         write_whole(args.output, xml, args.config)
     else:
         sys.stdout.write(xml)
@@ -183,20 +183,22 @@ def refusals(domain: XenDomain) -> list[XenConfigError]:
 
 def write_whole(path: str, text: str, config: str) -> None:
     """Write ``text`` to ``path`` through a temporary file beside it: whole or not at all."""
+    if not path:
+        raise OutputError("-o", "an empty file name (give -o FILE, or leave -o out for stdout)")
     target = Path(path)
     parent = target.parent
-    if target.is_dir():
-        raise OutputError(path, "is a directory (give a file name, e.g. -o DIR/NAME.xml)")
-    if not parent.is_dir():
-        raise OutputError(
-            path, f"cannot write: the directory {parent} does not exist (create it first)"
-        )
-    if target.exists() and Path(config).exists() and target.samefile(config):
-        raise OutputError(path, "is the Xen config itself (write the XML to another file)")
     try:
+        if target.is_dir():
+            raise OutputError(path, "is a directory (give a file name, e.g. -o DIR/NAME.xml)")
+        if not parent.is_dir():
+            raise OutputError(
+                path, f"cannot write: the directory {parent} does not exist (create it first)"
+            )
+        if target.exists() and Path(config).exists() and target.samefile(config):
+            raise OutputError(path, "is the Xen config itself (write the XML to another file)")
         fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{target.name}.", suffix=".tmp")
     except OSError as exc:
-        raise OutputError(path, f"cannot write: {exc.strerror} (check the directory)") from None
+        raise OutputError(path, f"cannot write: {exc.strerror} (check the path)") from None
     try:
         mask = os.umask(0)
         os.umask(mask)
@@ -282,7 +284,7 @@ def _domain_name(text: str) -> str:
 
 
 def _valid_name(text: str) -> bool:
-    return bool(NAME_RE.match(text)) and len(text) <= MAX_LVM_NAME
+    return bool(NAME_RE.fullmatch(text)) and len(text) <= MAX_LVM_NAME
 
 
 def _suggested(text: str) -> str | None:
@@ -292,7 +294,7 @@ def _suggested(text: str) -> str | None:
 
 
 def _bridge(text: str) -> str:
-    if not IFACE_RE.match(text):
+    if not IFACE_RE.fullmatch(text):
         raise argparse.ArgumentTypeError(
             f"{_shown(text)} is not an interface name (1 to 15 of A-Z a-z 0-9 _ . : -)"
         )
@@ -301,7 +303,7 @@ def _bridge(text: str) -> str:
 
 def _lvm_name(option: str) -> Callable[[str], str]:
     def check(text: str) -> str:
-        if not LVM_NAME_RE.match(text) or text in (".", "..") or len(text) > MAX_LVM_NAME:
+        if not LVM_NAME_RE.fullmatch(text) or text in (".", "..") or len(text) > MAX_LVM_NAME:
             raise argparse.ArgumentTypeError(
                 f"{_shown(text)} is not a valid LVM name (A-Z a-z 0-9 + _ . -, not starting "
                 f"with '-', at most {MAX_LVM_NAME})"

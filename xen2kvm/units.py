@@ -36,7 +36,7 @@ _UNITS = {
     "tib": TIB,
 }
 
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$", re.ASCII)
 _MAX_SIZE_CHARS = 32  # no size anyone writes is longer; longer ones overflow floats
 
 

@@ -174,7 +174,7 @@ def _number(text: str) -> int | None:
         return sign * int(digits, 16)
     if re.fullmatch(r"0[0-7]+", digits):  # C strtol and Python 2 read these as octal
         return sign * int(digits, 8)
-    if re.fullmatch(r"[0-9]+", digits):
+    if re.fullmatch(r"0|[1-9][0-9]*", digits):
         return sign * int(digits)
     return None
 
@@ -253,7 +253,10 @@ def _tokens(src: str) -> Iterator[_Tok]:
                 raise _LexError(line, f"number longer than {MAX_NUMBER_CHARS} characters")
             number = _number(m.group(0))
             if number is None:
-                raise _LexError(line, f"{m.group(0)!r} is not a whole number")
+                octal = (
+                    " (a leading 0 means octal)" if re.fullmatch(r"-?0[0-9]+", m.group(0)) else ""
+                )
+                raise _LexError(line, f"{m.group(0)!r} is not a whole number{octal}")
             yield _Tok("NUMBER", number, line, m.group(0))
             i = m.end()
         elif m := _IDENT_RE.match(src, i):
@@ -871,6 +874,8 @@ def load_xen_config(path: str | os.PathLike) -> XenDomain:
             data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise XenConfigError(filename, None, None, f"cannot read: {exc.strerror}") from exc
+    except ValueError as exc:  # a NUL in the path, which no command line can hold
+        raise XenConfigError(repr(filename), None, None, f"cannot read: {exc}") from None
     if len(data) > MAX_FILE_BYTES:
         raise XenConfigError(
             filename, None, None, f"larger than {MAX_FILE_BYTES // MIB} MiB: not a domain config"
