@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
+from .cli_convert import refusals
 from .xenconfig import XenDisk, XenDomain, XenVif, load_xen_config
 
 
@@ -14,7 +16,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
         help="parse a Xen domain config (xm or xl) and show what xen2kvm understood",
         description=(
             "Parse a Xen domain config file without executing it and print a summary "
-            "(or JSON). A config that cannot be read is one error naming its line."
+            "(or JSON). A config that cannot be read is one error naming its line; what "
+            "the migration would refuse (HVM, a whole disk, no disk) is a warning on stderr."
         ),
     )
     parser.add_argument(
@@ -31,6 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     domain = load_xen_config(args.config)
+    for problem in refusals(domain):
+        print(f"xen2kvm: warning: {problem.located} (convert refuses it)", file=sys.stderr)
     if args.json:
         print(json.dumps(domain.to_json(), indent=2))
     else:
