@@ -32,8 +32,8 @@ from .inventory_fields import (
     MAC_RE,
     MKFS_FSTYPES,
     NAME_RE,
+    described,
     label,
-    shown,
 )
 from .inventory_fields import host_name as _host_name
 from .inventory_schema import (
@@ -265,13 +265,10 @@ def _section(add: Any, raw: dict, key: str, quiet: bool = False) -> dict:
         return {}
     if not isinstance(value, dict):
         if not quiet:
-            add("-", key, f"must be a mapping of name: settings, not {_kind(value)}")
+            shape = "key: value" if key == "defaults" else "name: settings"
+            add("-", key, f"must be a mapping of {shape}, not {described(value)}")
         return {}
     return value
-
-
-def _kind(value: Any) -> str:
-    return "a list" if isinstance(value, list) else shown(value)
 
 
 def _entries(
@@ -290,7 +287,7 @@ def _entries(
             )
             continue
         if not isinstance(data, dict):
-            what = "nothing" if data is None else _kind(data)
+            what = "nothing" if data is None else described(data)
             add(name, "settings", f"must be a mapping of key: value, not {what}")
             continue
         entries[name] = check_entry(section, name, data, defaults, lookup, add)

@@ -92,7 +92,7 @@ def label(value: Any) -> str:
     return shown(value)
 
 
-def _what(value: Any) -> str:
+def described(value: Any) -> str:
     """How YAML read a value, for messages: 'a list', 'a number (quote it)'."""
     if value is None:
         return "null"
@@ -122,7 +122,7 @@ class Kind:
 
 def text_value(value: Any, max_len: int = TEXT_MAX, what: str = "a string") -> str:
     if not isinstance(value, str):
-        raise Bad(f"must be {what}, not {_what(value)}")
+        raise Bad(f"must be {what}, not {described(value)}")
     if not value:
         raise Bad(f"must be {what}, not empty")
     if _CONTROL_RE.search(value):
@@ -192,14 +192,14 @@ def token(value: Any) -> str:
 
 def token_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
-        raise Bad(f"must be a list of names, not {_what(value)}")
+        raise Bad(f"must be a list of names, not {described(value)}")
     return tuple(token(item) for item in _bounded(value))
 
 
 def choice(*allowed: str) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
         if not isinstance(value, str) or value not in allowed:
-            raise Bad(f"{shown(value)} is not one of {', '.join(allowed)}")
+            raise Bad(f"{described(value)} is not one of {', '.join(allowed)}")
         return value
 
     return parse
@@ -223,7 +223,7 @@ def boolean(value: Any) -> bool:
 def whole(low: int, high: int, what: str = "a whole number") -> Callable[[Any], int]:
     def parse(value: Any) -> int:
         if not isinstance(value, int) or isinstance(value, bool):
-            raise Bad(f"must be {what} from {low} to {high}, not {_what(value)}")
+            raise Bad(f"must be {what} from {low} to {high}, not {described(value)}")
         if not low <= value <= high:
             raise Bad(f"must be {what} from {low} to {high}, not {shown(value)}")
         return value
@@ -237,23 +237,25 @@ def tcp_port(value: Any) -> int:
     return value
 
 
-def size(value: Any, bare_unit: str, low: int, high: int, what: str = "") -> int:
+def size(value: Any, bare_unit: str, low: int, high: int) -> int:
     """Bytes from ``512M``, ``4G``, ``1.5G``; a bare number is in ``bare_unit``."""
     unit_name = {"M": "MiB", "": "bytes"}[bare_unit]
-    hint = f"a bare number is {unit_name}; write e.g. 512M, 4G, 1.5G"
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise Bad(f"not a size: {_what(value)} ({hint})")
-    if isinstance(value, str) and len(value) > 32:
-        raise Bad(f"not a size: {shown(value)} ({hint})")
+    hint = f"a bare number is {unit_name}; or give a unit K, M, G, T as in 512M, 4G, 1.5G"
+    limits = f"from {_human(low)} to {_human(high)}"
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float | str)
+        or (isinstance(value, str) and len(value) > 32)
+    ):
+        raise Bad(f"not a size: {described(value)} ({hint})")
     if isinstance(value, int | float) and not -(2**62) < value < 2**62:
-        raise Bad(f"{shown(value)} is more than {_human(high)} ({hint})")
+        raise Bad(f"must be {limits}, not {shown(value)} ({hint})")
     try:
         number = parse_size(value if isinstance(value, str | int) else str(value), bare_unit)
     except SizeError as exc:
-        raise Bad(f"{exc} ({hint})") from None
+        raise Bad(f"{str(exc).split(' (')[0]} ({hint})") from None
     if not low <= number <= high:
-        given = _human(number)
-        raise Bad(f"{what or 'must be'} from {_human(low)} to {_human(high)}, not {given}")
+        raise Bad(f"must be {limits}, not {_human(number)}")
     return number
 
 
@@ -268,7 +270,7 @@ def _human(number: int) -> str:
 
 def memory_mib(value: Any) -> int:
     low, high = MEMORY_MIN_MIB * MIB, MEMORY_MAX_MIB * MIB
-    number = size(value, "M", low, high, "must be")
+    number = size(value, "M", low, high)
     if number % MIB:
         raise Bad(f"{shown(value)} is not a whole number of MiB (libvirt counts memory in MiB)")
     return number // MIB
@@ -280,7 +282,9 @@ def boot_size(value: Any) -> int:
 
 def grow_map(value: Any) -> dict[str, int]:
     if not isinstance(value, dict):
-        raise Bad(f"must map mount points to extra sizes, e.g. {{/var: 2G}}, not {_what(value)}")
+        raise Bad(
+            f"must map mount points to extra sizes, e.g. {{/var: 2G}}, not {described(value)}"
+        )
     grow: dict[str, int] = {}
     for mount, extra in _bounded(list(value.items()), 64):
         if not isinstance(mount, str) or not mount.startswith("/"):
@@ -298,7 +302,7 @@ def grow_map(value: Any) -> dict[str, int]:
 
 def ip_address(value: Any) -> str:
     if not isinstance(value, str):
-        raise Bad(f"not an IP address: {_what(value)}")
+        raise Bad(f"not an IP address: {described(value)}")
     if "%" in value:
         raise Bad(
             f"{shown(value)} has a scope id (%...): a migrated guest's address never has one; "
@@ -319,7 +323,7 @@ def ip_address(value: Any) -> str:
 
 def ip_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not value:
-        raise Bad(f"must be a non-empty list of IP addresses, not {_what(value)}")
+        raise Bad(f"must be a non-empty list of IP addresses, not {described(value)}")
     ips = tuple(ip_address(item) for item in _bounded(value))
     twice = next((ip for n, ip in enumerate(ips) if ip in ips[:n]), None)
     if twice:
@@ -329,17 +333,17 @@ def ip_list(value: Any) -> tuple[str, ...]:
 
 def nameserver_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
-        raise Bad(f"must be a list of IP addresses, not {_what(value)}")
+        raise Bad(f"must be a list of IP addresses, not {described(value)}")
     return tuple(ip_address(item) for item in _bounded(value, 16))
 
 
 def mac_list(value: Any) -> tuple[str, ...]:
     if not isinstance(value, list):
-        raise Bad(f"must be a list of MAC addresses, not {_what(value)}")
+        raise Bad(f"must be a list of MAC addresses, not {described(value)}")
     macs = []
     for mac in _bounded(value, 64):
         if not isinstance(mac, str) or not MAC_RE.match(mac.lower()):
-            raise Bad(f"not a MAC address: {_what(mac)} (write 00:16:3e:12:34:56)")
+            raise Bad(f"not a MAC address: {described(mac)} (write 00:16:3e:12:34:56)")
         if int(mac[:2], 16) & 1:
             raise Bad(f"{mac} is a multicast MAC: a NIC's MAC has the low bit of its first byte 0")
         macs.append(mac.lower())
@@ -353,14 +357,14 @@ def mkfs_options(value: Any) -> dict[str, str]:
     """``{ext4: "-O ^metadata_csum,^64bit"}``: extra options for mkfs, per filesystem type."""
     if not isinstance(value, dict):
         example = '{ext4: "-O ^metadata_csum"}'
-        raise Bad(f"must map types to options, e.g. {example}, not {_what(value)}")
+        raise Bad(f"must map types to options, e.g. {example}, not {described(value)}")
     options = {}
     for fstype, text in _bounded(list(value.items()), len(MKFS_FSTYPES)):
         sub = label(fstype)
         if fstype not in MKFS_FSTYPES:
             raise Bad(f"not one of {', '.join(MKFS_FSTYPES)}", sub)
         if not isinstance(text, str):
-            raise Bad(f"must be a string of options, not {_what(text)}", sub)
+            raise Bad(f"must be a string of options, not {described(text)}", sub)
         try:
             text_value(text, 1024)
             words = shlex.split(text)

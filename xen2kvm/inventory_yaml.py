@@ -45,6 +45,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     seen: dict[Any, int] = {}
     for key_node, _value_node in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # <<: *common, merged by PyYAML below
+            continue
         key = loader.construct_object(key_node)
         if not isinstance(key, Hashable):
             kind = "a list" if isinstance(key, list) else "a mapping"
@@ -115,7 +117,8 @@ def parse_fleet_yaml(text: str, source: str = "<inventory>") -> Any:
         raise InventoryError(source, [("-", "yaml", _marked(exc))]) from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, ...)
         line = text[: exc.position].count("\n") + 1
-        message = f"line {line}: the character {exc.character!r} is not allowed in YAML"
+        code = ord(exc.character) if isinstance(exc.character, str) else exc.character
+        message = f"line {line}: the character U+{code:04X} is not allowed in YAML: remove it"
         raise InventoryError(source, [("-", "yaml", message)]) from None
     except yaml.YAMLError as exc:
         raise InventoryError(source, [("-", "yaml", _capped(str(exc)))]) from None
