@@ -19,7 +19,7 @@ Python: no pyinfra here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ from .inventory_fields import (
     label,
 )
 from .inventory_fields import host_name as _host_name
+from .inventory_fleet import check_fleet
 from .inventory_schema import (
     DEFAULTS,
     GUEST_ARCHES,
@@ -234,17 +235,15 @@ def parse_fleet(
         raise InventoryError(source, [("-", too_big[0], message)])
 
     lookup = Lookup()
-    entries: dict[str, dict[str, tuple[dict[str, Any], bool]]] = {}
+    entries: dict[str, dict[str, dict[str, Any]]] = {}
     for section in (XEN_HOSTS, KVM_HOSTS, GUESTS):
         lookup.raw_names[section.key] = set(_section(add, raw, section.key, quiet=True))
     for section in (XEN_HOSTS, KVM_HOSTS, GUESTS):
         entries[section.key] = _entries(
             add, section, _section(add, raw, section.key), defaults, lookup
         )
-        lookup.values[section.key] = {
-            n: values for n, (values, _ok) in entries[section.key].items()
-        }
-    _check_fleet(add, raw, lookup)
+        lookup.values[section.key] = entries[section.key]
+    check_fleet(add, lookup)
     if problems:
         if len(problems) > MAX_PROBLEMS:
             more = len(problems) - MAX_PROBLEMS
@@ -273,18 +272,14 @@ def _section(add: Any, raw: dict, key: str, quiet: bool = False) -> dict:
 
 def _entries(
     add: Any, section: Section, items: dict, defaults: Mapping[str, Any], lookup: Lookup
-) -> dict[str, tuple[dict[str, Any], bool]]:
-    """Every well-named entry of a section, checked against its table."""
+) -> dict[str, dict[str, Any]]:
+    """The good values of every well-named entry of a section, checked against its table."""
     entries = {}
     for name, data in items.items():
         try:
             _host_name(name)
         except Bad as exc:
-            add(
-                label(name),
-                "name",
-                exc.message,
-            )
+            add(label(name), "name", exc.message)
             continue
         if not isinstance(data, dict):
             what = "nothing" if data is None else described(data)
@@ -294,10 +289,10 @@ def _entries(
     return entries
 
 
-def _build(cls: type, section: Section, entries: Mapping[str, tuple[dict[str, Any], bool]]):
+def _build(cls: type, section: Section, entries: Mapping[str, dict[str, Any]]) -> dict[str, Any]:
     """The public dataclasses, from entries that were all read without a problem."""
     built = {}
-    for name, (values, _ok) in entries.items():
+    for name, values in entries.items():
         ssh = SshSettings(
             user=values["ssh_user"],
             port=values["ssh_port"],
@@ -311,91 +306,3 @@ def _build(cls: type, section: Section, entries: Mapping[str, tuple[dict[str, An
         }
         built[name] = cls(name=name, ssh=ssh, **kwargs)
     return built
-
-
-# --- what must hold across the fleet ----------------------------------------------------
-
-
-def _check_fleet(add: Any, raw: dict, lookup: Lookup) -> None:
-    """Names, addresses, MACs, LVs and Xen configs must be unique where they live."""
-    owners: dict[str, list[str]] = {}
-    for section in ("xen_hosts", "kvm_hosts", "guests"):
-        for name in lookup.values[section]:
-            owners.setdefault(name, []).append(section)
-    for name, sections in owners.items():
-        if len(sections) > 1:
-            add(name, "name", f"used more than once ({', '.join(sections)})")
-
-    xen, kvm, guests = (lookup.values[s] for s in ("xen_hosts", "kvm_hosts", "guests"))
-    _unique(add, "an address must be unique in the fleet", _addresses(xen, kvm, guests))
-    _unique(
-        add,
-        "a MAC must be unique in the fleet",
-        ((name, "macs", mac, mac) for name, g in guests.items() for mac in g.get("macs", ())),
-    )
-    _unique(
-        add,
-        "a libvirt domain name must be unique on its destination",
-        (
-            (
-                name,
-                "domain_name",
-                g["domain_name"],
-                (g.get("kvm_host") or g.get("rehome_to"), g["domain_name"]),
-            )
-            for name, g in guests.items()
-            if "domain_name" in g and (g.get("kvm_host") or g.get("rehome_to"))
-        ),
-    )
-    _unique(
-        add,
-        "an LV name must be unique in its KVM host's VG",
-        (
-            (name, "target_lv", g["target_lv"], (g["kvm_host"], g["target_lv"]))
-            for name, g in guests.items()
-            if "target_lv" in g and g.get("kvm_host")
-        ),
-    )
-    _unique(
-        add,
-        "two guests on one dom0 cannot share a Xen config file",
-        (
-            (name, "xen_config", g["xen_config"], (g["xen_host"], g["xen_config"]))
-            for name, g in guests.items()
-            if "xen_config" in g and "xen_host" in g
-        ),
-    )
-
-
-def _addresses(
-    xen: Mapping[str, Mapping[str, Any]],
-    kvm: Mapping[str, Mapping[str, Any]],
-    guests: Mapping[str, Mapping[str, Any]],
-) -> Iterator[tuple[str, str, str, Any]]:
-    for name, host in (*xen.items(), *kvm.items()):
-        for key in ("address", "migration_address"):
-            if host.get(key):
-                yield name, key, host[key], host[key]
-    for name, guest in guests.items():
-        for ip in guest.get("ips", ()):
-            yield name, "ips" if ip != guest.get("address") else "address", ip, ip
-        if guest.get("migration_address"):
-            yield name, "migration_address", guest["migration_address"], guest["migration_address"]
-
-
-def _unique(add: Any, rule: str, items: Iterable[tuple[str, str, str, Any]]) -> None:
-    """Each (host, field, value, key) whose key was seen before is a problem."""
-    seen: dict[Any, tuple[str, str]] = {}
-    for host, field_name, value, key in items:
-        if key not in seen:
-            seen[key] = (host, field_name)
-            continue
-        first_host, first_field = seen[key]
-        if first_host != host or first_field != field_name:
-            add(
-                host,
-                field_name,
-                f"{value} is already used by {first_host} ({first_field}): {rule}",
-            )
-        else:
-            add(host, field_name, f"{value} is listed twice")

@@ -99,11 +99,10 @@ def check_entry(
     defaults: Mapping[str, Any],
     lookup: Lookup,
     add: Add,
-) -> tuple[dict[str, Any], bool]:
-    """Read one entry against its section's table: its good values, and whether all were."""
+) -> dict[str, Any]:
+    """Read one entry against its section's table: the values of the fields that are right."""
     meant = unknown_keys(add, name, data, section.keys, "key")
     values: dict[str, Any] = {}
-    ok = True
     for spec in section.fields:
         origin = ""
         if spec.key in data:
@@ -113,18 +112,15 @@ def check_entry(
         elif spec.default is REQUIRED:
             if spec.key not in meant:  # "adress": the unknown key's message says it
                 add(name, spec.key, "required")
-            ok = False
             continue
         elif isinstance(spec.default, Derived):
             raw = spec.default.make(name, values, lookup)
-            if raw is UNKNOWN:
-                ok = False
+            if raw is UNKNOWN:  # what it is made from has a problem, said there
                 continue
         else:
             raw = spec.default
         if spec.default is REQUIRED and raw in (None, ""):
             add(name, spec.key, "required")
-            ok = False
             continue
         if raw is None and spec.nullable:
             values[spec.key] = None
@@ -133,14 +129,12 @@ def check_entry(
             value = spec.kind.parse(raw)
             if spec.refers_to is not None and value not in lookup.raw_names[spec.refers_to]:
                 known = lookup.raw_names[spec.refers_to]
-                listed = ", ".join(sorted(map(str, known))[:10]) + (
-                    ", ..." if len(known) > 10 else ""
-                )
-                raise Bad(f"{shown(value)} is not in the inventory (known: {listed or 'none'})")
+                listed = ", ".join(sorted(map(str, known))[:10]) or "none"
+                listed += ", ..." if len(known) > 10 else ""
+                raise Bad(f"{shown(value)} is not in the inventory (known: {listed})")
         except Bad as exc:
             where = f"{spec.key}.{exc.sub}" if exc.sub else spec.key
             add(name, where, exc.message + origin)
-            ok = False
             continue
         values[spec.key] = value
     for rule in section.rules:
@@ -148,5 +142,4 @@ def check_entry(
             message = rule.check(name, values, lookup)
             if message:
                 add(name, rule.field, message)
-                ok = False
-    return values, ok
+    return values

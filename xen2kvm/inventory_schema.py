@@ -128,7 +128,12 @@ GUEST_ARCHES = ("amd64", "i386")
 LAYOUTS = ("matryoshka", "plain")
 VIRT_TYPES = ("kvm", "qemu")
 
-IP = Kind("IP address", k.ip_address, limits="IPv4 or IPv6, no scope id (%eth0)")
+
+def one_of(*allowed: str) -> Kind:
+    return Kind(f"one of {', '.join(allowed)}", k.choice(*allowed))
+
+
+IP = Kind("IP address", k.ip_address, limits="IPv4 or IPv6; no scope id like %eth0")
 NAME_REF = Kind("host name", lambda v: k.text_value(v, k.NAME_MAX, "a host name"))
 TEXT = Kind("text", k.text_value, limits="no control characters, at most 4096")
 TOKEN = Kind("word", k.token, limits="A-Z a-z 0-9 @ . _ : + -")
@@ -144,7 +149,14 @@ SSH_FIELDS = (
         22,
         from_defaults=True,
     ),
-    Field("ssh_key", TEXT, "the private key pyinfra uses", None, True, from_defaults=True),
+    Field(
+        "ssh_key",
+        TEXT,
+        "the private key pyinfra uses (none: ssh's own choice)",
+        None,
+        True,
+        from_defaults=True,
+    ),
     Field(
         "ssh_known_hosts_file",
         TEXT,
@@ -172,7 +184,7 @@ XEN_HOSTS = Section(
     (
         *ADDRESS_FIELDS,
         Field("xen_config_dir", PATH, "where its domU configs are", "/etc/xen"),
-        Field("arch", Kind("one of", k.choice(*HOST_ARCHES)), "its kernel's arch", "x86_64"),
+        Field("arch", one_of(*HOST_ARCHES), "its kernel's arch", "x86_64"),
         Field(
             "vg",
             LVM_NAME,
@@ -183,7 +195,7 @@ XEN_HOSTS = Section(
         Field(
             "modules_packages",
             TEXT,
-            "controller directory of linux-modules-<release> .debs for its 32-bit guests",
+            "the controller's directory of `linux-modules-<release>` .debs for its 32-bit guests",
             None,
             True,
         ),
@@ -222,8 +234,8 @@ GUESTS = Section(
     (
         Field(
             "wave",
-            Kind("whole number", k.whole(1, 1_000_000), limits="from 1"),
-            "the wave it moves in (pyinfra group wave<N>)",
+            Kind("whole number", k.whole(1, 1_000_000), limits="1 to 1000000"),
+            "the wave it moves in (pyinfra group `wave<N>`)",
         ),
         Field("xen_host", NAME_REF, "the dom0 it runs on now", refers_to="xen_hosts"),
         Field("kvm_host", NAME_REF, "the KVM host it moves to", None, True, refers_to="kvm_hosts"),
@@ -240,7 +252,7 @@ GUESTS = Section(
             "ips",
             Kind("list of IP addresses", k.ip_list),
             "every address it answers on (reclaimed with arping after the move)",
-            Derived("[address]", _just_address),
+            Derived("its address alone", _just_address),
         ),
         Field(
             "macs",
@@ -248,12 +260,12 @@ GUESTS = Section(
             "its NICs' MACs on KVM, in order (each one replaces the Xen vif's)",
             [],
         ),
-        Field("arch", Kind("one of", k.choice(*GUEST_ARCHES)), "its Debian arch", "amd64"),
+        Field("arch", one_of(*GUEST_ARCHES), "its Debian arch", "amd64"),
         Field(
             "xen_config",
             PATH,
             "its Xen config file on its dom0",
-            Derived("<xen_config_dir of its dom0>/<name>.cfg", _xen_config),
+            Derived("`<xen_config_dir>/<name>.cfg` of its dom0", _xen_config),
         ),
         Field(
             "domain_name",
@@ -279,13 +291,13 @@ GUESTS = Section(
         ),
         Field(
             "grow",
-            Kind("mapping of mount point to size", k.grow_map, "bytes (a bare number); write 2G"),
+            Kind("mapping of mount point to size", k.grow_map, "bytes"),
             "extra room per filesystem on the new disk",
             {},
         ),
         Field(
             "memory",
-            Kind("size", k.memory_mib, "MiB (a bare number); or 4096M, 4G", "16 MiB to 16 TiB"),
+            Kind("size", k.memory_mib, "MiB", "16 MiB to 16 TiB"),
             "its memory (none: as on Xen)",
             None,
             True,
@@ -293,7 +305,7 @@ GUESTS = Section(
         ),
         Field(
             "vcpus",
-            Kind("whole number", k.whole(1, k.VCPUS_MAX), limits="1 to 4096 (255 on machine pc)"),
+            Kind("whole number", k.whole(1, k.VCPUS_MAX), limits="1 to 4096; 255 on machine pc"),
             "its virtual CPUs (none: as on Xen)",
             None,
             True,
@@ -301,7 +313,7 @@ GUESTS = Section(
         Field("migration_address", IP, "its address on the migration network", None, True),
         Field(
             "layout",
-            Kind("one of", k.choice(*LAYOUTS)),
+            one_of(*LAYOUTS),
             "matryoshka: /boot on partition 1, "
             "an LVM PV with the guest's VG on 2; plain: one partition per filesystem",
             "matryoshka",
@@ -309,7 +321,7 @@ GUESTS = Section(
         ),
         Field(
             "boot_size",
-            Kind("size", k.boot_size, "MiB (a bare number); or 512M", "64 MiB to 64 GiB"),
+            Kind("size", k.boot_size, "MiB", "64 MiB to 64 GiB"),
             "the new /boot partition",
             "512M",
             from_defaults=True,
@@ -330,7 +342,7 @@ GUESTS = Section(
         ),
         Field(
             "virt_type",
-            Kind("one of", k.choice(*VIRT_TYPES)),
+            one_of(*VIRT_TYPES),
             "libvirt domain type (qemu: no hardware virtualisation)",
             "kvm",
             from_defaults=True,
