@@ -191,6 +191,8 @@ def token(value: Any) -> str:
 
 
 def token_list(value: Any) -> tuple[str, ...]:
+    if value is None:  # null: none, as an empty list
+        return ()
     if not isinstance(value, list):
         raise Bad(f"must be a list of names, not {described(value)}")
     return tuple(token(item) for item in _bounded(value))
@@ -281,6 +283,8 @@ def boot_size(value: Any) -> int:
 
 
 def grow_map(value: Any) -> dict[str, int]:
+    if value is None:  # null: none, as an empty mapping
+        return {}
     if not isinstance(value, dict):
         raise Bad(
             f"must map mount points to extra sizes, e.g. {{/var: 2G}}, not {described(value)}"
@@ -338,6 +342,8 @@ def nameserver_list(value: Any) -> tuple[str, ...]:
 
 
 def mac_list(value: Any) -> tuple[str, ...]:
+    if value is None:  # null: none, as an empty list
+        return ()
     if not isinstance(value, list):
         raise Bad(f"must be a list of MAC addresses, not {described(value)}")
     macs = []
@@ -355,6 +361,8 @@ def mac_list(value: Any) -> tuple[str, ...]:
 
 def mkfs_options(value: Any) -> dict[str, str]:
     """``{ext4: "-O ^metadata_csum,^64bit"}``: extra options for mkfs, per filesystem type."""
+    if value is None:  # null: none, as an empty mapping
+        return {}
     if not isinstance(value, dict):
         example = '{ext4: "-O ^metadata_csum"}'
         raise Bad(f"must map types to options, e.g. {example}, not {described(value)}")

@@ -40,8 +40,9 @@ states below: **MiB** for `memory` and `boot_size`, **bytes** for `grow`.
 **Defaults.** A key marked *from `defaults:`* may also stand in `defaults:`, for every entry
 that does not set it itself; a value an entry sets replaces the default whole (lists and
 mappings are not merged). A bad default is named on each entry that takes it, with
-`(from defaults:)`. `null` (`~`) means *none* where the default is none, and is an error
-elsewhere. YAML anchors and merge keys (`<<: *common`) may be used.
+`(from defaults:)`. `null` (`~`) means *none*: no value where the default is none, nothing
+for `macs`, `services`, `grow` and `mkfs_options`; for other keys it is an error. YAML
+anchors and merge keys (`<<: *common`) may be used.
 
 **Limits.** A fleet file is at most {MAX_BYTES // 1024 // 1024} MiB, nested at most \
 {MAX_DEPTH} deep, at most {MAX_NODES} values once aliases are expanded, and UTF-8; a section \
