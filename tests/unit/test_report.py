@@ -161,3 +161,11 @@ def test_html_is_self_contained():
 )
 def test_duration(seconds, text):
     assert report.duration(seconds) == text
+
+
+def test_a_presync_running_on_the_lab():
+    text = (JOURNALS / "lab-kvm1-web1-presync-running.jsonl").read_text()
+    web1 = report.guest_report("web1", "kvm1", report.parse_journal(text, "kvm1"))
+    assert web1.state == report.PRESYNC
+    assert [(s.name, s.end) for s in web1.open_steps] == [("presync:/", None)]
+    assert (web1.presync_passes, web1.phases, web1.downtime_so_far(NOW)) == ((), (), None)
