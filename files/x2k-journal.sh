@@ -68,7 +68,9 @@ case $action in
         record end "$extra"
         # The end is recorded before the record goes: x2k-journal stop waits for it.
         grep -q "^$child " "$running" 2>/dev/null && rm -f "$running"
-        cat "$out"
+        # What the command printed, without rsync's progress updates (one \r-separated
+        # line that grows for as long as the copy runs): the last of each line only.
+        sed 's/^.*\r//' "$out"
         # The output stays until the guest's next run: removing it here could remove the
         # next run's, started as soon as a stop saw this one's record go.
         exit "$rc"
