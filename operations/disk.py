@@ -18,8 +18,8 @@ from pyinfra.api import OperationError, OperationValueError, QuoteString, String
 
 from facts.disk import BlkidFilesystems, BlockDeviceSize, FindmntMounts, SfdiskPartitionTable
 from facts.kpartx import KpartxMappings
-from facts.tree import TreeComponents, guest_path, unsafe
 from operations.util.checks import check_bool, check_path
+from operations.util.tree import checked
 from xen2kvm.devices import device_aliases
 
 SECTOR = 512
@@ -454,7 +454,7 @@ def mount(
         if target != base and not target.startswith(base.rstrip("/") + "/"):
             raise OperationValueError(f"path {path!r} is not in the tree {root!r}")
         if mounted and target != base:
-            _check_in_tree(base, target[len(base.rstrip("/")) :])
+            checked(base, target[len(base.rstrip("/")) :], ("directory",), "mount")
 
     current = host.get_fact(FindmntMounts).get(target)
     ours = current is not None and current["source"] in device_aliases(device)
@@ -494,17 +494,3 @@ def mount(
         return
     host.noop(f"{device} is already mounted on {target} ({current['options']})")
     yield from ()
-
-
-def _check_in_tree(root: str, path: str) -> None:
-    relative = guest_path(path)
-    if relative is None:
-        raise OperationValueError(f"{path!r} in the tree {root!r} is not a plain path")
-    kinds = host.get_fact(TreeComponents, root=root, path=path)
-    reason = unsafe(kinds, relative, ("directory",))
-    if reason:
-        raise OperationError(
-            f"{root}{path} on {host.name}: {reason} in the guest's tree: it is not "
-            "mounted (mount follows links, out of the tree onto this host). Make it a plain "
-            "directory in the guest and run again"
-        )

@@ -34,7 +34,8 @@ from pyinfra.api import (
 from pyinfra.facts.files import File, FileContents, FindFiles, Link, Sha1File
 from pyinfra.facts.server import Which
 
-from facts.tree import TreeComponents, guest_path, unsafe, where
+from facts.tree import where
+from operations.util.tree import checked, relative
 from xen2kvm import bootmenu, render
 
 XEN_CONSOLES = ("hvc0", "xvc0")
@@ -47,32 +48,6 @@ GRUB_TARGETS = ("i386-pc",)  # the new disk has an MBR table: BIOS boot
 def _check_root(root: str) -> None:
     if not isinstance(root, str) or not root.startswith("/") or root.rstrip("/") in ("", "/"):
         raise OperationValueError(f"root must be the migrated guest's tree, not {root!r}")
-
-
-def _relative(path: str) -> str:
-    relative = guest_path(path)
-    if relative is None:
-        raise OperationValueError(
-            f"path must be the guest's absolute path without '.', '..', '//' or control "
-            f"characters, not {path!r}"
-        )
-    return relative
-
-
-def checked(root: str, path: str, leaf: tuple[str, ...]) -> dict[str, str]:
-    """The components of ``path`` in the tree at ``root`` (``facts.tree.TreeComponents``),
-    or OperationError when one would lead out of the tree (a link) or is not what
-    ``leaf`` allows for the last one."""
-    relative = _relative(path)
-    kinds = host.get_fact(TreeComponents, root=root, path=path)
-    reason = unsafe(kinds, relative, leaf)
-    if reason:
-        raise OperationError(
-            f"{where(root, relative)} on {host.name}: {reason} in the guest's tree: xen2kvm "
-            "does not write, read or mount through it (it can lead out of the tree onto this "
-            "host). Make it a plain directory or file in the guest, or remove it, and run again"
-        )
-    return kinds
 
 
 def sha1(content: str) -> str:
@@ -125,7 +100,7 @@ def tree_file(root: str, path: str, content: str = "", mode: str = "0644", prese
         )
     """
     _check_root(root)
-    relative = _relative(path)
+    name = relative(path)
     if not isinstance(content, str):
         raise OperationValueError(f"content must be text, not {type(content).__name__}")
     if not isinstance(mode, str) or not re.fullmatch(r"0?[0-7]{3}", mode):
@@ -134,8 +109,8 @@ def tree_file(root: str, path: str, content: str = "", mode: str = "0644", prese
         raise OperationValueError(f"present must be True or False, not {present!r}")
 
     kinds = checked(root, path, ("file",))
-    dest = where(root, relative)
-    exists = kinds.get(relative) == "file"
+    dest = where(root, name)
+    exists = kinds.get(name) == "file"
     if not present:
         if not exists:
             host.noop(f"{dest} is already absent")
@@ -203,7 +178,7 @@ def serial_console(root: str):
         return
 
     checked(root, GETTY_WANTS, ("directory",))
-    wants = where(root, _relative(GETTY_WANTS))
+    wants = where(root, relative(GETTY_WANTS))
     changes = False
     for console in XEN_CONSOLES:
         path = posixpath.join(wants, f"serial-getty@{console}.service")
