@@ -388,6 +388,7 @@ def filesystem(
 # What a mount of a guest's filesystems needs on this host: the guest's device nodes and
 # set-uid programs mean nothing here, and nothing of the guest runs here.
 RESTRICTIONS = ("nodev", "nosuid", "noexec")
+TREE_OPTIONS = ",".join(RESTRICTIONS)  # what a tree's mounts take (options=)
 
 
 def _read_only(options: str) -> bool:
