@@ -12,10 +12,11 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand, operation
 from pyinfra.api.exceptions import OperationError
-from pyinfra.facts.files import Sha1File
+from pyinfra.facts.files import File, Sha1File
 from pyinfra.operations import files
 
 from operations.util.checks import check_guest, check_path
+from operations.util.tree import checked, relative
 from xen2kvm.baseline import GUEST_PATH, SCRIPT_NAME
 
 SCRIPT_SOURCE = Path(__file__).resolve().parent.parent / "files" / SCRIPT_NAME
@@ -57,29 +58,40 @@ def capture(path: str = GUEST_PATH):
     )
 
 
+# A baseline is a few hundred lines; a bigger file in its place is not copied to the host.
+FILED_LIMIT = 16 * 1024 * 1024
+
+
 @operation()
-def filed(guest: str, source: str, state_dir: str = "/var/lib/xen2kvm", present: bool = True):
+def filed(
+    guest: str,
+    root: str,
+    state_dir: str = "/var/lib/xen2kvm",
+    present: bool = True,
+    path: str = GUEST_PATH,
+):
     """
     Keep a copy of a guest's baseline with its journal on the KVM host (taken from the new
-    tree after the final copy); ``present=False`` drops it.
+    tree after the final copy); ``present=False`` drops it. The baseline is read only when
+    it is a plain file reached without a symbolic link (the guest could point it at the
+    host's own files, or at a device), and no bigger than 16 MiB.
 
     + guest: the guest
-    + source: the baseline file in the guest's new tree on this host
+    + root: the guest's new tree on this host
     + state_dir: where the journal lives
     + present: whether the copy should be kept
+    + path: where the guest wrote its baseline (in its own terms)
 
     **Example:**
 
     .. code:: python
 
-        baseline.filed(
-            guest="web1",
-            source="/var/lib/xen2kvm/target/web1/var/lib/xen2kvm/baseline",
-        )
+        baseline.filed(guest="web1", root="/var/lib/xen2kvm/target/web1")
     """
     check_guest(guest)
-    check_path("source", source, "file path")
+    check_path("root", root)
     check_path("state_dir", state_dir)
+    name = relative(path)
     dest = filed_path(state_dir, guest)
     kept = host.get_fact(Sha1File, path=dest)
     if not present:
@@ -89,7 +101,17 @@ def filed(guest: str, source: str, state_dir: str = "/var/lib/xen2kvm", present:
         yield StringCommand("rm -f", QuoteString(dest))
         return
 
-    wanted = host.get_fact(Sha1File, path=source)
+    kinds = checked(root, path, ("file",), "read")
+    source = posixpath.join(root, name)
+    wanted = None
+    if kinds.get(name) == "file":
+        size = (host.get_fact(File, path=source) or {}).get("size") or 0
+        if size > FILED_LIMIT:
+            raise OperationError(
+                f"{guest}: {source} is {size} bytes, more than a baseline's "
+                f"{FILED_LIMIT // 2**20} MiB: not copied. Look at what the guest left there"
+            )
+        wanted = host.get_fact(Sha1File, path=source)
     if wanted is None and host.state.is_executing:
         raise OperationError(f"{guest}: no baseline at {source} (was it captured?)")
     if wanted is not None and wanted == kept:

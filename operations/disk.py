@@ -19,6 +19,7 @@ from pyinfra.api import OperationError, OperationValueError, QuoteString, String
 from facts.disk import BlkidFilesystems, BlockDeviceSize, FindmntMounts, SfdiskPartitionTable
 from facts.kpartx import KpartxMappings
 from operations.util.checks import check_bool, check_path
+from operations.util.tree import checked
 from xen2kvm.devices import device_aliases
 
 SECTOR = 512
@@ -384,8 +385,21 @@ def filesystem(
 # Mounts ----------------------------------------------------------------------------
 
 
+# What a mount of a guest's filesystems needs on this host: the guest's device nodes and
+# set-uid programs mean nothing here, and nothing of the guest runs here.
+RESTRICTIONS = ("nodev", "nosuid", "noexec")
+TREE_OPTIONS = ",".join(RESTRICTIONS)  # what a tree's mounts take (options=)
+
+
 def _read_only(options: str) -> bool:
     return "ro" in options.split(",")
+
+
+def missing_restrictions(current: str, wanted: str) -> list[str]:
+    """The restrictions (``nodev``, ``nosuid``, ``noexec``) asked for in ``wanted`` that a
+    mount with ``current`` options lacks. Restrictions it has beyond those are kept."""
+    have, want = set(current.split(",")), set(wanted.split(","))
+    return [flag for flag in RESTRICTIONS if flag in want and flag not in have]
 
 
 @operation()
@@ -395,6 +409,7 @@ def mount(
     mounted: bool = True,
     options: str = "defaults",
     fstype: str | None = None,
+    root: str | None = None,
 ):
     """
     Mount (or unmount) a device, for the time of the migration (not in ``/etc/fstab``).
@@ -403,8 +418,13 @@ def mount(
       ``/dev/mapper/VG-LV`` (findmnt reports the latter)
     + path: the mount point, made when missing
     + mounted: whether the device should be mounted there
-    + options: mount options; ``ro`` also requires an existing mount to be read-only
+    + options: mount options; ``ro`` also requires an existing mount to be read-only, and
+      ``nodev``, ``nosuid`` and ``noexec`` are added to an existing mount that lacks them
+      (``mount -o remount``)
     + fstype: the filesystem type (``mount -t``), found by mount when not given
+    + root: the guest's tree that ``path`` is in (its content came from the guest):
+      mounting is refused when a component of ``path`` below ``root`` is a symbolic link
+      (``mount`` follows it, out of the tree onto this host)
 
     A mount of another device on ``path``, or a read-write mount where ``ro`` is asked
     (and the reverse), is an error, not remounted.
@@ -414,10 +434,11 @@ def mount(
     .. code:: python
 
         disk.mount(
-            name="Source root of web1, read-only",
-            device="/dev/vg0/web1-disk",
-            path="/mnt/xen2kvm/web1",
-            options="ro",
+            name="/var of web1's new disk",
+            device="/dev/mapper/web1-var",
+            path="/var/lib/xen2kvm/target/web1/var",
+            options="nodev,nosuid,noexec",
+            root="/var/lib/xen2kvm/target/web1",
         )
     """
     check_path("device", device)
@@ -428,6 +449,14 @@ def mount(
         raise OperationValueError(f"fstype must be a filesystem type like ext4: {fstype!r}")
 
     target = posixpath.normpath(path)
+    if root is not None:
+        check_path("root", root)
+        base = posixpath.normpath(root)
+        if target != base and not target.startswith(base.rstrip("/") + "/"):
+            raise OperationValueError(f"path {path!r} is not in the tree {root!r}")
+        if mounted and target != base:
+            checked(base, target[len(base.rstrip("/")) :], ("directory",), "mount")
+
     current = host.get_fact(FindmntMounts).get(target)
     ours = current is not None and current["source"] in device_aliases(device)
     if current is not None and not ours:
@@ -458,5 +487,11 @@ def mount(
         raise OperationError(
             f"{device} is mounted on {target} on {host.name} as {current['fstype']}, not {fstype}"
         )
+    missing = missing_restrictions(current["options"], options)
+    if missing:
+        yield StringCommand(
+            "mount -o", QuoteString(",".join(["remount", *missing])), QuoteString(target)
+        )
+        return
     host.noop(f"{device} is already mounted on {target} ({current['options']})")
     yield from ()

@@ -21,15 +21,30 @@ def _check_interface(interface: object) -> None:
         raise OperationValueError(f"interface {interface!r} is not a Linux interface name")
 
 
+def plain_address(address: object) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """A plain IPv4 or IPv6 address given as text, or OperationValueError. ``ipaddress``
+    also takes integers, bytes and IPv6 scope ids (``fe80::1%eth0``): a scope id is any
+    text after ``%`` (``fe80::1%$(reboot)``), so none is taken here."""
+    if not isinstance(address, str):
+        raise OperationValueError(f"an address must be given as text, not {address!r}")
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        raise OperationValueError(f"{address!r} is not an IP address") from None
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.scope_id is not None:
+        raise OperationValueError(
+            f"{address!r} has an IPv6 scope id (after '%'): give the plain address; a "
+            "link-local address cannot be used here"
+        )
+    return parsed
+
+
 def _ipv4_addresses(addresses: object) -> list[str]:
     if isinstance(addresses, str) or not isinstance(addresses, (list, tuple)):
         raise OperationValueError(f"addresses must be a list of addresses, not {addresses!r}")
     found = []
     for address in addresses:
-        try:
-            parsed = ipaddress.ip_address(address)
-        except ValueError:
-            raise OperationValueError(f"{address!r} is not an IP address") from None
+        parsed = plain_address(address)
         if parsed.version == 6:
             raise OperationValueError(
                 f"{address} is an IPv6 address: ARP is IPv4 only. Announce it with an "
@@ -114,13 +129,19 @@ def wait_for_port(address: str, port: int = 22, timeout: int = 600):
 
         net.wait_for_port(address="198.51.100.101", port=22, timeout=600)
     """
-    try:
-        ip = ipaddress.ip_address(address)
-    except ValueError:
-        raise OperationValueError(f"not an IP address: {address!r}") from None
-    if not isinstance(port, int) or not 0 < port < 65536:
+    ip = plain_address(address)
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
         raise OperationValueError(f"not a TCP port: {port!r}")
-    if not isinstance(timeout, int) or timeout < 1:
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
         raise OperationValueError(f"timeout must be a whole number of seconds, not {timeout!r}")
-    probe = f"until (exec 3<>/dev/tcp/{ip}/{port}) 2>/dev/null; do sleep 2; done"
-    yield StringCommand("timeout", str(timeout), "bash -c", QuoteString(probe))
+    # The address and port are bash's arguments ($1, $2), never part of its script.
+    probe = 'until (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; do sleep 2; done'
+    yield StringCommand(
+        "timeout",
+        QuoteString(str(timeout)),
+        "bash -c",
+        QuoteString(probe),
+        "x2k-wait",
+        QuoteString(str(ip)),
+        QuoteString(str(port)),
+    )

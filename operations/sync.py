@@ -22,7 +22,13 @@ from operations.util.checks import check_path
 from xen2kvm.journal import CUTOVER_COMPLETE, TOOL, done
 
 KEY_COMMENT = "xen2kvm-migration"
-RSYNC = "rsync -aHAXx --numeric-ids --delete --stats --info=progress2"
+# --sparse: holes stay holes (a 2 GiB sparse file with 4 KiB of data takes 4 KiB on the new
+# disk, not 2 GiB). No --inplace: with -H it writes through hard links the source has since
+# broken (rsync's own man page: a "tug of war"; seen with rsync 3.2.7 and 3.5.0), silently
+# giving one file another's content. Without it, a changed file is written to a temporary
+# copy beside it and renamed: the final pass needs free space for the largest changed file
+# (its allocated blocks, --sparse keeps holes out of the copy too).
+RSYNC = "rsync -aHAXx --numeric-ids --delete --sparse --stats --info=progress2"
 
 
 @operation()
@@ -147,7 +153,7 @@ def tree(
     until: str = CUTOVER_COMPLETE,
 ):
     """
-    Copy one filesystem with rsync (``-aHAXx --numeric-ids --delete``), journaled.
+    Copy one filesystem with rsync (``-aHAXx --numeric-ids --delete --sparse``), journaled.
 
     + guest: the guest (for the journal)
     + step: the journal's name for this copy (``presync:/var``)

@@ -71,7 +71,8 @@ def source_mounts(move: Move, what: str, mounted: bool):
             name=f"{move.guest.name}: {mountpoint} {what}",
             device=device,
             path=paths.below(root, mountpoint),
-            options="ro",
+            options=f"ro,{disk.TREE_OPTIONS}",
+            root=root,
             mounted=mounted,
         )
 

@@ -1,9 +1,15 @@
-"""Read a guest's ``/etc/fstab`` and rewrite its device names for the new disk."""
+"""Read a guest's ``/etc/fstab`` and rewrite its device names for the new disk.
+
+The fstab comes from the guest, which may be hostile: a mountpoint of a filesystem that
+moves is where the KVM host mounts it below the new tree and copies into it with
+``rsync --delete``, so ``mountpoint_problem`` says which mountpoints it cannot take
+(``/../../etc`` is the host's own /etc).
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 _OCTAL = re.compile(r"\\([0-7]{3})")
 
@@ -16,6 +22,8 @@ class FstabEntry:
     options: str = "defaults"
     dump: int = 0
     passno: int = 0
+    line: int = field(default=0, compare=False)  # its line number in the guest's fstab
+    text: str = field(default="", compare=False)  # that line, as the guest wrote it
 
     @property
     def is_swap(self) -> bool:
@@ -58,9 +66,27 @@ def parse_fstab(text: str) -> list[FstabEntry]:
                 options=fields[3] if len(fields) > 3 else "defaults",
                 dump=dump,
                 passno=passno,
+                line=number,
+                text=line,
             )
         )
     return entries
+
+
+def mountpoint_problem(mountpoint: str) -> str | None:
+    """Why a filesystem mounted at ``mountpoint`` (unescaped) cannot be moved as it is,
+    or None: it must be an absolute, normalised path (no ``.``, ``..``, ``//`` nor a
+    trailing ``/``) without control characters."""
+    if not mountpoint.startswith("/"):
+        return "the mountpoint is not an absolute path"
+    if any(not char.isprintable() for char in mountpoint):
+        return "the mountpoint has control characters"
+    if any(part in (".", "..") for part in mountpoint.split("/")):
+        return "the mountpoint has '.' or '..' in it (it would lead out of the guest's tree)"
+    normal = "/" + "/".join(part for part in mountpoint.split("/") if part)
+    if normal != mountpoint:
+        return f"the mountpoint is not normalised ({normal} would be)"
+    return None
 
 
 def rename_devices(entries: list[FstabEntry], renames: dict[str, str]) -> list[FstabEntry]:

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .errors import PlanError, XenConfigError
-from .fstab import FstabEntry
+from .fstab import FstabEntry, mountpoint_problem
+from .journal import COPY_PHASES, JournalError, copy_step
 from .units import MAX_MEMORY_MIB, MAX_VCPUS, MIB, MIN_MEMORY_MIB, human, round_up
 
 if TYPE_CHECKING:
@@ -288,6 +289,8 @@ def source_volumes(
 
     ``sizes`` maps each disk's dom0 device (the Xen config's target) to its size in bytes.
     A disk the guest's fstab does not mention is refused: data on it would be left behind.
+    So is a filesystem whose mountpoint is not a plain, normalised absolute path (the
+    host mounts it there below the new tree), or that the journal cannot name.
     """
     volumes = []
     for disk in domain.disks:
@@ -302,6 +305,8 @@ def source_volumes(
                 f"{disk.vdev} ({disk.target}) is in the Xen config but not in the guest's "
                 "/etc/fstab: mount it there or leave it out of the Xen config",
             )
+        if not entry.is_swap:
+            _check_mountpoint(guest, entry)
         size = sizes.get(disk.target or "")
         if not size:
             raise PlanError(guest, "size", f"no size known for {disk.target} on the dom0")
@@ -318,6 +323,28 @@ def source_volumes(
             )
         )
     return volumes
+
+
+def _check_mountpoint(guest: str, entry: FstabEntry) -> None:
+    where = f"line {entry.line} ({entry.text.strip()!r})" if entry.line else repr(entry.mountpoint)
+    problem = mountpoint_problem(entry.mountpoint)
+    if problem:
+        raise PlanError(
+            guest,
+            "fstab",
+            f"{where}: {problem}: the KVM host would mount and fill that path. Fix the "
+            "guest's /etc/fstab",
+        )
+    try:
+        copy_step(COPY_PHASES[0], entry.mountpoint)
+    except JournalError:
+        raise PlanError(
+            guest,
+            "fstab",
+            f"{where}: xen2kvm cannot move a filesystem mounted at {entry.mountpoint!r} yet "
+            "(its journal names each copy by the mountpoint, of letters, digits and "
+            "/ _ . @ + - only): mount it at such a path in the guest first",
+        ) from None
 
 
 def _volume_order(volume: SourceVolume) -> tuple[int, str]:

@@ -97,3 +97,37 @@ def grub_defaults(plan: GuestPlan) -> str:
 def persistent_net_rules(plan: GuestPlan, interface_base: str = "eth") -> str:
     """``/etc/udev/rules.d/70-persistent-net.rules`` naming the planned MACs as before."""
     return _render("70-persistent-net.rules.j2", dom=plan.domain, interface_base=interface_base)
+
+
+def root_device(plan: GuestPlan) -> str:
+    """The guest's root filesystem as its kernel finds it under KVM (``root=``)."""
+    return next(volume.device for volume in plan.volumes if volume.mountpoint == "/")
+
+
+def kernel_cmdline(plan: GuestPlan) -> str:
+    """The kernel options beside ``root=``: the Xen-era interface names and, when the plan
+    has a serial console, the consoles (as ``grub-serial.cfg.j2`` sets them)."""
+    return " ".join(["net.ifnames=0", plan.domain.kernel_console]).strip()
+
+
+def grub_cfg(
+    kernels: list[tuple[str, bool]],
+    boot_uuid: str,
+    root_device: str,
+    cmdline: str = "",
+    serial_console: bool = False,
+) -> str:
+    """``/boot/grub/grub.cfg``: one entry per (release, has an initrd), in the order given
+    (``bootmenu.boot_kernels``: newest first), ``/boot`` found by its filesystem UUID.
+    ValueError for a value that is not plain (``bootmenu.check_menu``)."""
+    from .bootmenu import check_menu  # kept here: this module's imports are shared ground
+
+    check_menu(kernels, boot_uuid, root_device, cmdline)
+    return _render(
+        "grub.cfg.j2",
+        kernels=[{"release": release, "initrd": initrd} for release, initrd in kernels],
+        boot_uuid=boot_uuid,
+        root_device=root_device,
+        cmdline=cmdline,
+        serial_console=serial_console,
+    )

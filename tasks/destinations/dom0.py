@@ -120,6 +120,8 @@ class Dom0(Destination):
                 device=new_devices(move)[volume.device],
                 path=paths.below(move.tree, volume.mountpoint),
                 mounted=mounted,
+                options=disk.TREE_OPTIONS,
+                root=move.tree,
             )
 
     def end_state(self, move: Move) -> None:

@@ -17,7 +17,6 @@ from pyinfra.operations.util import any_changed
 from operations import baseline, disk, guestfix, libvirt, lvm, preflight, sync
 from tasks.destinations import Destination
 from xen2kvm import journal, paths, render
-from xen2kvm.baseline import GUEST_PATH
 from xen2kvm.devices import mapping_path
 from xen2kvm.inventory import Fleet, Guest, KvmHost
 from xen2kvm.planner import GuestPlan, SourceVolume, plan_guest
@@ -212,30 +211,40 @@ class Kvm(Destination):
                 name=f"{move.guest.name}: mount {mountpoint} of the new disk",
                 device=where,
                 path=paths.below(move.tree, mountpoint),
+                options=disk.TREE_OPTIONS,
+                root=move.tree,
             )
 
     def fixups(self, move: Move) -> None:
         guest, plan, tree = move.guest, move.need_plan(), move.tree
-        files.put(
+        guestfix.tree_file(
             name=f"{guest.name}: fstab with the new device names",
-            src=StringIO(render.fstab(plan, list(move.fstab))),
-            dest=f"{tree}/etc/fstab",
+            root=tree,
+            path="/etc/fstab",
+            content=render.fstab(plan, list(move.fstab)),
         )
-        files.put(
+        guestfix.tree_file(
             name=f"{guest.name}: persistent-net rules on the planned MACs",
-            src=StringIO(render.persistent_net_rules(plan)),
-            dest=f"{tree}/etc/udev/rules.d/70-persistent-net.rules",
+            root=tree,
+            path="/etc/udev/rules.d/70-persistent-net.rules",
+            content=render.persistent_net_rules(plan),
         )
-        files.put(
+        guestfix.tree_file(
             name=f"{guest.name}: grub settings (serial console, eth names)",
-            src=StringIO(render.grub_defaults(plan)),
-            dest=f"{tree}/etc/default/grub.d/xen2kvm.cfg",
-            create_remote_dir=True,
+            root=tree,
+            path="/etc/default/grub.d/xen2kvm.cfg",
+            content=render.grub_defaults(plan),
         )
         guestfix.serial_console(name=f"{guest.name}: getty on ttyS0, none on hvc0", root=tree)
         without_key(move)
         guestfix.bootloader(
-            name=f"{guest.name}: grub on the new disk", root=tree, disk=plan.disk_path
+            name=f"{guest.name}: grub on the new disk",
+            root=tree,
+            disk=plan.disk_path,
+            boot_uuid=plan.boot_uuid,
+            root_device=render.root_device(plan),
+            cmdline=render.kernel_cmdline(plan),
+            serial_console=plan.domain.serial_console,
         )
 
     def close(self, move: Move) -> None:
@@ -243,7 +252,7 @@ class Kvm(Destination):
         baseline.filed(
             name=f"{guest.name}: its baseline kept with the journal",
             guest=guest.name,
-            source=paths.below(move.tree, GUEST_PATH),
+            root=move.tree,
             state_dir=move.state_dir,
         )
         for mountpoint, where in reversed(mount_order(plan)):
