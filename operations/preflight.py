@@ -6,14 +6,17 @@ a host.
 
 from __future__ import annotations
 
-from pyinfra import host, inventory
+from pyinfra import host, inventory, logger
 from pyinfra.api import OperationError, OperationValueError, operation
 from pyinfra.facts.files import Directory
 
 from facts.debian import DebianArchitecture
+from facts.journal import MigrationJournal
 from facts.libvirt import LibvirtDomains
 from facts.lvm import LvmLogicalVolumes, LvmVolumeGroups
 from facts.xen import XenConfigFile, XenDomains
+from operations.util.checks import check_bool, check_guest, check_path
+from xen2kvm.downtime import project
 from xen2kvm.errors import XenConfigError
 from xen2kvm.inventory import GUEST_ARCHES
 from xen2kvm.units import human
@@ -213,4 +216,69 @@ def kvm_stopped(guest: str, kvm_host: str, domain: str):
             "the Xen copy is not started while the KVM one runs"
         )
     host.noop(f"the KVM domain of {guest} does not run on {kvm_host}")
+    yield from ()  # a check: never a command
+
+
+@operation()
+def downtime(
+    guest: str,
+    state_dir: str,
+    boot_time: int,
+    budget: int | None = None,
+    gate: bool = True,
+    force: bool = False,
+):
+    """
+    Project a guest's downtime from its journal on this host (its destination) and, as
+    the cutover's gate, refuse a cutover whose projection exceeds its budget. Changes
+    nothing. The projection is made when this runs: after the warm copies of the same run.
+
+    + guest: the guest
+    + state_dir: where its journal is, on this host
+    + boot_time: seconds it takes to boot and answer SSH, until one boot was measured
+    + budget: the longest downtime allowed, in seconds (None: no limit)
+    + gate: refuse over the budget, or with a budget and nothing to project from yet
+      (False: only say it, as the plan does before the run's own warm copies)
+    + force: start the cutover over the budget anyway (said as a warning)
+
+    **Example:**
+
+    .. code:: python
+
+        preflight.downtime(guest="web1", state_dir="/var/lib/xen2kvm", boot_time=90,
+                           budget=300)
+    """
+    check_guest(guest)
+    check_path("state_dir", state_dir)
+    check_bool("gate", gate)
+    check_bool("force", force)
+    for label, value in (("boot_time", boot_time), ("budget", budget)):
+        if value is None and label == "budget":
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise OperationValueError(
+                f"{label} must be a positive number of seconds, not {value!r}"
+            )
+    records = host.get_fact(MigrationJournal, state_dir=state_dir, guest=guest)
+    projection = project(records, boot_time)
+    limit = f", budget {budget} s" if budget is not None else ""
+    if projection is None:
+        if gate and budget is not None and host.state.is_executing:
+            raise OperationError(
+                f"{host.name}: {guest}: no complete warm copy to project its downtime from"
+                f"{limit}: the cutover is not started. Run presync first"
+            )
+        host.noop(f"{guest}: no projected downtime yet (no complete warm copy){limit}")
+        return
+    said = f"{guest}: {projection.describe()}{limit}"
+    if budget is not None and projection.total > budget and gate:
+        if not force:
+            raise OperationError(
+                f"{host.name}: {said}: over budget, the cutover is not started. Run presync "
+                "again (a smaller last delta), raise downtime_budget, or start it anyway "
+                "with --data force_downtime=true"
+            )
+        if not host.state.is_executing:
+            logger.warning(f"{host.name}: {said}: over budget, started anyway (forced)")
+    host.noop(said)
     yield from ()  # a check: never a command

@@ -19,7 +19,8 @@ from pyinfra.facts.files import File, FileContents
 
 from facts.journal import MigrationJournal
 from operations.util.checks import check_path
-from xen2kvm.journal import CUTOVER_COMPLETE, TOOL, done
+from xen2kvm.journal import CUTOVER_COMPLETE, TOOL, done, summarise
+from xen2kvm.units import human
 
 KEY_COMMENT = "xen2kvm-migration"
 # --sparse: holes stay holes (a 2 GiB sparse file with 4 KiB of data takes 4 KiB on the new
@@ -151,6 +152,7 @@ def tree(
     state_dir: str,
     excludes: list[str] | tuple[str, ...] = (),
     until: str = CUTOVER_COMPLETE,
+    converged_below: int | None = None,
 ):
     """
     Copy one filesystem with rsync (``-aHAXx --numeric-ids --delete --sparse``), journaled.
@@ -164,6 +166,8 @@ def tree(
     + state_dir: where the journal lives
     + excludes: paths (relative to the copied tree) rsync must neither copy nor delete
     + until: once this step is in the journal, copying stops (the migration is done)
+    + converged_below: copy only if this step's last copy moved this many bytes or more
+      (a further warm pass: once a pass moves less, the delta has converged)
 
     Each rerun sends only the difference. After ``until`` is journaled, it does nothing.
 
@@ -177,9 +181,18 @@ def tree(
     """
     if not dest.endswith("/") or not source.endswith("/"):
         raise OperationValueError("source and dest must end with / (copy contents)")
-    if done(host.get_fact(MigrationJournal, state_dir=state_dir, guest=guest), until):
+    records = host.get_fact(MigrationJournal, state_dir=state_dir, guest=guest)
+    if done(records, until):
         host.noop(f"{guest} is migrated ({until} is in the journal): nothing to copy")
         return
+    if converged_below is not None:
+        last = [c for c in summarise(records).copies if c.step == step and c.rc == 0]
+        if last and (last[-1].bytes or 0) < converged_below:
+            host.noop(
+                f"{guest}: {step} has converged: its last pass moved {human(last[-1].bytes or 0)}"
+                f", under {human(converged_below)}"
+            )
+            return
     ssh = " ".join(
         [
             "ssh",

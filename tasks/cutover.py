@@ -16,6 +16,8 @@ guest that cannot be reached then (stopped on Xen) does not stop the run; its mo
 recorded complete only once it has announced its addresses from its destination.
 """
 
+from pyinfra import host
+
 from operations import baseline, flow, journal, net, preflight, sync
 from tasks import steps
 from tasks.move import moves
@@ -29,6 +31,15 @@ for move in moves("guest"):
         baseline.capture(name=f"{move.guest.name}: baseline before the cutover")
 
 for move in moves("dest"):
+    if not move.migrated and not move.cutover_started:  # the gate: within its budget
+        preflight.downtime(
+            name=f"{move.guest.name}: {move.projection()}",
+            guest=move.guest.name,
+            state_dir=move.state_dir,
+            boot_time=move.guest.boot_time,
+            budget=move.guest.downtime_budget,
+            force=str(host.data.get("force_downtime", "")).lower() in ("1", "true", "yes"),
+        )
     if not move.migrated:
         journal.milestone(
             name=f"{move.guest.name}: downtime starts (shutdown on {move.source.name})",

@@ -27,6 +27,7 @@ from facts.journal import MigrationJournal
 from facts.xen import XenConfigFile
 from tasks.destinations import Destination, destination
 from xen2kvm import journal, paths
+from xen2kvm.downtime import project
 from xen2kvm.errors import Xen2KvmError
 from xen2kvm.fstab import FstabEntry, parse_fstab
 from xen2kvm.inventory import Guest, KvmHost, XenHost
@@ -53,6 +54,7 @@ class Move:
     volumes: tuple[SourceVolume, ...]  # its filesystems and swap, as its dom0 holds them
     plan: GuestPlan | None  # the new disk (KVM); None for a rehome, or without inputs
     fstab: tuple[FstabEntry, ...]
+    records: tuple[dict, ...]  # its journal as the run found it
     migrated: bool  # the move's last milestone is in the journal
     # downtime-start is: an earlier run began the cutover (the source may be stopped), so
     # this one goes straight on with it, without the warm copy from the running guest
@@ -93,6 +95,13 @@ class Move:
 
     def known_hosts(self, source: str) -> str:
         return paths.known_hosts(self.state_dir, source)
+
+    def projection(self) -> str:
+        """Its projected downtime as the run found its journal (for operation names)."""
+        found = project(list(self.records), self.guest.boot_time)
+        said = found.describe() if found else "no projected downtime yet (no warm copy)"
+        budget = self.guest.downtime_budget
+        return f"{said}, budget {budget} s" if budget is not None else said
 
     def need_plan(self) -> GuestPlan:
         if self.plan is None:
@@ -170,6 +179,7 @@ def _move(guest: Guest, need_plan: bool) -> Move:
         volumes=tuple(volumes),
         plan=plan,
         fstab=tuple(fstab),
+        records=tuple(records),
         migrated=journal.done(records, to.complete),
         cutover_started=journal.done(records, journal.DOWNTIME_START),
         final_copied=journal.done(records, journal.FINAL_COPY_DONE),

@@ -19,6 +19,17 @@ for move in moves("source"):
         path=move.guest.xen_config,
     )
 
+for move in moves("dest"):  # what a cutover would cost now (the gate is in the cutover)
+    if not move.migrated:
+        preflight.downtime(
+            name=f"{move.guest.name}: {move.projection()}",
+            guest=move.guest.name,
+            state_dir=move.state_dir,
+            boot_time=move.guest.boot_time,
+            budget=move.guest.downtime_budget,
+            gate=False,
+        )
+
 for move in moves("guest"):
     if not move.migrated:
         preflight.guest(name=f"{move.guest.name} answers", arch=move.guest.arch)

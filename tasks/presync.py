@@ -48,5 +48,7 @@ for move in todo:
     )
     move.to.build(move)
     steps.trust_host_keys(move, guest.name, "for the copies")
-    steps.copy(move, "presync", guest.name, guest.migration_address or guest.address, "")
+    for warm_pass in range(1, steps.WARM_PASSES + 1):
+        address = guest.migration_address or guest.address
+        steps.copy(move, "presync", guest.name, address, "", warm_pass=warm_pass)
     move.to.fixups(move)

@@ -15,6 +15,12 @@ from tasks.move import Move, moves
 from xen2kvm import paths, runid
 from xen2kvm.journal import copy_step
 
+# Warm passes: the first copies everything, each further one only what changed since;
+# they stop once a pass moves less than CONVERGED_BELOW (the delta has converged), and
+# the final copy in the window is no larger than the last of them.
+WARM_PASSES = 3
+CONVERGED_BELOW = 64 * 1024 * 1024
+
 # Never worth copying (kernel and runtime filesystems, should -x miss them).
 RUNTIME = ("/proc/*", "/sys/*", "/dev/*", "/run/*", "/tmp/*", "/lost+found")  # noqa: S108
 
@@ -42,13 +48,23 @@ def trust_host_keys(move: Move, source: str, why: str):
     )
 
 
-def copy(move: Move, phase: str, source_host: str, source_address: str, source_base: str):
-    """One rsync per filesystem of the guest, into its tree on the destination."""
+def copy(
+    move: Move,
+    phase: str,
+    source_host: str,
+    source_address: str,
+    source_base: str,
+    warm_pass: int = 1,
+):
+    """One rsync per filesystem of the guest, into its tree on the destination. A further
+    warm pass (``warm_pass`` 2 and up) copies a filesystem only while its last pass moved
+    ``CONVERGED_BELOW`` or more."""
     guest = move.guest
+    again = f" (pass {warm_pass})" if warm_pass > 1 else ""
     for mountpoint in move.to.copied(move):
         excludes = move.to.own_files + RUNTIME if mountpoint == "/" else ("/lost+found",)
         sync.tree(
-            name=f"{guest.name}: {phase} copy of {mountpoint} to {move.dest}",
+            name=f"{guest.name}: {phase} copy of {mountpoint} to {move.dest}{again}",
             guest=guest.name,
             step=copy_step(f"{move.to.copy_prefix}{phase}", mountpoint),
             source=f"root@{source_address}:{paths.below(source_base, mountpoint).rstrip('/')}/",
@@ -58,6 +74,7 @@ def copy(move: Move, phase: str, source_host: str, source_address: str, source_b
             state_dir=move.state_dir,
             excludes=list(excludes),
             until=move.to.complete,
+            converged_below=CONVERGED_BELOW if warm_pass > 1 else None,
         )
 
 

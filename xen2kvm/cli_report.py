@@ -61,7 +61,10 @@ def run(args: argparse.Namespace) -> int:
     inventory = load_inventory(args.inventory)
     fetched = fetch(inventory, args.wave, args.guest)
     now = time.time()
-    reports = [report.guest_report(f.guest, f.destination, f.records) for f in fetched]
+    reports = [
+        report.guest_report(f.guest, f.destination, f.records, boot_time(inventory, f.guest))
+        for f in fetched
+    ]
     title = "xen2kvm report: " + selection_name(args.wave, args.guest)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -96,6 +99,11 @@ def fetch(
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             return list(pool.map(one, [guest.name for guest in guests]))
+
+
+def boot_time(inventory: Inventory, guest: str) -> int:
+    """The guest's configured boot time (for its projected downtime)."""
+    return inventory.fleet.guests[guest].boot_time
 
 
 def remote_command(state_dir: str, guest: str, progress: bool) -> str:

@@ -12,7 +12,7 @@ import sys
 import time
 
 from . import report, status
-from .cli_report import add_selection, fetch, selection_name
+from .cli_report import add_selection, boot_time, fetch, selection_name
 from .fleet_access import load_inventory
 
 sleep = time.sleep  # between two refreshes of --watch
@@ -39,7 +39,11 @@ def snapshot(args: argparse.Namespace) -> list[status.GuestStatus]:
     fetched = fetch(inventory, args.wave, args.guest, progress=True)
     now = time.time()
     return [
-        status.guest_status(report.guest_report(f.guest, f.destination, f.records), f.progress, now)
+        status.guest_status(
+            report.guest_report(f.guest, f.destination, f.records, boot_time(inventory, f.guest)),
+            f.progress,
+            now,
+        )
         for f in fetched
     ]
 

@@ -151,6 +151,8 @@ class Guest:
     mkfs_options: Mapping[str, str] = field(default_factory=dict)
     # The dom0 this guest moves to (staying on Xen), instead of a KVM host (kvm_host None).
     rehome_to: str | None = None
+    boot_time: int = 90  # seconds to SSH at its destination, until one boot was measured
+    downtime_budget: int | None = None  # seconds its cutover may project, at most
 
 
 @dataclass(frozen=True)

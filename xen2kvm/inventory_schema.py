@@ -379,6 +379,23 @@ GUESTS = Section(
         ),
         Field("machine", TOKEN, "the QEMU machine type", "pc", from_defaults=True),
         Field(
+            "boot_time",
+            Kind("whole number", k.whole(1, 3600), "seconds", "1 to 3600"),
+            "how long it takes to boot at its destination until SSH answers, for the "
+            "projected downtime until one boot was measured",
+            90,
+            from_defaults=True,
+        ),
+        Field(
+            "downtime_budget",
+            Kind("whole number", k.whole(1, 86400), "seconds", "1 to 86400"),
+            "the longest downtime its cutover may project: over it, the cutover is not "
+            "started (--data force_downtime=true starts it anyway); none: no limit",
+            None,
+            True,
+            from_defaults=True,
+        ),
+        Field(
             "mkfs_options",
             Kind("mapping of filesystem type to options", k.mkfs_options),
             'extra mkfs options per type (ext2 ext3 ext4 xfs swap), e.g. {ext4: "-O '

@@ -15,8 +15,9 @@ refused when written and when read.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 TOOL = "/usr/local/sbin/x2k-journal"  # installed on each destination host
 
@@ -135,6 +136,26 @@ class Summary:
     def copied(self, phase: str) -> int:
         """Bytes the successful copies of ``phase`` (presync, cutover) moved."""
         return sum(c.bytes or 0 for c in self.copies if c.rc == 0 and is_copy(c.step, phase))
+
+
+def passes(
+    copies: Iterable[Any], phase: str, step: Callable[[Any], str] | None = None
+) -> list[list[Any]]:
+    """The copies of ``phase`` grouped into passes, in order: a pass copies each
+    filesystem once, so a filesystem copied again starts the next pass. ``step`` gives a
+    copy's step name (default: its ``step`` attribute)."""
+    name = step or (lambda copy: copy.step)
+    grouped: list[list[Any]] = []
+    seen: set[str] = set()
+    for copy in copies:
+        if not is_copy(name(copy), phase):
+            continue
+        if not grouped or name(copy) in seen:
+            grouped.append([])
+            seen = set()
+        seen.add(name(copy))
+        grouped[-1].append(copy)
+    return grouped
 
 
 def summarise(records: list[dict]) -> Summary:

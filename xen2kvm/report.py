@@ -18,6 +18,7 @@ from typing import Any
 
 import jinja2
 
+from .downtime import project
 from .errors import Xen2KvmError
 from .journal import (
     ANSWERING,
@@ -28,6 +29,7 @@ from .journal import (
     ROLLED_BACK,
     current,
     is_copy,
+    passes,
     summarise,
 )
 from .units import human
@@ -145,19 +147,10 @@ def _copy(step: str, start: float, end: float | None, size: Any, rc: int | None)
 
 
 def presync_passes(copies: Iterable[Span]) -> tuple[int, ...]:
-    """Bytes per presync pass: a pass copies each filesystem once, so a filesystem copied
-    again starts the next pass."""
-    passes: list[int] = []
-    seen: set[str] = set()
-    for span in copies:
-        if span.kind != "presync" or span.end is None:
-            continue
-        if not passes or span.name in seen:
-            passes.append(0)
-            seen = set()
-        seen.add(span.name)
-        passes[-1] += span.bytes or 0
-    return tuple(passes)
+    """Bytes per presync pass (``xen2kvm.journal.passes``), finished copies only."""
+    done = [span for span in copies if span.end is not None]
+    grouped = passes(done, "presync", step=lambda span: span.name)
+    return tuple(sum(span.bytes or 0 for span in group) for group in grouped)
 
 
 def phase_spans(marks: Mapping[str, float], copies: Sequence[Span]) -> tuple[Span, ...]:
@@ -199,8 +192,12 @@ def guest_state(records: list[dict]) -> str:
     return PRESYNC
 
 
-def guest_report(guest: str, destination: str, records: list[dict]) -> GuestReport:
-    """What one guest's journal says (``records`` empty: the move has not started)."""
+def guest_report(
+    guest: str, destination: str, records: list[dict], boot_time: int = 90
+) -> GuestReport:
+    """What one guest's journal says (``records`` empty: the move has not started). Its
+    projected downtime is the one the journal gave just before its cutover began (or
+    now, before it); ``boot_time`` is the guest's, from the inventory."""
     summary = summarise(records)
     copies = copy_spans(records)
     finished_final = [s for s in copies if s.kind == "cutover" and s.end is not None]
@@ -217,7 +214,24 @@ def guest_report(guest: str, destination: str, records: list[dict]) -> GuestRepo
         downtime_start=summary.marks.get(DOWNTIME_START),
         downtime_end=answering,
         attempts=1 + sum(1 for r in records if r.get("step") == ROLLED_BACK),
+        projected_downtime=projected(records, boot_time),
     )
+
+
+def projected(records: list[dict], boot_time: int) -> float | None:
+    """The downtime projected from the journal as it was when the current attempt's
+    cutover began (the whole journal, before it began)."""
+    attempt = len(records) - len(current(records))
+    start = next(
+        (
+            i
+            for i in range(attempt, len(records))
+            if records[i].get("step") == DOWNTIME_START and records[i].get("event") == "mark"
+        ),
+        len(records),
+    )
+    found = project(records[:start], boot_time)
+    return found.total if found else None
 
 
 # --- the timeline --------------------------------------------------------------------
