@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from xen2kvm import report
+from xen2kvm.downtime import project
 
 JOURNALS = Path(__file__).resolve().parents[1] / "data" / "journals"
 NOW = 1796114840.0  # after every sample was written
@@ -111,9 +112,17 @@ def test_a_stopped_copy_is_closed_and_failed():
     assert (copy.end, copy.rc) == (12.0, -1)
 
 
-def test_hooks_are_there_and_empty():
+def test_projected_downtime_is_the_one_before_the_cutover_began():
     web1 = of("web1")
-    assert (web1.projected_downtime, web1.verify) == (None, None)
+    records = load("web1")
+    began = next(i for i, r in enumerate(records) if r["step"] == "downtime-start")
+    before = project(records[:began], 90)
+    assert before is not None and web1.projected_downtime == before.total
+    assert web1.verify is None  # a hook: the verify results are not in the journal yet
+
+
+def test_no_projection_before_a_warm_copy():
+    assert report.guest_report("db9", "kvm1", []).projected_downtime is None
 
 
 def test_a_broken_line_names_host_file_and_line():
