@@ -10,6 +10,7 @@ from pyinfra import host, inventory
 from pyinfra.api import OperationError, OperationValueError, operation
 from pyinfra.facts.files import Directory
 
+from facts.commands import NAME, CommandsMissing
 from facts.debian import DebianArchitecture
 from facts.libvirt import LibvirtDomains
 from facts.lvm import LvmLogicalVolumes, LvmVolumeGroups
@@ -29,6 +30,39 @@ def _names(**names: str) -> None:
     for label, value in names.items():
         if not isinstance(value, str) or not value or value.startswith("-"):
             raise OperationValueError(f"{label} must be a name, not {value!r}")
+
+
+@operation()
+def commands(needs: dict[str, str]):
+    """
+    Check this host has every command (or file) a role needs, before anything changes: one
+    refusal lists each missing one with its fix, rather than a run that fails halfway (a
+    missing ``kpartx`` reads as "no partitions").
+
+    + needs: ``{command or absolute path: the fix}``, as ``xen2kvm.requirements.needs``
+      gives them (``{"kpartx": "apt-get install kpartx"}``)
+
+    **Example:**
+
+    .. code:: python
+
+        preflight.commands(needs={"kpartx": "apt-get install kpartx",
+                                  "rsync": "apt-get install rsync"})
+    """
+    if not isinstance(needs, dict) or not needs:
+        raise OperationValueError(f"needs must map commands to their fix, not {needs!r}")
+    for name, fix in needs.items():
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            raise OperationValueError(f"not a command name nor an absolute path: {name!r}")
+        if not isinstance(fix, str) or not fix.strip():
+            raise OperationValueError(f"{name}: its fix must be said, not {fix!r}")
+    missing = host.get_fact(CommandsMissing, names=list(needs))
+    if missing:
+        raise OperationError(
+            "\n".join(f"{host.name}: {name} is missing: {needs[name]}" for name in missing)
+        )
+    host.noop(f"{', '.join(needs)} are present")
+    yield from ()  # a check: never a command
 
 
 @operation()

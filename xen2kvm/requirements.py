@@ -16,7 +16,11 @@ from dataclasses import dataclass
 
 # The roles a host plays in a run (a dom0 may be the source of some guests and the
 # destination of others: it then needs the union).
-KVM_HOST, SOURCE, REHOME, GUEST, REHOME_GUEST = "kvm_host", "source", "rehome", "guest", "rehome_guest"
+KVM_HOST = "kvm_host"
+SOURCE = "source"  # a source dom0
+REHOME = "rehome"  # a rehome's destination dom0
+GUEST = "guest"  # a guest moving to KVM
+REHOME_GUEST = "rehome_guest"  # a guest rehomed to another dom0
 
 RRSYNC = "/usr/bin/rrsync"
 # Debian 11 ships rsync 3.2.3 with a Perl rrsync as documentation only.
