@@ -123,7 +123,8 @@ def needs(
     that make new LVs (a rehome's dom0 with a ``vg``)."""
     found: dict[str, str] = {}
     wanted = [need for role in roles for need in NEEDS[role]]
-    wanted += [MKFS[fstype] for fstype in filesystems]
+    # A filesystem no mkfs here makes is disk.filesystem's to refuse, with its own reason.
+    wanted += [MKFS[fstype] for fstype in filesystems if fstype in MKFS]
     if lvm:
         wanted += _LVM_CREATE
     for need in wanted:

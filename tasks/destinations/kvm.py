@@ -111,8 +111,9 @@ class Kvm(Destination):
         guest = move.guest
         installed = apt.packages(
             name=f"{guest.name}: kernel, grub-pc and lvm2 for booting under KVM",
+            # and what net.arp_announce runs after the cutover: arping (Habets': -U -i), ip
             packages=[move.need_plan().kernel_package, "grub-pc", "lvm2", "initramfs-tools",
-                      "rsync"],
+                      "rsync", "arping", "iproute2"],
             no_recommends=True,
             update=True,
             cache_time=3600,
