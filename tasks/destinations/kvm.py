@@ -100,6 +100,7 @@ class Kvm(Destination):
             bridge=kvm.bridge,
             planned_lvs={m.need_plan().host_lv: m.need_plan().host_lv_size for m in moves},
             check_bridge=kvm.libvirt_uri.startswith("qemu:///"),
+            uri=kvm.libvirt_uri,
         )
 
     def prepare(self, move: Move) -> None:
@@ -146,7 +147,9 @@ class Kvm(Destination):
         assert isinstance(kvm, KvmHost)
         lv = plan.disk_path
         preflight.domain_stopped(
-            name=f"{guest.name}: its KVM domain does not run", domain=plan.domain.name
+            name=f"{guest.name}: its KVM domain does not run",
+            domain=plan.domain.name,
+            uri=uri(move),
         )
         lvm.logical_volume(
             name=f"{guest.name}: host LV {lv}", vg=kvm.vg, lv=plan.host_lv, size=plan.host_lv_size
@@ -196,7 +199,9 @@ class Kvm(Destination):
         while its KVM domain does not run: never mount a running guest's disk."""
         plan, guest = move.need_plan(), move.guest
         preflight.domain_stopped(
-            name=f"{guest.name}: its KVM domain does not run", domain=plan.domain.name
+            name=f"{guest.name}: its KVM domain does not run",
+            domain=plan.domain.name,
+            uri=uri(move),
         )
         disk.partition_mappings(
             name=f"{guest.name}: map the partitions of {plan.disk_path}", device=plan.disk_path
@@ -275,6 +280,7 @@ class Kvm(Destination):
             defined=True,
             autostart=True,
             running=True,
+            uri=uri(move),
         )
 
     def stopped(self, move: Move) -> None:
@@ -282,6 +288,7 @@ class Kvm(Destination):
             name=f"{move.guest.name}: KVM domain stopped and undefined (disk kept)",
             domain=move.guest.domain_name,
             defined=False,
+            uri=uri(move),
         )
 
     def not_running(self, move: Move) -> None:
@@ -290,7 +297,15 @@ class Kvm(Destination):
             guest=move.guest.name,
             kvm_host=move.dest,
             domain=move.guest.domain_name,
+            uri=uri(move),
         )
+
+
+def uri(move: Move) -> str:
+    """The KVM host's libvirt, as the inventory says (``libvirt_uri``): every virsh uses it."""
+    kvm = move.dest_spec
+    assert isinstance(kvm, KvmHost)
+    return kvm.libvirt_uri
 
 
 def without_key(move: Move) -> None:
