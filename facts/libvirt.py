@@ -4,15 +4,36 @@ Facts about the libvirt domains of a KVM host.
 
 from __future__ import annotations
 
+import re
+
 from pyinfra.api import FactBase, QuoteString, StringCommand
 from pyinfra.api.exceptions import FactProcessError
 from typing_extensions import override
+
+_URI = re.compile(r"[a-z][a-z0-9+.-]*://\S*")
+
+
+def uri_problem(uri: object) -> str | None:
+    """Why ``uri`` is no libvirt URI to pass to ``virsh -c`` (``None``: it is, or absent)."""
+    if uri is None or (isinstance(uri, str) and _URI.fullmatch(uri)):
+        return None
+    return f"not a libvirt URI: {uri!r} (e.g. qemu:///system)"
+
+
+def virsh(uri: str | None = None) -> StringCommand:
+    """``virsh``, or ``virsh -c URI`` (quoted): the KVM host's ``libvirt_uri``. Without one,
+    virsh connects where the client's config says (``uri_default``, else its own guess)."""
+    problem = uri_problem(uri)
+    if problem:
+        raise ValueError(problem)
+    return StringCommand("virsh") if uri is None else StringCommand("virsh -c", QuoteString(uri))
 
 
 class LibvirtDomains(FactBase[dict]):
     """
     The domains libvirt knows (running or not), with their state and autostart, from
-    ``virsh dominfo`` of each domain ``virsh list --all --name`` names.
+    ``virsh dominfo`` of each domain ``virsh list --all --name`` names; with ``uri``, of
+    that libvirt (``virsh -c URI``).
 
     .. code:: python
 
@@ -36,16 +57,19 @@ class LibvirtDomains(FactBase[dict]):
     default = dict
 
     @override
-    def requires_command(self) -> str:
+    def requires_command(self, uri: str | None = None) -> str:
         return "virsh"
 
     @override
-    def command(self) -> str:
+    def command(self, uri: str | None = None) -> StringCommand:
         # No pipefail in dash: keep virsh list's status by reading its output first.
-        return (
-            'names="$(LC_ALL=C virsh list --all --name)" && printf "%s\\n" "$names"'
-            ' | while IFS= read -r name; do test -z "$name"'
-            ' || LC_ALL=C virsh dominfo --domain "$name" </dev/null || exit 1; done'
+        return StringCommand(
+            'names="$(LC_ALL=C',
+            virsh(uri),
+            'list --all --name)" && printf "%s\\n" "$names"'
+            ' | while IFS= read -r name; do test -z "$name" || LC_ALL=C',
+            virsh(uri),
+            'dominfo --domain "$name" </dev/null || exit 1; done',
         )
 
     @override
@@ -101,16 +125,19 @@ class LibvirtDomainXml(FactBase[str | None]):
     """
 
     @override
-    def requires_command(self, domain: str) -> str:
+    def requires_command(self, domain: str, uri: str | None = None) -> str:
         return "virsh"
 
     @override
-    def command(self, domain: str) -> StringCommand:
+    def command(self, domain: str, uri: str | None = None) -> StringCommand:
         quoted = QuoteString(domain)
         return StringCommand(
-            'names="$(virsh list --all --name)" && if printf "%s\\n" "$names" | grep -qxF -e',
+            StringCommand('names="$(', virsh(uri), _separator=""),  # as captured: "$(virsh"
+            'list --all --name)" && if printf "%s\\n" "$names" | grep -qxF -e',
             quoted,
-            "; then virsh dumpxml --inactive --domain",
+            "; then",
+            virsh(uri),
+            "dumpxml --inactive --domain",
             quoted,
             "; fi",
         )

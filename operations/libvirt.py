@@ -19,7 +19,7 @@ from pyinfra.api import (
     operation,
 )
 
-from facts.libvirt import LibvirtDomains, LibvirtDomainXml
+from facts.libvirt import LibvirtDomains, LibvirtDomainXml, uri_problem, virsh
 from operations.util.checks import check_bool, check_domain, check_timeout
 
 # Where the XML of each domain is uploaded before ``virsh define``: it stays as the record
@@ -125,16 +125,21 @@ def _check_flag(label: str, value: object) -> None:
         check_bool(label, value)
 
 
-def _shutdown_command(domain: str, timeout: int) -> StringCommand:
-    quoted = QuoteString(domain)
+def _shutdown_command(domain: str, timeout: int, uri: str | None) -> StringCommand:
+    quoted, v = QuoteString(domain), virsh(uri)
     return StringCommand(
-        "virsh shutdown --domain",
+        v,
+        "shutdown --domain",
         quoted,
-        '&& n=0 && while test "$(LC_ALL=C virsh domstate --domain',
+        '&& n=0 && while test "$(LC_ALL=C',
+        v,
+        "domstate --domain",
         quoted,
         f')" != \'shut off\'; do if test "$n" -ge {timeout}; then echo',
         QuoteString(f"{domain} still runs {timeout}s after its shutdown: destroying it"),
-        ">&2; virsh destroy --domain",
+        ">&2;",
+        v,
+        "destroy --domain",
         quoted,
         "; exit $?; fi; sleep 1; n=$((n + 1)); done",
     )
@@ -148,6 +153,7 @@ def domain(
     running: bool | None = None,
     autostart: bool | None = None,
     shutdown_timeout: int = 300,
+    uri: str | None = None,
 ):
     """
     Define, redefine, start, stop or undefine a libvirt domain, and set its autostart.
@@ -158,6 +164,8 @@ def domain(
     + running: start it (``True``), shut it down (``False``) or leave it (``None``)
     + autostart: whether libvirt starts it at boot (``None``: leave as it is)
     + shutdown_timeout: seconds a shutdown may take before the domain is destroyed
+    + uri: the libvirt to manage (``virsh -c URI``, the KVM host's ``libvirt_uri``);
+      ``None``: virsh's default
 
     The XML is uploaded to ``/var/lib/xen2kvm/domains/<domain>.xml`` and defined from
     there. An existing domain is redefined only when what xen2kvm's template sets differs
@@ -187,6 +195,9 @@ def domain(
         _check_flag(label, value)
     check_bool("defined", defined)
     check_timeout("shutdown_timeout", shutdown_timeout)
+    if uri_problem(uri):
+        raise OperationValueError(str(uri_problem(uri)))
+    at = {} if uri is None else {"uri": uri}  # the facts' arguments, as before without one
     if not defined:
         if xml is not None or running or autostart:
             raise OperationValueError(
@@ -204,8 +215,8 @@ def domain(
                 f"domain {domain}: its xml names the domain {wanted['name']!r}"
             )
 
-    current_xml = host.get_fact(LibvirtDomainXml, domain=domain)
-    info = host.get_fact(LibvirtDomains).get(domain)
+    current_xml = host.get_fact(LibvirtDomainXml, domain=domain, **at)
+    info = host.get_fact(LibvirtDomains, **at).get(domain)
     if (current_xml is None) != (info is None):
         raise OperationError(
             f"domain {domain} on {host.name}: libvirt's listing and its XML disagree "
@@ -218,12 +229,12 @@ def domain(
             yield from ()
             return
         if info["state"] != "shut off":
-            yield StringCommand("virsh destroy --domain", QuoteString(domain))
-        yield StringCommand("virsh undefine --domain", QuoteString(domain))
+            yield StringCommand(virsh(uri), "destroy --domain", QuoteString(domain))
+        yield StringCommand(virsh(uri), "undefine --domain", QuoteString(domain))
         return
 
     commands, done = _converge(
-        domain, xml, wanted, current_xml, info, running, autostart, shutdown_timeout
+        domain, xml, wanted, current_xml, info, running, autostart, shutdown_timeout, uri
     )
     if not commands:
         host.noop(f"domain {domain} is already {', '.join(done)}")
@@ -232,7 +243,7 @@ def domain(
     yield from commands
 
 
-def _converge(domain, xml, wanted, current_xml, info, running, autostart, shutdown_timeout):
+def _converge(domain, xml, wanted, current_xml, info, running, autostart, shutdown_timeout, uri):
     """The commands that bring an existing or missing domain to what is wanted."""
     commands: list = []
     done = ["defined as wanted"]
@@ -248,25 +259,25 @@ def _converge(domain, xml, wanted, current_xml, info, running, autostart, shutdo
         commands += [
             StringCommand("mkdir -p", QuoteString(XML_DIR)),
             FileUploadCommand(StringIO(xml), path),
-            StringCommand("virsh define --validate --file", QuoteString(path)),
+            StringCommand(virsh(uri), "define --validate --file", QuoteString(path)),
         ]
     state = "shut off" if info is None else info["state"]
     quoted = QuoteString(domain)
     if running is True:
         done.append("running")
         if state == "shut off":
-            commands.append(StringCommand("virsh start --domain", quoted))
+            commands.append(StringCommand(virsh(uri), "start --domain", quoted))
         elif state == "paused":
-            commands.append(StringCommand("virsh resume --domain", quoted))
+            commands.append(StringCommand(virsh(uri), "resume --domain", quoted))
         elif state not in _ACTIVE:
             raise OperationError(f"domain {domain} on {host.name} is {state}: cannot start it")
     elif running is False:
         done.append("shut off")
         if state != "shut off":
-            commands.append(_shutdown_command(domain, shutdown_timeout))
+            commands.append(_shutdown_command(domain, shutdown_timeout, uri))
     if autostart is not None:
         done.append("started at boot" if autostart else "not started at boot")
         if autostart != (info is not None and info["autostart"]):
-            flag = "virsh autostart --domain" if autostart else "virsh autostart --disable --domain"
-            commands.append(StringCommand(flag, quoted))
+            flag = "autostart --domain" if autostart else "autostart --disable --domain"
+            commands.append(StringCommand(virsh(uri), flag, quoted))
     return commands, done

@@ -10,9 +10,10 @@ from pyinfra import host, inventory, logger
 from pyinfra.api import OperationError, OperationValueError, operation
 from pyinfra.facts.files import Directory
 
+from facts.commands import NAME, CommandsMissing
 from facts.debian import DebianArchitecture
 from facts.journal import MigrationJournal
-from facts.libvirt import LibvirtDomains
+from facts.libvirt import LibvirtDomains, uri_problem
 from facts.lvm import LvmLogicalVolumes, LvmVolumeGroups
 from facts.xen import XenConfigFile, XenDomains
 from operations.util.checks import check_bool, check_guest, check_path
@@ -28,10 +29,50 @@ def _runs(info: dict | None) -> bool:
     return bool(info) and info.get("state") not in ("shut off", None)
 
 
+def _at(uri: str | None) -> dict[str, str]:
+    """The libvirt facts' arguments for ``uri`` (none without one: virsh's default)."""
+    if uri_problem(uri):
+        raise OperationValueError(str(uri_problem(uri)))
+    return {} if uri is None else {"uri": str(uri)}
+
+
 def _names(**names: str) -> None:
     for label, value in names.items():
         if not isinstance(value, str) or not value or value.startswith("-"):
             raise OperationValueError(f"{label} must be a name, not {value!r}")
+
+
+@operation()
+def commands(needs: dict[str, str]):
+    """
+    Check this host has every command (or file) a role needs, before anything changes: one
+    refusal lists each missing one with its fix, rather than a run that fails halfway (a
+    missing ``kpartx`` reads as "no partitions").
+
+    + needs: ``{command or absolute path: the fix}``, as ``xen2kvm.requirements.needs``
+      gives them (``{"kpartx": "apt-get install kpartx"}``)
+
+    **Example:**
+
+    .. code:: python
+
+        preflight.commands(needs={"kpartx": "apt-get install kpartx",
+                                  "rsync": "apt-get install rsync"})
+    """
+    if not isinstance(needs, dict) or not needs:
+        raise OperationValueError(f"needs must map commands to their fix, not {needs!r}")
+    for name, fix in needs.items():
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            raise OperationValueError(f"not a command name nor an absolute path: {name!r}")
+        if not isinstance(fix, str) or not fix.strip():
+            raise OperationValueError(f"{name}: its fix must be said, not {fix!r}")
+    missing = host.get_fact(CommandsMissing, names=list(needs))
+    if missing:
+        raise OperationError(
+            "\n".join(f"{host.name}: {name} is missing: {needs[name]}" for name in missing)
+        )
+    host.noop(f"{', '.join(needs)} are present")
+    yield from ()  # a check: never a command
 
 
 @operation()
@@ -40,6 +81,7 @@ def kvm_host(
     bridge: str,
     planned_lvs: dict[str, int] | None = None,
     check_bridge: bool = True,
+    uri: str | None = None,
 ):
     """
     Check a KVM host is ready to receive guests: its volume group exists with room for
@@ -50,6 +92,7 @@ def kvm_host(
     + planned_lvs: the guests' LVs in ``vg`` and their planned sizes in bytes (what is
       not there yet, or smaller, must fit in the free space)
     + check_bridge: whether the bridge is on this host (not so when libvirt is remote)
+    + uri: the libvirt the guests go to (``virsh -c URI``); ``None``: virsh's default
 
     **Example:**
 
@@ -58,6 +101,7 @@ def kvm_host(
         preflight.kvm_host(vg="vg0", bridge="br0", planned_lvs={"web1": 8 * 1024**3})
     """
     planned_lvs = planned_lvs or {}
+    at = _at(uri)
     bad = {lv: size for lv, size in planned_lvs.items() if not isinstance(size, int) or size < 1}
     if bad:
         raise OperationValueError(f"planned LV sizes must be positive byte counts: {bad}")
@@ -76,7 +120,7 @@ def kvm_host(
             f"{host.name}: volume group {vg} has {human(free)} free, the wave needs "
             f"{human(need_bytes)}"
         )
-    host.get_fact(LibvirtDomains)  # fails the fact (and the run) when libvirt does not answer
+    host.get_fact(LibvirtDomains, **at)  # fails the fact (and the run) when libvirt does not answer
     if check_bridge and not host.get_fact(Directory, path=f"/sys/class/net/{bridge}/bridge"):
         raise OperationError(f"{host.name}: bridge {bridge} does not exist")
     where = f"bridge {bridge} is up" if check_bridge else f"bridge {bridge} is libvirt's to check"
@@ -133,12 +177,13 @@ def guest(arch: str):
 
 
 @operation()
-def domain_stopped(domain: str):
+def domain_stopped(domain: str, uri: str | None = None):
     """
     Check the KVM domain of a guest does not run: its disk may then be mapped, mounted and
     written on this host. Refuses (never stops the domain) when it runs.
 
     + domain: the libvirt domain
+    + uri: the libvirt that runs it (``virsh -c URI``); ``None``: virsh's default
 
     **Example:**
 
@@ -147,7 +192,7 @@ def domain_stopped(domain: str):
         preflight.domain_stopped(domain="web1")
     """
     _names(domain=domain)
-    info = host.get_fact(LibvirtDomains).get(domain)
+    info = host.get_fact(LibvirtDomains, **_at(uri)).get(domain)
     if _runs(info):
         raise OperationError(
             f"{host.name}: the KVM domain {domain} is {info['state']}: its disk is in use, "
@@ -188,7 +233,7 @@ def xen_stopped(guest: str, xen_host: str):
 
 
 @operation()
-def kvm_stopped(guest: str, kvm_host: str, domain: str):
+def kvm_stopped(guest: str, kvm_host: str, domain: str, uri: str | None = None):
     """
     The split-brain guard for rollback: refuse unless the guest's KVM domain is stopped.
     Run on the dom0 just before the Xen domain starts again.
@@ -196,6 +241,7 @@ def kvm_stopped(guest: str, kvm_host: str, domain: str):
     + guest: the guest
     + kvm_host: the inventory name of its KVM host
     + domain: its libvirt domain
+    + uri: the KVM host's libvirt (``virsh -c URI``); ``None``: virsh's default there
 
     **Example:**
 
@@ -204,7 +250,7 @@ def kvm_stopped(guest: str, kvm_host: str, domain: str):
         preflight.kvm_stopped(guest="web1", kvm_host="kvm1", domain="web1")
     """
     _names(guest=guest, kvm_host=kvm_host, domain=domain)
-    info = inventory.get_host(kvm_host).get_fact(LibvirtDomains).get(domain)
+    info = inventory.get_host(kvm_host).get_fact(LibvirtDomains, **_at(uri)).get(domain)
     running = _runs(info)
     if running and not host.state.is_executing:
         # Planning: the rollback stops it in an earlier operation; checked when this runs.

@@ -32,6 +32,8 @@ class Destination:
     copy_prefix: ClassVar[str]  # before the copy phase in the journal's step names
     own_files: ClassVar[tuple[str, ...]] = ()  # files in "/" the tool writes: never copied
     connect_timeout: ClassVar[int]  # seconds for the guest to answer SSH once started
+    dest_role: ClassVar[str]  # what the destination needs (xen2kvm.requirements)
+    guest_role: ClassVar[str]  # what the guest needs
 
     def host(self, guest: Guest) -> str:
         """The destination host's inventory name."""
@@ -56,6 +58,14 @@ class Destination:
     def where(self, move: Move) -> str:
         """The same, as the announcement names it (``KVM``, ``Xen on xen2``)."""
         raise NotImplementedError
+
+    def filesystems(self, move: Move) -> list[str]:
+        """The filesystem types the destination makes (for their mkfs)."""
+        return [volume.fstype for volume in move.volumes]
+
+    def makes_lvs(self, move: Move) -> bool:
+        """Whether the destination makes LVs beyond its role's own needs."""
+        return False
 
     def copied(self, move: Move) -> list[str]:
         """The mountpoints the copies fill, parents first."""

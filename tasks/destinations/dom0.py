@@ -23,7 +23,7 @@ from operations import disk, kernel, lvm, preflight
 from tasks import steps
 from tasks.destinations import Destination
 from tasks.destinations.kvm import without_key
-from xen2kvm import journal, paths, rehome
+from xen2kvm import journal, paths, rehome, requirements
 from xen2kvm.errors import Xen2KvmError
 from xen2kvm.inventory import Fleet, Guest, XenHost
 
@@ -54,6 +54,8 @@ class Dom0(Destination):
     answering = journal.GUEST_ANSWERING
     copy_prefix = "rehome-"
     connect_timeout = 300
+    dest_role = requirements.REHOME
+    guest_role = requirements.REHOME_GUEST
 
     def host(self, guest: Guest) -> str:
         return str(guest.rehome_to)
@@ -63,6 +65,9 @@ class Dom0(Destination):
 
     def state_dir(self, fleet: Fleet, guest: Guest) -> str:
         return paths.DOM0_STATE
+
+    def makes_lvs(self, move: Move) -> bool:
+        return bool(move.dest_spec.vg)  # without one, its admin made them beforehand
 
     def under(self, move: Move) -> str:
         return f"on {move.dest}"

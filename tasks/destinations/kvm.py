@@ -16,7 +16,7 @@ from pyinfra.operations.util import any_changed
 
 from operations import baseline, disk, guestfix, libvirt, lvm, preflight, sync
 from tasks.destinations import Destination
-from xen2kvm import journal, paths, render
+from xen2kvm import journal, paths, render, requirements
 from xen2kvm.devices import mapping_path
 from xen2kvm.inventory import Fleet, Guest, KvmHost
 from xen2kvm.planner import GuestPlan, SourceVolume, plan_guest
@@ -65,6 +65,8 @@ class Kvm(Destination):
         "/etc/systemd/system/getty.target.wants/serial-getty@ttyS0.service",
     )
     connect_timeout = 600
+    dest_role = requirements.KVM_HOST
+    guest_role = requirements.GUEST
 
     def host(self, guest: Guest) -> str:
         return str(guest.kvm_host)
@@ -86,6 +88,9 @@ class Kvm(Destination):
     def where(self, move: Move) -> str:
         return "KVM"
 
+    def filesystems(self, move: Move) -> list[str]:
+        return ["ext4", *(volume.fstype for volume in move.need_plan().volumes)]  # /boot too
+
     def copied(self, move: Move) -> list[str]:
         # The Xen guest's /boot is a directory of its root filesystem.
         return [point for point, _device in mount_order(move.need_plan()) if point != "/boot"]
@@ -99,6 +104,7 @@ class Kvm(Destination):
             bridge=kvm.bridge,
             planned_lvs={m.need_plan().host_lv: m.need_plan().host_lv_size for m in moves},
             check_bridge=kvm.libvirt_uri.startswith("qemu:///"),
+            uri=kvm.libvirt_uri,
         )
 
     def prepare(self, move: Move) -> None:
@@ -110,8 +116,9 @@ class Kvm(Destination):
         guest = move.guest
         installed = apt.packages(
             name=f"{guest.name}: kernel, grub-pc and lvm2 for booting under KVM",
+            # and what net.arp_announce runs after the cutover: arping (Habets': -U -i), ip
             packages=[move.need_plan().kernel_package, "grub-pc", "lvm2", "initramfs-tools",
-                      "rsync"],
+                      "rsync", "arping", "iproute2"],
             no_recommends=True,
             update=True,
             cache_time=3600,
@@ -144,7 +151,9 @@ class Kvm(Destination):
         assert isinstance(kvm, KvmHost)
         lv = plan.disk_path
         preflight.domain_stopped(
-            name=f"{guest.name}: its KVM domain does not run", domain=plan.domain.name
+            name=f"{guest.name}: its KVM domain does not run",
+            domain=plan.domain.name,
+            uri=uri(move),
         )
         lvm.logical_volume(
             name=f"{guest.name}: host LV {lv}", vg=kvm.vg, lv=plan.host_lv, size=plan.host_lv_size
@@ -194,7 +203,9 @@ class Kvm(Destination):
         while its KVM domain does not run: never mount a running guest's disk."""
         plan, guest = move.need_plan(), move.guest
         preflight.domain_stopped(
-            name=f"{guest.name}: its KVM domain does not run", domain=plan.domain.name
+            name=f"{guest.name}: its KVM domain does not run",
+            domain=plan.domain.name,
+            uri=uri(move),
         )
         disk.partition_mappings(
             name=f"{guest.name}: map the partitions of {plan.disk_path}", device=plan.disk_path
@@ -283,6 +294,7 @@ class Kvm(Destination):
             defined=True,
             autostart=True,
             running=True,
+            uri=uri(move),
         )
 
     def stopped(self, move: Move) -> None:
@@ -290,6 +302,7 @@ class Kvm(Destination):
             name=f"{move.guest.name}: KVM domain stopped and undefined (disk kept)",
             domain=move.guest.domain_name,
             defined=False,
+            uri=uri(move),
         )
 
     def not_running(self, move: Move) -> None:
@@ -298,7 +311,15 @@ class Kvm(Destination):
             guest=move.guest.name,
             kvm_host=move.dest,
             domain=move.guest.domain_name,
+            uri=uri(move),
         )
+
+
+def uri(move: Move) -> str:
+    """The KVM host's libvirt, as the inventory says (``libvirt_uri``): every virsh uses it."""
+    kvm = move.dest_spec
+    assert isinstance(kvm, KvmHost)
+    return kvm.libvirt_uri
 
 
 def without_key(move: Move) -> None:

@@ -1,0 +1,139 @@
+"""
+What each host of a run must have installed before a wave changes anything: the commands
+(and, for ``rrsync``, the file) that the operations, facts and scripts run there, by role,
+with the Debian package that provides each. The plan checks them on every host of the run
+(``preflight.commands``), so that a missing ``kpartx`` is refused up front instead of
+reading as "no partitions" halfway through a presync.
+
+Derived from what the code runs: ``operations/``, ``facts/``, ``files/*.sh`` and the task
+files. The README's table is written from this one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+# The roles a host plays in a run (a dom0 may be the source of some guests and the
+# destination of others: it then needs the union).
+KVM_HOST = "kvm_host"
+SOURCE = "source"  # a source dom0
+REHOME = "rehome"  # a rehome's destination dom0
+GUEST = "guest"  # a guest moving to KVM
+REHOME_GUEST = "rehome_guest"  # a guest rehomed to another dom0
+
+RRSYNC = "/usr/bin/rrsync"
+# Debian 11 ships rsync 3.2.3 with a Perl rrsync as documentation only.
+RRSYNC_FIX = (
+    "apt-get install rsync python3 (rrsync is in rsync from Debian 12 on; Debian 11's rsync "
+    "has none: upgrade the host to Debian 12 first)"
+)
+
+
+@dataclass(frozen=True)
+class Need:
+    """One command (or absolute path) a role needs, and how to get it on Debian."""
+
+    name: str  # a command looked up in PATH, or an absolute path that must be executable
+    package: str  # the Debian package that provides it
+    why: str  # what runs it
+    fix: str | None = None  # when the fix is more than installing ``package``
+
+    @property
+    def remedy(self) -> str:
+        return self.fix or f"apt-get install {self.package}"
+
+
+# mkfs of each filesystem the planner may choose (``operations/disk.py: _mkfs``).
+MKFS: dict[str, Need] = {
+    "ext2": Need("mkfs.ext2", "e2fsprogs", "disk.filesystem makes ext2 filesystems"),
+    "ext3": Need("mkfs.ext3", "e2fsprogs", "disk.filesystem makes ext3 filesystems"),
+    "ext4": Need("mkfs.ext4", "e2fsprogs", "disk.filesystem makes ext4 filesystems"),
+    "xfs": Need("mkfs.xfs", "xfsprogs", "disk.filesystem makes xfs filesystems"),
+    "swap": Need("mkswap", "util-linux", "disk.filesystem makes swap areas"),
+}
+
+_LVM_CREATE = (
+    Need("lvcreate", "lvm2", "lvm.logical_volume creates the new LVs"),
+    Need("lvs", "lvm2", "the LvmLogicalVolumes fact"),
+    Need("vgs", "lvm2", "the LvmVolumeGroups fact"),
+)
+_MOUNTS = (
+    Need("mount", "mount", "disk.mount mounts the trees"),
+    Need("findmnt", "util-linux", "the FindmntMounts fact"),
+    Need("blkid", "util-linux", "the BlkidFilesystems fact"),
+)
+_PULLS = (
+    Need("rsync", "rsync", "sync.tree pulls the guest's files"),
+    Need("ssh", "openssh-client", "rsync's transport to the sources"),
+    Need("ssh-keygen", "openssh-client", "sync.key makes the migration key"),
+    Need("setsid", "util-linux", "x2k-journal runs each copy in its own session"),
+)
+_SERVED = (
+    Need("rsync", "rsync", "the destination's rsync talks to this one"),
+    Need("python3", "python3", "rrsync is a Python script"),
+    Need(RRSYNC, "rsync", "the migration key may only run rrsync -ro", RRSYNC_FIX),
+)
+
+NEEDS: dict[str, tuple[Need, ...]] = {
+    KVM_HOST: (
+        *_LVM_CREATE,
+        Need("vgcreate", "lvm2", "lvm.volume_group makes a matryoshka guest's VG"),
+        Need("vgchange", "lvm2", "lvm.volume_group_active (de)activates the guest VG"),
+        Need("pvs", "lvm2", "the LvmPhysicalVolumes fact"),
+        Need("kpartx", "kpartx", "disk.partition_mappings maps the new disk's partitions"),
+        Need("dmsetup", "dmsetup", "the KpartxMappings fact"),
+        Need("sfdisk", "fdisk", "disk.partition_table and the SfdiskPartitionTable fact"),
+        Need("blockdev", "util-linux", "the BlockDeviceSize fact"),
+        *_MOUNTS,
+        *_PULLS,
+        Need("virsh", "libvirt-clients", "libvirt.domain and the LibvirtDomains fact"),
+        Need("grub-install", "grub2-common", "guestfix.bootloader installs grub on the disk"),
+        Need("/usr/lib/grub/i386-pc", "grub-pc-bin", "grub-install --target=i386-pc's modules"),
+    ),
+    SOURCE: (
+        Need("xl", "xen-utils-common", "xen.domain and the XenDomains fact"),
+        Need("blockdev", "util-linux", "the BlockDeviceSize fact sizes the guest's LVs"),
+        *_MOUNTS,
+        *_SERVED,
+    ),
+    REHOME: (
+        Need("xl", "xen-utils-common", "xen.domain starts the guest, XenInfo for its kernel"),
+        *_MOUNTS,
+        *_PULLS,
+    ),
+    GUEST: (
+        *_SERVED,
+        Need("apt-get", "apt", "prepare installs the kernel, grub-pc, lvm2, arping"),
+    ),
+    # A rehomed guest's prepare installs nothing: net.arp_announce needs these already.
+    REHOME_GUEST: (
+        *_SERVED,
+        Need("arping", "arping", "net.arp_announce (Habets' arping: -U -i)"),
+        Need("ip", "iproute2", "net.arp_announce checks the interface holds the address"),
+    ),
+}
+
+
+def needs(
+    roles: Iterable[str], filesystems: Iterable[str] = (), lvm: bool = False
+) -> dict[str, str]:
+    """What a host with these roles needs, ``{name: remedy}`` in the table's order: each
+    role's row, the mkfs of each planned filesystem and, with ``lvm``, the LVM commands
+    that make new LVs (a rehome's dom0 with a ``vg``)."""
+    found: dict[str, str] = {}
+    wanted = [need for role in roles for need in NEEDS[role]]
+    # A filesystem no mkfs here makes is disk.filesystem's to refuse, with its own reason.
+    wanted += [MKFS[fstype] for fstype in filesystems if fstype in MKFS]
+    if lvm:
+        wanted += _LVM_CREATE
+    for need in wanted:
+        found.setdefault(need.name, need.remedy)
+    return found
+
+
+def table() -> list[tuple[str, str, str, str]]:
+    """(role, name, package, why) for every row: the README's table."""
+    rows = [(role, n.name, n.package, n.why) for role, row in NEEDS.items() for n in row]
+    rows += [("kvm_host, rehome (by filesystem)", n.name, n.package, n.why) for n in MKFS.values()]
+    return rows
