@@ -1,68 +1,240 @@
-"""``xen2kvm convert CFG``: print the KVM domain XML for a Xen domain config.
+"""``xen2kvm convert CONFIG``: print the libvirt domain XML for a Xen domain config.
 
 It needs neither Xen nor libvirt: the config is parsed by our own parser and the XML
 rendered from the same template the migration uses. Options stand in for what the
-inventory would say (bridge, host VG and LV, MACs, memory, vCPUs).
+inventory would say (bridge, host VG and LV, MACs, memory, vCPUs) and are checked as the
+inventory's fields are. Configs the migration refuses are refused here too, unless
+``--force``; the output file is written whole or not at all.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
-from .errors import PlanError, SizeError, Xen2KvmError
+from .errors import OutputError, SizeError, XenConfigError
 from .inventory import GUEST_ARCHES, IFACE_RE, LVM_NAME_RE, NAME_RE, Guest, KvmHost, SshSettings
 from .planner import plan_domain
 from .render import domain_xml
-from .units import MIB, parse_size
-from .xenconfig import load_xen_config
+from .units import MAX_MEMORY_MIB, MAX_VCPUS, MIB, MIN_MEMORY_MIB, parse_size
+from .xenconfig import XenDomain, load_xen_config
+
+DESCRIPTION = """\
+Print the libvirt domain XML that a migration would define for a Xen domain config.
+
+Needs neither Xen nor libvirt: the config is parsed by xen2kvm's own parser (never
+executed) and the XML rendered from the template the migration uses. The options stand
+in for what the inventory says of the guest.
+
+Configs that the migration (pyinfra INVENTORY deploy.py) refuses are refused here too,
+naming the line: HVM domains, whole disks (xvda rather than xvda1: pygrub guests with a
+partition table of their own) and configs without a disk. --force converts them anyway
+with a warning; the XML then describes a domain that no migration would make.
+"""
+
+EPILOG = """\
+examples:
+  xen2kvm convert /etc/xen/web01.cfg
+  xen2kvm convert /etc/xen/web01.cfg --memory 2G --vcpus 2 -o /tmp/web01.xml
+  virt-xml-validate /tmp/web01.xml domain
+"""
+
+MAX_LVM_NAME = 127  # lvcreate's limit; the LV defaults to the domain name
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
         "convert",
         help="print the libvirt domain XML for a Xen domain config",
-        description=__doc__,
+        description=DESCRIPTION,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("config", help="the Xen domain config file (xm or xl syntax)")
-    parser.add_argument("--name", help="domain name (default: the config's name)")
-    parser.add_argument("--bridge", default="br0", help="libvirt bridge (default: br0)")
-    parser.add_argument("--vg", default="vg0", help="the KVM host's VG (default: vg0)")
-    parser.add_argument("--lv", help="the guest's LV on the KVM host (default: its name)")
-    parser.add_argument("--virt-type", choices=("kvm", "qemu"), default="kvm")
-    parser.add_argument("--new-macs", action="store_true", help="do not keep the Xen MACs")
-    parser.add_argument("--memory", help="memory, e.g. 2G (default: from the config)")
-    parser.add_argument("--vcpus", type=int, help="vCPUs (default: from the config)")
-    parser.add_argument("--arch", choices=GUEST_ARCHES, default="amd64")
-    parser.add_argument("--no-serial", action="store_true", help="no serial console")
-    parser.add_argument("-o", "--output", help="write the XML here instead of stdout")
+    add = parser.add_argument
+    add("config", metavar="CONFIG", help="the Xen domain config (xm or xl syntax)")
+    add(
+        "--name",
+        type=_domain_name,
+        help="libvirt domain name: lower-case letters, digits, '.' and '-', starting with a "
+        "letter or digit (default: the config's name)",
+    )
+    add("--bridge", type=_bridge, default="br0", help="host bridge the NICs join (default: br0)")
+    add("--vg", type=_lvm_name("--vg"), default="vg0", help="the KVM host's VG (default: vg0)")
+    add(
+        "--lv",
+        type=_lvm_name("--lv"),
+        help="the guest's LV in that VG, the disk the domain boots (default: the domain name)",
+    )
+    add(
+        "--virt-type",
+        choices=("kvm", "qemu"),
+        default="kvm",
+        help="libvirt domain type: kvm (hardware virtualisation) or qemu (emulation, slow; "
+        "for hosts without /dev/kvm) (default: kvm)",
+    )
+    add(
+        "--new-macs",
+        action="store_true",
+        help="give the NICs new MACs (52:54:00:...) instead of the Xen config's",
+    )
+    add(
+        "--memory",
+        type=_memory,
+        metavar="SIZE",
+        help="memory with a binary unit: 512M, 2G, 1.5G; a bare number is MiB; "
+        f"{MIN_MEMORY_MIB}M to {MAX_MEMORY_MIB // MIB}T "
+        "(default: the config's maxmem, else memory, else 512M)",
+    )
+    add(
+        "--vcpus",
+        type=_vcpus,
+        metavar="N",
+        help=f"virtual CPUs, 1 to {MAX_VCPUS} (default: the config's vcpus, else 1)",
+    )
+    add(
+        "--arch",
+        choices=GUEST_ARCHES,
+        default="amd64",
+        help="the guest's Debian userland architecture, as the inventory's arch (default: "
+        "amd64); the domain is x86_64 either way",
+    )
+    add("--no-serial", action="store_true", help="no serial console on ttyS0")
+    add(
+        "--force",
+        action="store_true",
+        help="convert a config the migration refuses (HVM, whole disk, no disk), with a warning",
+    )
+    add(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="write the XML to FILE (whole, or not at all) instead of stdout",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     domain = load_xen_config(args.config)
-    name = args.name or domain.name
-    if not name:
-        raise Xen2KvmError(f"{args.config}: the config has no name: give --name")
-    if not NAME_RE.match(name):
-        raise PlanError(name, "name", "must match ^[a-z0-9][a-z0-9.-]*$ (give --name)")
-    lv = args.lv or name
-    for flag, value, pattern in (("--vg", args.vg, LVM_NAME_RE), ("--lv", lv, LVM_NAME_RE)):
-        if not pattern.match(value):
-            raise PlanError(name, flag, f"not a valid LVM name: {value!r}")
-    if not IFACE_RE.match(args.bridge):
-        raise PlanError(name, "--bridge", f"not an interface name: {args.bridge!r}")
-    try:
-        memory = parse_size(args.memory, default_unit="M") // MIB if args.memory else None
-    except SizeError as exc:
-        raise PlanError(name, "--memory", str(exc)) from None
-    if args.vcpus is not None and args.vcpus < 1:
-        raise PlanError(name, "--vcpus", "must be 1 or more")
+    name = _name(args, domain)
+    for problem in refusals(domain):
+        if not args.force:
+            fix = f"{problem.message} (--force converts it anyway)"
+            raise XenConfigError(problem.filename, problem.line, problem.key, fix)
+        print(f"xen2kvm: warning: {problem.located} (converted anyway: --force)", file=sys.stderr)
+    guest = _guest(args, domain, name, args.lv or name)
+    kvm = KvmHost(
+        "kvm", "", None, args.vg, args.bridge, "qemu:///system", "/var/lib/xen2kvm", guest.ssh
+    )
+    plan = plan_domain(guest, kvm, domain)
+    xml = domain_xml(plan, "-", guest.xen_config)
+    for note in plan.notes:
+        print(f"xen2kvm: note: {note}", file=sys.stderr)
+    if args.output is not None:
+        write_whole(args.output, xml, args.config)
+    else:
+        sys.stdout.write(xml)
+    return 0
 
+
+def refusals(domain: XenDomain) -> list[XenConfigError]:
+    """What the migration refuses in ``domain``, each naming its line."""
+    found = []
+    if domain.type == "hvm":
+        key = "type" if "type" in domain.lines else "builder"
+        found.append(
+            XenConfigError(
+                domain.filename,
+                domain.lines.get(key),
+                key,
+                "an HVM domain boots firmware from a whole disk: the migration moves PV "
+                "guests with one Xen disk per filesystem only",
+            )
+        )
+    disks = [disk for disk in domain.disks if not disk.cdrom]
+    if not disks:
+        found.append(
+            XenConfigError(
+                domain.filename,
+                domain.lines.get("disk"),
+                "disk",
+                "no disk but cdroms or none: there is nothing to migrate (list the guest's "
+                "disks in disk = [ ... ])",
+            )
+        )
+    for disk in disks:
+        if disk.partition_number is None:
+            found.append(
+                XenConfigError(
+                    domain.filename,
+                    disk.line,
+                    "disk",
+                    f"{disk.vdev} is a whole disk with a partition table of its own (as "
+                    "pygrub and HVM guests have): the migration moves one Xen disk per filesystem "
+                    f"(xvda1, xvda2, ...) only",
+                )
+            )
+    return found
+
+
+def write_whole(path: str, text: str, config: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file beside it: whole or not at all."""
+    if not path:
+        raise OutputError("-o", "an empty file name (give -o FILE, or leave -o out for stdout)")
+    target = Path(path)
+    parent = target.parent
+    try:
+        if target.is_dir():
+            raise OutputError(path, "is a directory (give a file name, e.g. -o DIR/NAME.xml)")
+        if not parent.is_dir():
+            raise OutputError(
+                path, f"cannot write: the directory {parent} does not exist (create it first)"
+            )
+        if target.exists() and Path(config).exists() and target.samefile(config):
+            raise OutputError(path, "is the Xen config itself (write the XML to another file)")
+        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise OutputError(path, f"cannot write: {exc.strerror} (check the path)") from None
+    try:
+        mask = os.umask(0)
+        os.umask(mask)
+        os.fchmod(fd, 0o666 & ~mask)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputError(path, f"cannot write: {exc.strerror} (nothing was written)") from None
+
+
+# --------------------------------------------------------------------------- the guest
+
+
+def _name(args: argparse.Namespace, domain: XenDomain) -> str:
+    if args.name:
+        return args.name
+    line = domain.lines.get("name")
+    if not domain.name:
+        raise XenConfigError(args.config, None, "name", "the config has no name (give --name)")
+    if not _valid_name(domain.name):
+        fix = f"give --name {_suggested(domain.name) or 'NAME'}"
+        raise XenConfigError(
+            args.config,
+            line,
+            "name",
+            f"{_shown(domain.name)} is not a libvirt domain name as the inventory writes them:"
+            f" lower-case letters, digits, '.' and '-' ({fix})",
+        )
+    return domain.name
+
+
+def _guest(args: argparse.Namespace, domain: XenDomain, name: str, lv: str) -> Guest:
     ssh = SshSettings("root", 22, None, None)
-    kvm = KvmHost("kvm", "", None, args.vg, args.bridge, "qemu:///system", "/var/lib/xen2kvm", ssh)
-    guest = Guest(
+    return Guest(
         name=name,
         wave=1,
         xen_host="xen",
@@ -87,14 +259,78 @@ def run(args: argparse.Namespace) -> int:
         mta=None,
         interface="eth0",
         grow={},
-        memory_mib=memory,
+        memory_mib=args.memory,
         vcpus=args.vcpus,
         migration_address=None,
         ssh=ssh,
     )
-    xml = domain_xml(plan_domain(guest, kvm, domain), "-", guest.xen_config)
-    if args.output:
-        Path(args.output).write_text(xml)
-    else:
-        print(xml, end="")
-    return 0
+
+
+# --------------------------------------------------------------------------- option types
+
+
+def _shown(text: str) -> str:
+    return repr(text) if len(text) <= 40 else repr(text[:40]) + "..."
+
+
+def _domain_name(text: str) -> str:
+    if not _valid_name(text):
+        raise argparse.ArgumentTypeError(
+            f"{_shown(text)} is not a domain name: use lower-case letters, digits, '.' and "
+            f"'-', starting with a letter or digit, at most {MAX_LVM_NAME} characters "
+            f"(e.g. --name {_suggested(text) or 'web01'})"
+        )
+    return text
+
+
+def _valid_name(text: str) -> bool:
+    return bool(NAME_RE.fullmatch(text)) and len(text) <= MAX_LVM_NAME
+
+
+def _suggested(text: str) -> str | None:
+    """A valid name close to ``text`` (``WWW`` -> ``www``), if there is one."""
+    hint = re.sub(r"[^a-z0-9.-]+", "-", text.lower()).strip("-.")[:MAX_LVM_NAME]
+    return hint if _valid_name(hint) else None
+
+
+def _bridge(text: str) -> str:
+    if not IFACE_RE.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{_shown(text)} is not an interface name (1 to 15 of A-Z a-z 0-9 _ . : -)"
+        )
+    return text
+
+
+def _lvm_name(option: str) -> Callable[[str], str]:
+    def check(text: str) -> str:
+        if not LVM_NAME_RE.fullmatch(text) or text in (".", "..") or len(text) > MAX_LVM_NAME:
+            raise argparse.ArgumentTypeError(
+                f"{_shown(text)} is not a valid LVM name (A-Z a-z 0-9 + _ . -, not starting "
+                f"with '-', at most {MAX_LVM_NAME})"
+            )
+        return text
+
+    check.__name__ = option
+    return check
+
+
+def _memory(text: str) -> int:
+    try:
+        size = parse_size(text, default_unit="M")
+    except SizeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if not MIN_MEMORY_MIB * MIB <= size <= MAX_MEMORY_MIB * MIB:
+        raise argparse.ArgumentTypeError(
+            f"{_shown(text)} is outside {MIN_MEMORY_MIB}M to {MAX_MEMORY_MIB // MIB}T"
+        )
+    if size % MIB:
+        raise argparse.ArgumentTypeError(f"{_shown(text)} is not a whole number of MiB")
+    return size // MIB
+
+
+def _vcpus(text: str) -> int:
+    if not re.fullmatch(r"\s*[0-9]{1,5}\s*", text) or not 1 <= int(text) <= MAX_VCPUS:
+        raise argparse.ArgumentTypeError(
+            f"{_shown(text)} is not a whole number from 1 to {MAX_VCPUS}"
+        )
+    return int(text)

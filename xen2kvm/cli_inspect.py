@@ -1,10 +1,12 @@
-"""``xen2kvm inspect CFG [--json]``: show what xen2kvm reads from a Xen domain config."""
+"""``xen2kvm inspect CONFIG [--json]``: show what xen2kvm reads from a Xen domain config."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 
+from .cli_convert import refusals
 from .xenconfig import XenDisk, XenDomain, XenVif, load_xen_config
 
 
@@ -12,16 +14,28 @@ def add_parser(sub: argparse._SubParsersAction) -> argparse.ArgumentParser:
     parser = sub.add_parser(
         "inspect",
         help="parse a Xen domain config (xm or xl) and show what xen2kvm understood",
-        description="Parse a Xen domain config file without executing it and print a summary.",
+        description=(
+            "Parse a Xen domain config file without executing it and print a summary "
+            "(or JSON). A config that cannot be read is one error naming its line; what "
+            "the migration would refuse (HVM, a whole disk, no disk) is a warning on stderr."
+        ),
     )
-    parser.add_argument("cfg", metavar="CFG", help="the domain config, e.g. /etc/xen/web01.cfg")
-    parser.add_argument("--json", action="store_true", help="print the parsed domain as JSON")
+    parser.add_argument(
+        "config",
+        metavar="CONFIG",
+        help="the Xen domain config (xm or xl syntax), e.g. /etc/xen/web01.cfg",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the parsed domain as JSON (memory in MiB)"
+    )
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    domain = load_xen_config(args.cfg)
+    domain = load_xen_config(args.config)
+    for problem in refusals(domain):
+        print(f"xen2kvm: warning: {problem.located} (convert refuses it)", file=sys.stderr)
     if args.json:
         print(json.dumps(domain.to_json(), indent=2))
     else:

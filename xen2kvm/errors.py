@@ -23,6 +23,13 @@ class XenConfigError(Xen2KvmError):
         what = f" key {key!r}:" if key else ""
         super().__init__(f"{where}:{what} {message}")
 
+    @property
+    def located(self) -> str:
+        """The command line's form: ``FILE: line N: key 'k': message``."""
+        where = self.filename if self.line is None else f"{self.filename}: line {self.line}"
+        what = f" key {self.key!r}:" if self.key else ""
+        return f"{where}:{what} {self.message}"
+
 
 class SizeError(Xen2KvmError, ValueError):
     """A size string that cannot be read."""
@@ -47,3 +54,11 @@ class PlanError(Xen2KvmError):
         self.guest = guest
         self.field = field
         super().__init__(f"{guest}: {field}: {message}")
+
+
+class OutputError(Xen2KvmError):
+    """A file xen2kvm was asked to write cannot be written; nothing was written."""
+
+    def __init__(self, path: str, message: str):
+        self.path = path
+        super().__init__(f"{path}: {message}")

@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .errors import PlanError
+from .errors import PlanError, XenConfigError
 from .fstab import FstabEntry
-from .units import MIB, human, round_up
+from .units import MAX_MEMORY_MIB, MAX_VCPUS, MIB, MIN_MEMORY_MIB, human, round_up
 
 if TYPE_CHECKING:
     from .inventory import Guest, KvmHost
@@ -258,6 +258,7 @@ def plan_domain(guest: Guest, kvm: KvmHost, domain: XenDomain) -> DomainPlan:
         for index, mac in enumerate(macs)
     )
     memory, current = _memory(guest, domain)
+    _check_resources(guest, domain, current, guest.vcpus or domain.vcpus or 1)
     lifecycle = _lifecycle(domain, notes)
     return DomainPlan(
         guest=guest.name,
@@ -422,6 +423,23 @@ def _memory(guest: Guest, domain: XenDomain) -> tuple[int, int]:
     current = domain.memory_mib or 512
     maximum = max(domain.maxmem_mib or current, current)
     return maximum, current
+
+
+def _check_resources(guest: Guest, domain: XenDomain, memory_mib: int, vcpus: int) -> None:
+    """Bound what the KVM domain gets: the Xen parser bounds only what no Xen runs."""
+    if not MIN_MEMORY_MIB <= memory_mib <= MAX_MEMORY_MIB:
+        what = f"{memory_mib} MiB is outside {MIN_MEMORY_MIB} MiB to {MAX_MEMORY_MIB} MiB"
+        if guest.memory_mib:
+            raise PlanError(guest.name, "memory", f"{what} (give memory in that range)")
+        raise XenConfigError(
+            domain.filename,
+            domain.lines.get("memory"),
+            "memory",
+            f"{what}: a KVM guest needs at least {MIN_MEMORY_MIB} MiB (set memory in the"
+            " inventory or raise it in the config)",
+        )
+    if not 1 <= vcpus <= MAX_VCPUS:
+        raise PlanError(guest.name, "vcpus", f"{vcpus} is outside 1 to {MAX_VCPUS}")
 
 
 def _lifecycle(domain: XenDomain, notes: list[str]) -> dict[str, str]:

@@ -6,15 +6,20 @@ domain XML, the guest's new fstab, its grub drop-in and its persistent-net rules
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 
 import jinja2
 
+from .errors import PlanError
 from .fstab import FstabEntry, escape, rename_devices
 from .planner import DomainPlan, GuestPlan
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+# What XML 1.0 cannot carry even escaped: C0 controls but tab/newline/return, lone
+# surrogates (a file name that is not UTF-8) and the two non-characters U+FFFE/U+FFFF.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 @lru_cache(maxsize=1)
@@ -42,8 +47,16 @@ def _render(name: str, **context: object) -> str:
 
 
 def domain_xml(dom: DomainPlan, xen_host: str, xen_config: str) -> str:
-    """The libvirt domain XML for ``dom``."""
-    return _render("domain.xml.j2", dom=dom, xen_host=xen_host, xen_config=xen_config)
+    """The libvirt domain XML for ``dom``; a value XML cannot carry is a ``PlanError``."""
+    text = _render("domain.xml.j2", dom=dom, xen_host=xen_host, xen_config=xen_config)
+    if bad := _NOT_XML.search(text):
+        raise PlanError(
+            dom.guest,
+            "xml",
+            f"a value holds {bad.group(0)!r}, which XML cannot carry (rename what holds it: "
+            f"the guest, the dom0 or the Xen config's path {xen_config!r})",
+        )
+    return text
 
 
 def target_fstab_entries(plan: GuestPlan, source: list[FstabEntry]) -> list[FstabEntry]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
 from .errors import SizeError
 
@@ -10,6 +11,13 @@ KIB = 1024
 MIB = 1024**2
 GIB = 1024**3
 TIB = 1024**4
+
+# What a domain may have, whether from its Xen config, the inventory or the command line:
+# less memory than this boots no Debian kernel; Xen's x86 hosts address at most 16 TiB;
+# KVM on x86 runs at most 4096 vCPUs.
+MIN_MEMORY_MIB = 16
+MAX_MEMORY_MIB = 16 * 1024 * 1024
+MAX_VCPUS = 4096
 
 _UNITS = {
     "": 1,
@@ -28,7 +36,8 @@ _UNITS = {
     "tib": TIB,
 }
 
-_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$")
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$", re.ASCII)
+_MAX_SIZE_CHARS = 32  # no size anyone writes is longer; longer ones overflow floats
 
 
 def parse_size(value: str | int, default_unit: str = "") -> int:
@@ -39,12 +48,13 @@ def parse_size(value: str | int, default_unit: str = "") -> int:
     if isinstance(value, bool):
         raise SizeError(f"not a size: {value!r}")
     if isinstance(value, int):
-        number, unit = float(value), default_unit
+        number, unit = Fraction(value), default_unit
     else:
-        match = _SIZE_RE.match(str(value))
+        match = _SIZE_RE.match(str(value)) if len(str(value)) <= _MAX_SIZE_CHARS else None
         if not match:
-            raise SizeError(f"not a size: {value!r} (write e.g. 512M, 4G, 1.5G)")
-        number, unit = float(match.group(1)), match.group(2) or default_unit
+            shown = repr(value) if len(str(value)) <= _MAX_SIZE_CHARS else "a very long string"
+            raise SizeError(f"not a size: {shown} (write e.g. 512M, 4G, 1.5G)")
+        number, unit = Fraction(match.group(1)), match.group(2) or default_unit
     factor = _UNITS.get(unit.lower())
     if factor is None:
         raise SizeError(f"unknown unit {unit!r} in {value!r} (use K, M, G or T)")

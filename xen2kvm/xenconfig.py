@@ -7,6 +7,10 @@ string, number or list value is reported as a ``XenConfigError`` naming file, li
 Disk specs follow xl-disk-configuration(5), including the deprecated xm grammar
 (``phy:/dev/vg/x,xvda2,w``, ``tap:aio:/x.img,xvda,w``, ``,hdc:cdrom,r``), modelled on
 libxl's own lexer (``libxlu_disk_l.l``). vif specs follow xl-network-configuration(5).
+
+A config may come from a dom0 that is not trusted (a tenant's domU, a copied file), so
+every size is bounded (see "limits" below) and ``parse_xen_config`` raises nothing but
+``XenConfigError``, whatever the text.
 """
 
 from __future__ import annotations
@@ -17,6 +21,19 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 from .errors import XenConfigError
+from .units import MAX_MEMORY_MIB, MAX_VCPUS, MIB
+
+# --------------------------------------------------------------------------- limits
+# Real configs are far inside these (xen-tools writes about 1 KiB); each bound keeps one
+# hostile input from costing more than a moment and is reported with the line it is on.
+
+MAX_FILE_BYTES = MIB
+MAX_LINE_CHARS = 4096
+MAX_STRING_CHARS = 4096  # the x86 Linux kernel command line holds at most 2048
+MAX_NUMBER_CHARS = 20  # 2**64 has 20 digits
+MAX_LIST_DEPTH = 4  # xl's vnuma nests lists two deep
+MAX_LIST_ITEMS = 256
+MAX_DEVICES = 64  # disks, and vifs: far above any real domU
 
 # --------------------------------------------------------------------------- data model
 
@@ -157,18 +174,20 @@ def _number(text: str) -> int | None:
         return sign * int(digits, 16)
     if re.fullmatch(r"0[0-7]+", digits):  # C strtol and Python 2 read these as octal
         return sign * int(digits, 8)
-    if re.fullmatch(r"[0-9]+", digits):
+    if re.fullmatch(r"0|[1-9][0-9]*", digits):
         return sign * int(digits)
     return None
 
 
 def _string(src: str, pos: int, line: int) -> tuple[str, int]:
     """Read a quoted string starting at ``src[pos]``; return (value, end position)."""
-    quote, out, i = src[pos], [], pos + 1
+    quote, out, i, start = src[pos], [], pos + 1, line
     while i < len(src):
         ch = src[i]
+        if len(out) > MAX_STRING_CHARS:
+            raise _LexError(start, f"string longer than {MAX_STRING_CHARS} characters")
         if ch == quote:
-            return "".join(out), i + 1
+            return _checked_string("".join(out), start), i + 1
         if ch == "\n":
             break
         if ch == "\\" and i + 1 < len(src):
@@ -196,6 +215,21 @@ def _string(src: str, pos: int, line: int) -> tuple[str, int]:
     raise _LexError(line, f"unterminated string (no closing {quote})")
 
 
+# C0 and C1 controls but tab, and lone surrogates: no Xen value holds them, and a name
+# ending in a newline or holding a NUL would reach a shell, a path or the domain XML.
+_CONTROL_RE = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def _checked_string(value: str, line: int) -> str:
+    if m := _CONTROL_RE.search(value):
+        raise _LexError(
+            line,
+            f"string holds the control character {m.group(0)!r} at position {m.start() + 1}"
+            " (remove it: no Xen value needs one)",
+        )
+    return value
+
+
 def _tokens(src: str) -> Iterator[_Tok]:
     i, line = 0, 1
     while i < len(src):
@@ -215,9 +249,14 @@ def _tokens(src: str) -> Iterator[_Tok]:
             line += src.count("\n", i, end)
             i = end
         elif m := _NUMBER_RE.match(src, i):
+            if len(m.group(0)) > MAX_NUMBER_CHARS:
+                raise _LexError(line, f"number longer than {MAX_NUMBER_CHARS} characters")
             number = _number(m.group(0))
             if number is None:
-                raise _LexError(line, f"{m.group(0)!r} is not a whole number")
+                octal = (
+                    " (a leading 0 means octal)" if re.fullmatch(r"-?0[0-9]+", m.group(0)) else ""
+                )
+                raise _LexError(line, f"{m.group(0)!r} is not a whole number{octal}")
             yield _Tok("NUMBER", number, line, m.group(0))
             i = m.end()
         elif m := _IDENT_RE.match(src, i):
@@ -257,6 +296,7 @@ class _Parser:
         self.filename = filename
         self._toks = _tokens(text)
         self.key: str | None = None
+        self.depth = 0
 
     def error(self, line: int, message: str, key: str | None = None) -> XenConfigError:
         return XenConfigError(self.filename, line, key or self.key, message)
@@ -298,8 +338,15 @@ class _Parser:
                 )
             if op.text == "+=" and self.key in values:
                 item = self.append(values[self.key], item, tok.line)
+            elif self.key in values:
+                raise self.error(
+                    tok.line,
+                    f"set twice, on line {lines[self.key]} and on line {tok.line}: xl would"
+                    " silently take the last (keep one, or append with '+=')",
+                )
+            else:
+                lines[self.key] = tok.line
             values[self.key] = item
-            lines[self.key] = tok.line
             if end.kind == "EOF":
                 return values, lines
 
@@ -313,6 +360,14 @@ class _Parser:
         raise self.error(tok.line, f"expected a value, found {tok.text!r}")
 
     def list_value(self, opened: int) -> _Item:
+        self.depth += 1
+        if self.depth > MAX_LIST_DEPTH:
+            raise self.error(opened, f"lists nested more than {MAX_LIST_DEPTH} deep")
+        item = self.list_items(opened)
+        self.depth -= 1
+        return item
+
+    def list_items(self, opened: int) -> _Item:
         items: list[_Item] = []
         while True:
             tok = self.skip_newlines()
@@ -320,6 +375,8 @@ class _Parser:
                 return _Item(items, opened)
             if tok.kind == "EOF":
                 raise self.error(opened, "list opened here is never closed (missing ']')")
+            if len(items) >= MAX_LIST_ITEMS:
+                raise self.error(opened, f"list opened here has more than {MAX_LIST_ITEMS} items")
             items.append(self.value(tok))
             tok = self.skip_newlines()
             if tok.text == "]":
@@ -338,8 +395,14 @@ class _Parser:
 
     def append(self, old: _Item, new: _Item, line: int) -> _Item:
         if isinstance(old.value, list) and isinstance(new.value, list):
+            if len(old.value) + len(new.value) > MAX_LIST_ITEMS:
+                raise self.error(line, f"'+=' makes the list longer than {MAX_LIST_ITEMS} items")
             return _Item(old.value + new.value, old.line)
         if isinstance(old.value, str) and isinstance(new.value, str):
+            if len(old.value) + len(new.value) > MAX_STRING_CHARS:
+                raise self.error(
+                    line, f"'+=' makes the string longer than {MAX_STRING_CHARS} characters"
+                )
             return _Item(old.value + new.value, old.line)
         raise self.error(line, "'+=' needs a list added to a list or a string to a string")
 
@@ -557,12 +620,14 @@ def parse_vif_spec(spec: str, filename: str = "<string>", line: int | None = Non
             raise XenConfigError(
                 filename, line, "vif", f"{element!r} is not key=value in vif spec {spec!r}"
             )
+        if key.strip() in values:
+            raise XenConfigError(
+                filename, line, "vif", f"{key.strip()!r} given twice in vif spec {spec!r}"
+            )
         values[key.strip()] = value.strip()
     mac = values.get("mac")
-    if mac is not None and not _MAC_RE.fullmatch(mac):
-        raise XenConfigError(
-            filename, line, "vif", f"mac {mac!r} is not of the form xx:xx:xx:xx:xx:xx (hex)"
-        )
+    if mac is not None:
+        _check_mac(mac, filename, line)
     known = {k: values.get(k) or None for k in _VIF_FIELDS}
     other = {k: v for k, v in values.items() if k not in _VIF_FIELDS and k != "ip"}
     return XenVif(
@@ -571,6 +636,25 @@ def parse_vif_spec(spec: str, filename: str = "<string>", line: int | None = Non
         extra=other,
         spec=spec,
     )
+
+
+def _check_mac(mac: str, filename: str, line: int | None) -> None:
+    if not _MAC_RE.fullmatch(mac):
+        raise XenConfigError(
+            filename, line, "vif", f"mac {mac!r} is not of the form xx:xx:xx:xx:xx:xx (hex)"
+        )
+    if int(mac[:2], 16) & 1:
+        raise XenConfigError(
+            filename,
+            line,
+            "vif",
+            f"mac {mac!r} is a multicast address (the first octet is odd): a NIC needs a"
+            " unicast one, e.g. 00:16:3e:xx:xx:xx (Xen's range), or leave mac= out",
+        )
+    if mac.replace(":", "").strip("0") == "":
+        raise XenConfigError(
+            filename, line, "vif", f"mac {mac!r} is all zeros (give a real one or leave it out)"
+        )
 
 
 # --------------------------------------------------------------------------- domain
@@ -587,6 +671,14 @@ _STR_OR_LIST_KEYS = {"cpus", "bootloader_args", "serial"}
 _LIST_KEYS = {"disk", "vif", "vfb"}
 _TYPES = {"pv", "hvm", "pvh"}
 _BUILDERS = {"linux": "pv", "hvm": "hvm", "generic": "pv"}
+_UUID_RE = re.compile(r"[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}", re.IGNORECASE)
+# The largest value each number may take: Xen's x86 hosts address at most 16 TiB and
+# KVM runs at most 4096 vCPUs; past that a config is wrong or hostile.
+_INT_MAX = {"memory": MAX_MEMORY_MIB, "maxmem": MAX_MEMORY_MIB} | {
+    "vcpus": MAX_VCPUS,
+    "maxvcpus": MAX_VCPUS,
+}
+_INT_UNIT = {"memory": " MiB", "maxmem": " MiB"}
 
 
 class _Domain:
@@ -602,6 +694,8 @@ class _Domain:
             return None
         value = item.value
         if isinstance(value, str) and re.fullmatch(r"\s*[0-9]+\s*", value):
+            if len(value.strip()) > MAX_NUMBER_CHARS:
+                raise self.error(key, f"number longer than {MAX_NUMBER_CHARS} digits")
             value = int(value)  # xen-tools writes memory = '256'
         if not isinstance(value, int):
             raise self.error(key, f"expected a whole number, got {_plain(item)!r}")
@@ -638,7 +732,46 @@ class _Domain:
         value = self.get_int(key)
         if value is not None and value <= 0:
             raise self.error(key, f"must be a positive number, got {value}")
+        top = _INT_MAX.get(key)
+        if value is not None and top is not None and value > top:
+            unit = _INT_UNIT.get(key, "")
+            raise self.error(key, f"{value}{unit} is more than the {top}{unit} a domain can have")
         return value
+
+    def name(self) -> str | None:
+        name = self.get_str("name")
+        if name is not None and not name.strip():
+            raise self.error("name", "is empty (give the domain's name, e.g. name = 'web01')")
+        return name
+
+    def uuid(self) -> None:
+        value = self.get_str("uuid")
+        if value is not None and not _UUID_RE.fullmatch(value):
+            raise self.error(
+                "uuid",
+                f"{value!r} is not a UUID: write it as xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"
+                " (hex), or remove the line and the domain's UUID is derived from its name",
+            )
+
+    def devices(self, key: str) -> list[_Item]:
+        entries = self.strings(key)
+        if len(entries) > MAX_DEVICES:
+            raise self.error(key, f"{len(entries)} entries: at most {MAX_DEVICES} are read")
+        return entries
+
+    def vifs(self) -> tuple[XenVif, ...]:
+        vifs: list[XenVif] = []
+        seen: dict[str, int | None] = {}
+        for entry in self.devices("vif"):
+            vif = parse_vif_spec(str(entry.value), self.filename, entry.line)
+            mac = (vif.mac or "").lower()
+            if mac and mac in seen:
+                raise self.error(
+                    "vif", f"mac {vif.mac} is used twice (first on line {seen[mac]})", entry.line
+                )
+            seen[mac] = entry.line
+            vifs.append(vif)
+        return tuple(vifs)
 
     def dom_type(self) -> str:
         if (kind := self.get_str("type")) is not None:
@@ -653,7 +786,7 @@ class _Domain:
     def disks(self) -> tuple[XenDisk, ...]:
         disks: list[XenDisk] = []
         seen: dict[str, int | None] = {}
-        for entry in self.strings("disk"):
+        for entry in self.devices("disk"):
             disk = parse_disk_spec(str(entry.value), self.filename, entry.line)
             if disk.vdev in seen:
                 raise self.error(
@@ -677,13 +810,12 @@ class _Domain:
         memory = self.positive("memory")
         maxmem = self.positive("maxmem")
         self.positive("maxvcpus")
-        vifs = tuple(
-            parse_vif_spec(str(e.value), self.filename, e.line) for e in self.strings("vif")
-        )
+        self.uuid()
+        vifs = self.vifs()
         cmdline = self.get_str("cmdline")
         return XenDomain(
             filename=self.filename,
-            name=self.get_str("name"),
+            name=self.name(),
             type=self.dom_type(),
             memory_mib=memory,
             maxmem_mib=maxmem,
@@ -705,17 +837,58 @@ class _Domain:
 
 
 def parse_xen_config(text: str, filename: str = "<string>") -> XenDomain:
-    """Parse the text of an xm or xl domain config. Raises ``XenConfigError``."""
+    """Parse the text of an xm or xl domain config. Raises ``XenConfigError`` only."""
+    _check_size(text, filename)
     values, lines = _Parser(text, filename).parse()
+    if not values:
+        raise XenConfigError(
+            filename,
+            None,
+            None,
+            "holds no 'key = value' line: it is empty or not a Xen domain config (a domain"
+            " needs at least name = '...' and disk = [ '...' ])",
+        )
     return _Domain(values, lines, filename).build()
+
+
+def _check_size(text: str, filename: str) -> None:
+    if len(text) > MAX_FILE_BYTES:
+        raise XenConfigError(
+            filename, None, None, f"larger than {MAX_FILE_BYTES // MIB} MiB: not a domain config"
+        )
+    for number, line in enumerate(text.split("\n"), 1):
+        if len(line) > MAX_LINE_CHARS:
+            raise XenConfigError(
+                filename,
+                number,
+                None,
+                f"line longer than {MAX_LINE_CHARS} characters (split a long list over lines)",
+            )
 
 
 def load_xen_config(path: str | os.PathLike) -> XenDomain:
     """Read and parse the config file at ``path``; errors name the path."""
     filename = os.fspath(path)
     try:
-        with open(filename, encoding="utf-8", errors="replace") as handle:
-            text = handle.read()
+        with open(filename, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise XenConfigError(filename, None, None, f"cannot read: {exc.strerror}") from exc
-    return parse_xen_config(text, filename)
+    except ValueError as exc:  # a NUL in the path, which no command line can hold
+        raise XenConfigError(repr(filename), None, None, f"cannot read: {exc}") from None
+    if len(data) > MAX_FILE_BYTES:
+        raise XenConfigError(
+            filename, None, None, f"larger than {MAX_FILE_BYTES // MIB} MiB: not a domain config"
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise XenConfigError(
+            filename,
+            line,
+            None,
+            f"byte 0x{data[exc.start]:02x} is not UTF-8 (convert the file, e.g."
+            " iconv -f latin1 -t utf-8)",
+        ) from None
+    return parse_xen_config(text.removeprefix("\ufeff"), filename)

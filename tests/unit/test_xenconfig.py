@@ -271,9 +271,9 @@ def test_domain_type(text, kind):
 
 
 def test_absent_keys_are_none_or_empty():
-    dom = parse_xen_config("")
+    dom = parse_xen_config("name = 'a'\n")
     assert dom.to_json() == {
-        "name": None,
+        "name": "a",
         "type": "pv",
         "memory_mib": None,
         "maxmem_mib": None,
@@ -291,13 +291,17 @@ def test_absent_keys_are_none_or_empty():
     }
 
 
-def test_later_assignment_wins_and_plus_equals_appends():
-    dom = parse_xen_config(
-        "memory = 256\nmemory = 512\nvif = [ 'bridge=br0' ]\nvif += [ 'bridge=br1' ]\n"
-    )
-    assert dom.memory_mib == 512
-    assert dom.lines["memory"] == 2
+def test_plus_equals_appends_and_keeps_the_first_line():
+    dom = parse_xen_config("vif = [ 'bridge=br0' ]\nextra = 'a'\nvif += [ 'bridge=br1' ]\n")
     assert [v.bridge for v in dom.vifs] == ["br0", "br1"]
+    assert dom.lines["vif"] == 1
+
+
+def test_a_key_set_twice_is_refused_naming_both_lines():
+    with pytest.raises(XenConfigError) as info:
+        parse_xen_config("memory = 256\nname = 'a'\nmemory = 512\n", "g.cfg")
+    assert (info.value.line, info.value.key) == (3, "memory")
+    assert "set twice, on line 1 and on line 3" in str(info.value)
 
 
 def test_domain_is_hashable_enough_for_sets_of_disks():
