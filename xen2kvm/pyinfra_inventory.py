@@ -1,16 +1,41 @@
-"""Turn a fleet file into pyinfra inventory groups (used by ``inventory/*.py``)."""
+"""Turn a fleet file into pyinfra inventory groups (used by ``inventory/*.py``).
+
+A bad fleet file stops pyinfra before it connects anywhere, with every problem listed
+and nothing else: see ``FleetRefused`` for how the message reaches the operator bare.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from pyinfra.api.exceptions import InventoryError as PyinfraInventoryError
 
 from .errors import Xen2KvmError
 from .inventory import Fleet, Guest, load_fleet
+
+
+class FleetRefused(PyinfraInventoryError, Xen2KvmError):
+    """The fleet file is wrong: its problems, as pyinfra prints an inventory error.
+
+    pyinfra 3 prints a ``PyinfraError`` raised while it runs an inventory file as
+    ``--> pyinfra error in <file> line <n>: <message>``, the file and line being the
+    innermost frame of the exception's ``__traceback__`` outside pyinfra: here, this
+    module, which tells the operator nothing (the message names the fleet file, the host
+    and the field). The traceback is left out of what pyinfra reads, so it prints
+    ``--> pyinfra error: <message>``; Python, pytest and ``sys.exc_info()`` still see it.
+    """
+
+    @property  # type: ignore[override]
+    def __traceback__(self) -> None:
+        return None
+
+    @__traceback__.setter
+    def __traceback__(self, tb: TracebackType | None) -> None:
+        BaseException.__traceback__.__set__(self, tb)  # type: ignore[attr-defined]
 
 
 def fleet_groups(
@@ -27,7 +52,7 @@ def fleet_groups(
     try:
         fleet = load_fleet(path, data)
     except Xen2KvmError as exc:
-        raise PyinfraInventoryError(str(exc)) from None
+        raise FleetRefused(str(exc)) from None
     return fleet.pyinfra_groups()
 
 

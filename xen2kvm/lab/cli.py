@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from .config import LabConfig
 
@@ -44,18 +45,57 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     _require_root()
     cfg = LabConfig.from_env()
-    st = orchestrate.status(cfg)
-    print(f"lab {st['prefix']} in {st['root']}")
-    print(f"  network   {cfg.netns}: {'up' if st['network'] else 'down'}")
-    for name, key in (("apt repo", "apt_repo"), ("xen ctl", "xen_controller")):
-        pid = st[key]
-        print(f"  {name:<9} {'running, pid ' + str(pid) if pid else 'not running'}")
-    for name, h in st["hosts"].items():
-        state = f"running, pid {h['pid']}" if h["running"] else "not running"
-        domid = f", domid {h['domid']}" if "domid" in h else ""
-        print(f"  {name:<9} {h['kind']:<5} {h['address']:<15} {state}{domid}")
-    print(f"  kvm side: {st['kvm']}")
+    print("\n".join(status_lines(orchestrate.status(cfg), cfg.netns)))
     return 0
+
+
+def _running(pid: object) -> str:
+    return f"running, pid {pid}" if pid else "not running"
+
+
+def status_lines(st: dict[str, Any], netns: str) -> list[str]:
+    """``lab status``: the lab's services, then every host in one table."""
+    kvm = st["kvm"]
+    lines = [f"lab {st['prefix']} in {st['root']}"]
+    lines.append(f"  {'network':<9} {netns}: {'up' if st['network'] else 'down'}")
+    lines.append(f"  {'apt repo':<9} {_running(st['apt_repo'])}")
+    lines.append(f"  {'xen ctl':<9} {_running(st['xen_controller'])}")
+    if isinstance(kvm, dict) and "outer_libvirt" in kvm:
+        libvirt = kvm["outer_libvirt"]
+        domains = ", ".join(libvirt.get("domains", ())) or "none"
+        lines.append(
+            f"  {'libvirtd':<9} {_running(libvirt.get('libvirtd_pid'))} "
+            f"({libvirt.get('uri')}; domains: {domains})"
+        )
+    rows = [
+        (name, h["kind"], h["address"], _running(h["pid"] if h["running"] else None), _domid(h))
+        for name, h in st["hosts"].items()
+    ]
+    if isinstance(kvm, dict):
+        for name, h in kvm.items():
+            if name != "outer_libvirt" and isinstance(h, dict):
+                rows.append((name, "kvm", h["address"], _running(h.get("qemu_pid")), _vm(h)))
+    lines.append(f"  {'HOST':<9} {'KIND':<5} {'ADDRESS':<15} STATE")
+    lines += [
+        f"  {n:<9} {kind:<5} {addr:<15} {state}{extra}" for n, kind, addr, state, extra in rows
+    ]
+    if not isinstance(kvm, dict):
+        lines.append(f"  kvm side: {kvm}")
+    return lines
+
+
+def _domid(host: dict[str, Any]) -> str:
+    return f", domid {host['domid']}" if "domid" in host else ""
+
+
+def _vm(host: dict[str, Any]) -> str:
+    """The KVM host is a VM: say whether it answers SSH and whether its image is built."""
+    notes = []
+    if "ssh" in host:
+        notes.append("ssh " + ("answers" if host["ssh"] else "does not answer"))
+    if not host.get("image_built", True):
+        notes.append("image not built")
+    return "".join(f", {note}" for note in notes)
 
 
 def _lab_env(cfg: LabConfig) -> dict[str, str]:

@@ -1,7 +1,9 @@
-"""The lab fleet as the lab builds it: read from ``inventory/lab.yml`` (the contract).
+"""The lab fleet: ``inventory/lab.yml`` read by the deploy's loader, and what only the lab says.
 
-Only what the lab needs to build and run its hosts: names, addresses, arch, the guests'
-Xen disks (vdevs, sizes, mount points) and stable Xen MACs.
+Hosts, addresses, arches and where each guest goes come from ``load_fleet`` (the same
+reading and checks as the deploy; there is no second parser of the file here). What the
+fleet file does not say and the lab must build is kept apart, under "Lab-only settings":
+each guest's Xen disks (vdevs, sizes, mount points) and its stable Xen MAC.
 """
 
 from __future__ import annotations
@@ -11,7 +13,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
+from xen2kvm.inventory import Fleet as FleetFile
+from xen2kvm.inventory import Guest as FleetGuest
+from xen2kvm.inventory import load_fleet
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
@@ -25,17 +29,49 @@ class Disk:
     mountpoint: str | None  # None for swap
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Guest:
-    name: str
-    address: str
-    ips: tuple[str, ...]
-    arch: str  # Debian arch: amd64 or i386
-    xen_host: str
+    """A lab guest: the fleet's guest (lab.yml) and the disks the lab builds for it."""
+
+    fleet: FleetGuest
     disks: tuple[Disk, ...]
-    # The dom0 it is rehomed to (wave 3's 32-bit guest). Left out of repr: the guest
-    # images' cache stamp hashes repr(guest), and where a guest moves changes no image.
-    rehome_to: str | None = field(default=None, repr=False)
+
+    @property
+    def name(self) -> str:
+        return self.fleet.name
+
+    @property
+    def address(self) -> str:
+        return self.fleet.address
+
+    @property
+    def ips(self) -> tuple[str, ...]:
+        return self.fleet.ips
+
+    @property
+    def arch(self) -> str:
+        """Debian arch: amd64 or i386."""
+        return self.fleet.arch
+
+    @property
+    def xen_host(self) -> str:
+        return self.fleet.xen_host
+
+    @property
+    def rehome_to(self) -> str | None:
+        """The dom0 it is rehomed to (wave 3's 32-bit guest)."""
+        return self.fleet.rehome_to
+
+    def __repr__(self) -> str:
+        # The guest images' cache stamp hashes repr(guest): what makes the image, in the
+        # form it always had. Where a guest moves (rehome_to) changes no image.
+        return (
+            f"Guest(name={self.name!r}, address={self.address!r}, ips={self.ips!r}, "
+            f"arch={self.arch!r}, xen_host={self.xen_host!r}, disks={self.disks!r})"
+        )
+
+    def __hash__(self) -> int:  # the fleet's guest holds mappings: hash what repr shows
+        return hash(repr(self))
 
     @property
     def init(self) -> str:
@@ -65,6 +101,7 @@ class Fleet:
     guests: tuple[Guest, ...]
     xen_hosts: tuple[Host, ...]
     hosts: tuple[Host, ...] = field(default=())
+    fleet: FleetFile | None = field(default=None, repr=False, compare=False)  # as lab.yml says
 
     def guest(self, name: str) -> Guest:
         for guest in self.guests:
@@ -84,6 +121,19 @@ def inventory_path() -> Path:
     return Path(os.environ.get("XEN2KVM_LAB_INVENTORY", REPO_ROOT / "inventory" / "lab.yml"))
 
 
+def load(path: Path | None = None) -> Fleet:
+    """The lab fleet from ``lab.yml``, read and checked by ``load_fleet``."""
+    fleet = load_fleet(path or inventory_path())
+    guests = tuple(Guest(g, guest_disks(g.name)) for g in fleet.guests.values())
+    xen = tuple(Host(h.name, h.address, "xen") for h in fleet.xen_hosts.values())
+    kvm = tuple(Host(h.name, h.address, "kvm") for h in fleet.kvm_hosts.values())
+    hosts = (*xen, *kvm, *(Host(g.name, g.address, "guest") for g in guests))
+    return Fleet(guests=guests, xen_hosts=xen, hosts=hosts, fleet=fleet)
+
+
+# --- Lab-only settings: what lab.yml does not say and the lab builds -------------------
+
+
 def xen_mac(name: str) -> str:
     """A stable Xen-style MAC (00:16:3e is Xen's OUI) derived from the guest's name."""
     digest = hashlib.sha256(name.encode()).digest()
@@ -100,26 +150,3 @@ def guest_disks(name: str) -> tuple[Disk, ...]:
     if name == "mail1":
         disks.append(Disk("srv", "xvda4", 256, "/srv"))
     return tuple(disks)
-
-
-def load(path: Path | None = None) -> Fleet:
-    data = yaml.safe_load((path or inventory_path()).read_text())
-    guests = []
-    for name, spec in (data.get("guests") or {}).items():
-        address = str(spec["address"])
-        ips = tuple(str(ip) for ip in spec.get("ips") or [address])
-        guests.append(
-            Guest(
-                name=name,
-                address=address,
-                ips=ips if address in ips else (address, *ips),
-                arch=str(spec.get("arch", "amd64")),
-                xen_host=str(spec["xen_host"]),
-                disks=guest_disks(name),
-                rehome_to=spec.get("rehome_to"),
-            )
-        )
-    xen = tuple(Host(n, str(s["address"]), "xen") for n, s in (data.get("xen_hosts") or {}).items())
-    kvm = tuple(Host(n, str(s["address"]), "kvm") for n, s in (data.get("kvm_hosts") or {}).items())
-    hosts = (*xen, *kvm, *(Host(g.name, g.address, "guest") for g in guests))
-    return Fleet(guests=tuple(guests), xen_hosts=xen, hosts=hosts)

@@ -1,0 +1,80 @@
+"""The lab reads lab.yml through the deploy's own loader (no lab needed for these)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from xen2kvm.errors import InventoryError
+from xen2kvm.inventory import load_fleet
+from xen2kvm.lab import fleet
+
+LAB_YML = Path(__file__).resolve().parents[2] / "inventory" / "lab.yml"
+
+# repr(guest) is hashed into the guest images' cache stamp: the form it had before the
+# lab read lab.yml through load_fleet, so no cached image is rebuilt for nothing.
+WEB1 = (
+    "Guest(name='web1', address='198.51.100.101', ips=('198.51.100.101', '198.51.100.111'), "
+    "arch='amd64', xen_host='xen1', disks=(Disk(role='root', vdev='xvda2', size_mib=1536, "
+    "mountpoint='/'), Disk(role='var', vdev='xvda3', size_mib=512, mountpoint='/var'), "
+    "Disk(role='swap', vdev='xvda1', size_mib=128, mountpoint=None)))"
+)
+
+
+def test_guests_are_the_fleet_files_guests_with_the_labs_disks():
+    lab = fleet.load(LAB_YML)
+    assert lab.fleet == load_fleet(LAB_YML)
+    assert [g.name for g in lab.guests] == list(lab.fleet.guests)
+    for guest in lab.guests:
+        assert guest.fleet == lab.fleet.guests[guest.name]
+        assert guest.disks == fleet.guest_disks(guest.name)
+
+
+def test_the_image_stamp_of_a_guest_is_unchanged():
+    assert repr(fleet.load(LAB_YML).guest("web1")) == WEB1
+    assert "rehome_to" not in repr(fleet.load(LAB_YML).guest("legacy2"))
+
+
+def test_what_the_lab_builds_from_a_guest():
+    lab = fleet.load(LAB_YML)
+    legacy2, mail1 = lab.guest("legacy2"), lab.guest("mail1")
+    assert (legacy2.arch, legacy2.init, legacy2.rehome_to) == ("i386", "sysvinit", "xen2")
+    assert mail1.extra_ips == ("198.51.100.113",)
+    assert mail1.mac.startswith("00:16:3e:")
+    assert [d.role for d in mail1.disks] == ["root", "var", "swap", "srv"]
+    assert len({mail1, legacy2}) == 2
+
+
+def test_hosts_are_the_dom0s_the_kvm_hosts_and_the_guests_in_that_order():
+    lab = fleet.load(LAB_YML)
+    assert [(h.name, h.kind) for h in lab.hosts][:3] == [
+        ("xen1", "xen"),
+        ("xen2", "xen"),
+        ("kvm1", "kvm"),
+    ]
+    assert lab.host("kvm1").address == lab.fleet.kvm_hosts["kvm1"].address
+    assert [h.name for h in lab.xen_hosts] == ["xen1", "xen2"]
+    with pytest.raises(KeyError, match="known: xen1, xen2, kvm1"):
+        lab.host("nowhere")
+
+
+def test_a_bad_lab_file_is_refused_like_any_fleet_file(tmp_path, monkeypatch):
+    bad = tmp_path / "lab.yml"
+    bad.write_text(LAB_YML.read_text().replace("198.51.100.20", "198.51.100.300"))
+    monkeypatch.setenv("XEN2KVM_LAB_INVENTORY", str(bad))
+    with pytest.raises(InventoryError, match=r"kvm1: address: not an IP address"):
+        fleet.load()
+
+
+def test_the_labs_own_network_settings_agree_with_lab_yml():
+    """The lab's network (config.py) and its KVM VM (vmimage.py) are what lab.yml says."""
+    import ipaddress
+
+    from xen2kvm.lab import config, vmimage
+
+    lab = fleet.load(LAB_YML)
+    subnet = ipaddress.ip_network(config.LAB_SUBNET)
+    assert all(ipaddress.ip_address(h.address) in subnet for h in lab.hosts)
+    assert all(g.gateway == config.LAB_GATEWAY for g in lab.fleet.guests.values())
+    assert lab.host("kvm1").address == vmimage.KVM_ADDRESS
