@@ -49,8 +49,9 @@ case $action in
         ;;
     run)
         record start
-        out=$(mktemp)
-        mkdir -p "$dir/running"
+        # The command's output, where xen2kvm status reads an open copy's progress.
+        out="$dir/progress/$guest"
+        mkdir -p "$dir/running" "$dir/progress"
         setsid "$@" > "$out" 2>&1 &
         child=$!
         printf '%s %s %s\n' "$child" "$(started "$child")" "$step" > "$running"
@@ -68,7 +69,8 @@ case $action in
         # The end is recorded before the record goes: x2k-journal stop waits for it.
         grep -q "^$child " "$running" 2>/dev/null && rm -f "$running"
         cat "$out"
-        rm -f "$out"
+        # The output stays until the guest's next run: removing it here could remove the
+        # next run's, started as soon as a stop saw this one's record go.
         exit "$rc"
         ;;
     stop)

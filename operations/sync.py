@@ -22,7 +22,7 @@ from operations.util.checks import check_path
 from xen2kvm.journal import CUTOVER_COMPLETE, TOOL, done
 
 KEY_COMMENT = "xen2kvm-migration"
-RSYNC = "rsync -aHAXx --numeric-ids --delete --stats"
+RSYNC = "rsync -aHAXx --numeric-ids --delete --stats --info=progress2"
 
 
 @operation()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import runpy
 import shlex
 import tempfile
 from collections.abc import Iterator
@@ -26,9 +25,11 @@ from xml.etree import ElementTree
 import pytest
 import testinfra
 
+from xen2kvm import fleet_access
 from xen2kvm.baseline import GUEST_PATH, SCRIPT_NAME, Snapshot
 from xen2kvm.errors import Xen2KvmError
-from xen2kvm.inventory import Fleet, Guest, KvmHost, load_fleet
+from xen2kvm.fleet_access import Inventory, ssh_config_text
+from xen2kvm.inventory import Fleet, Guest, KvmHost
 from xen2kvm.journal import CUTOVER_COMPLETE, REHOME_COMPLETE, done, summarise
 from xen2kvm.paths import DOM0_STATE
 
@@ -64,48 +65,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 # --- the inventory ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Inventory:
-    fleet: Fleet
-    host_data: dict[str, dict[str, Any]]  # pyinfra's data per host: ssh_*, x2k_*
-
-
 def load_inventory(path: str) -> Inventory:
-    """Hosts and their SSH settings as pyinfra would see them."""
-    source = Path(path)
-    if not source.is_absolute():
-        source = ROOT / source if not source.exists() else source.resolve()
-    if not source.is_file():
-        raise pytest.UsageError(
-            f"--inventory {path}: no such file (the deploy's inventory, e.g. inventory/prod.py)"
-        )
+    """Hosts and their SSH settings as pyinfra would see them (``xen2kvm.fleet_access``)."""
     try:
-        return _load_inventory(source)
+        return fleet_access.load_inventory(path)
     except Xen2KvmError as exc:
         raise pytest.UsageError(str(exc)) from None
-
-
-def _load_inventory(source: Path) -> Inventory:
-    if source.suffix == ".py":
-        namespace = runpy.run_path(str(source))
-        host_data: dict[str, dict[str, Any]] = {}
-        for value in namespace.values():
-            if isinstance(value, list):
-                for entry in value:
-                    if isinstance(entry, tuple) and len(entry) == 2:
-                        host_data.setdefault(entry[0], dict(entry[1]))
-        fleet_path = next(
-            (data["x2k_fleet"] for data in host_data.values() if "x2k_fleet" in data), None
-        )
-        if fleet_path is None:
-            raise pytest.UsageError(f"{source}: not a xen2kvm inventory (no x2k_fleet)")
-        fleet = load_fleet(fleet_path)
-    else:
-        fleet = load_fleet(source)
-        host_data = {
-            name: data for group in fleet.pyinfra_groups().values() for name, data in group
-        }
-    return Inventory(fleet, host_data)
 
 
 def selected_guests(config: pytest.Config) -> list[Guest]:
@@ -122,30 +87,6 @@ def selected_guests(config: pytest.Config) -> list[Guest]:
         for guest in fleet.guests.values()
         if (not waves or guest.wave in waves) and (not names or guest.name in names)
     ]
-
-
-def ssh_config_text(host_data: dict[str, dict[str, Any]], control_dir: str) -> str:
-    """One ``Host`` block per inventory host, with pyinfra's settings (strict host keys)."""
-    blocks = []
-    for name, data in host_data.items():
-        lines = [f"Host {name}", f"    HostName {data.get('ssh_hostname', name)}"]
-        lines.append(f"    User {data.get('ssh_user', 'root')}")
-        lines.append(f"    Port {data.get('ssh_port', 22)}")
-        if data.get("ssh_key"):
-            lines.append(f"    IdentityFile {os.path.expanduser(data['ssh_key'])}")
-            lines.append("    IdentitiesOnly yes")
-        if data.get("ssh_known_hosts_file"):
-            known = os.path.expanduser(data["ssh_known_hosts_file"])
-            lines.append(f"    UserKnownHostsFile {known}")
-            lines.append("    GlobalKnownHostsFile /dev/null")
-        lines += [
-            "    StrictHostKeyChecking yes",
-            "    BatchMode yes",
-            "    LogLevel ERROR",
-            f"    ControlPath {control_dir}/%C",
-        ]
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks) + "\n"
 
 
 def pytest_configure(config: pytest.Config) -> None:
