@@ -77,6 +77,12 @@ def _share_dependencies(home: Path) -> None:
 
 @pytest.mark.slow
 def test_controller_install_gives_a_working_xen2kvm(tmp_path):
+    try:
+        import wheel  # noqa: F401  (the venv's setuptools builds the wheel with it)
+    except ImportError:
+        pytest.fail(
+            "no 'wheel' here: reinstall the dev venv (./dev setup, or pip install -e '.[dev]')"
+        )
     home, work, elsewhere = tmp_path / "home", tmp_path / "work", tmp_path / "elsewhere"
     home.mkdir()
     shutil.copytree(ROOT, work / "xen2kvm", ignore=COPY_IGNORE, symlinks=True)
@@ -108,6 +114,17 @@ def test_controller_install_gives_a_working_xen2kvm(tmp_path):
         run(command, "--help")
 
     python = xen2kvm.parent / "python"
+    # The deploy runs from the checkout with this venv: its inventory loads there.
+    inventory = subprocess.run(
+        [str(python), "-m", "pyinfra", "inventory/prod.py", "debug-inventory"],
+        cwd=work / "xen2kvm",
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert inventory.returncode == 0, inventory.stderr
+    assert "move_www_example_net" in inventory.stdout + inventory.stderr
+
     where = subprocess.run(
         [str(python), "-c", "import xen2kvm.render as r; print(r.__file__, r.TEMPLATES)"],
         cwd=elsewhere,
