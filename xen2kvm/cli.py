@@ -1,4 +1,5 @@
-"""The ``xen2kvm`` command line: ``inspect``, ``convert``, ``report``, ``status`` and ``lab``.
+"""The ``xen2kvm`` command line: ``inspect``, ``convert``, ``plan``, ``report``, ``status``
+and ``lab``.
 
 Works with no Xen and no libvirt daemon present: Xen configs are parsed by our own
 parser (libvirt's ``virsh domxml-from-native`` needs a live libxl driver on a dom0).
@@ -19,16 +20,15 @@ from . import __version__
 from .errors import Xen2KvmError, XenConfigError
 
 DESCRIPTION = """\
-Inspect Xen domU configs and convert them to libvirt domain XML, offline; follow and
-report the migrations from their journals.
+Inspect Xen domU configs and convert them to libvirt domain XML, show what a migration
+derives from the inventory, report on and watch migrations.
 
 Migrations themselves are run by pyinfra, from a checkout of xen2kvm:
 
   pyinfra INVENTORY deploy.py            plan, copy and cut over, wave by wave
 
-xen2kvm reads Xen configs (xm or xl syntax, never executed) and prints what a migration
-would make of them; report and status read the journals on the destination hosts over
-SSH. None of them changes a host (the lab subcommand aside).
+xen2kvm only reads Xen configs (xm or xl syntax, never executed), the inventory and the
+journals (over SSH, as the deploy connects); it changes no host (the lab subcommand aside).
 """
 
 EPILOG = """\
@@ -47,11 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    from . import cli_convert, cli_inspect, cli_report, cli_status
+    from . import cli_convert, cli_inspect, cli_plan, cli_report, cli_status
     from .lab import cli as lab_cli
 
     cli_inspect.add_parser(sub)
     cli_convert.add_parser(sub)
+    cli_plan.add_parser(sub)
     cli_report.add_parser(sub)
     cli_status.add_parser(sub)
     lab_cli.add_parser(sub)

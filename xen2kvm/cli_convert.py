@@ -3,8 +3,10 @@
 It needs neither Xen nor libvirt: the config is parsed by our own parser and the XML
 rendered from the same template the migration uses. Options stand in for what the
 inventory would say (bridge, host VG and LV, MACs, memory, vCPUs) and are checked as the
-inventory's fields are. Configs the migration refuses are refused here too, unless
-``--force``; the output file is written whole or not at all.
+inventory's fields are; or ``--inventory INV --guest NAME`` takes them from the inventory,
+as the deploy does, so the XML is the one the deploy defines for that guest. Configs the
+migration refuses are refused here too, unless ``--force``; the output file is written
+whole or not at all.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import OutputError, SizeError, XenConfigError
+from .errors import OutputError, SizeError, Xen2KvmError, XenConfigError
+from .fleet_access import load_inventory, select_guests
 from .inventory import GUEST_ARCHES, IFACE_RE, LVM_NAME_RE, NAME_RE, Guest, KvmHost, SshSettings
 from .planner import plan_domain
 from .render import domain_xml
@@ -29,7 +32,9 @@ Print the libvirt domain XML that a migration would define for a Xen domain conf
 
 Needs neither Xen nor libvirt: the config is parsed by xen2kvm's own parser (never
 executed) and the XML rendered from the template the migration uses. The options stand
-in for what the inventory says of the guest.
+in for what the inventory says of the guest; --inventory INV --guest NAME takes all of it
+from the inventory instead (bridge, VG and LV, domain name, memory, vCPUs, MACs, serial
+console, virt type), so the XML is the one the deploy defines for that guest.
 
 Configs that the migration (pyinfra INVENTORY deploy.py) refuses are refused here too,
 naming the line: HVM domains, whole disks (xvda rather than xvda1: pygrub guests with a
@@ -41,6 +46,7 @@ EPILOG = """\
 examples:
   xen2kvm convert /etc/xen/web01.cfg
   xen2kvm convert /etc/xen/web01.cfg --memory 2G --vcpus 2 -o /tmp/web01.xml
+  xen2kvm convert web01.cfg --inventory inventory/prod.py --guest web01.example.net
   virt-xml-validate /tmp/web01.xml domain
 """
 
@@ -63,8 +69,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="libvirt domain name: lower-case letters, digits, '.' and '-', starting with a "
         "letter or digit (default: the config's name)",
     )
-    add("--bridge", type=_bridge, default="br0", help="host bridge the NICs join (default: br0)")
-    add("--vg", type=_lvm_name("--vg"), default="vg0", help="the KVM host's VG (default: vg0)")
+    add("--bridge", type=_bridge, help="host bridge the NICs join (default: br0)")
+    add("--vg", type=_lvm_name("--vg"), help="the KVM host's VG (default: vg0)")
     add(
         "--lv",
         type=_lvm_name("--lv"),
@@ -73,7 +79,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add(
         "--virt-type",
         choices=("kvm", "qemu"),
-        default="kvm",
         help="libvirt domain type: kvm (hardware virtualisation) or qemu (emulation, slow; "
         "for hosts without /dev/kvm) (default: kvm)",
     )
@@ -99,11 +104,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add(
         "--arch",
         choices=GUEST_ARCHES,
-        default="amd64",
         help="the guest's Debian userland architecture, as the inventory's arch (default: "
         "amd64); the domain is x86_64 either way",
     )
     add("--no-serial", action="store_true", help="no serial console on ttyS0")
+    add(
+        "--inventory",
+        metavar="INV",
+        help="take the guest's settings from this inventory (inventory/NAME.py or its .yml), "
+        "as the deploy does; needs --guest, and none of the options above",
+    )
+    add("--guest", metavar="NAME", help="the guest of --inventory whose Xen config CONFIG is")
     add(
         "--force",
         action="store_true",
@@ -120,18 +131,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     domain = load_xen_config(args.config)
-    name = _name(args, domain)
+    by_inventory = bool(args.inventory or args.guest)
+    name = "" if by_inventory else _name(args, domain)  # the inventory names the domain
     for problem in refusals(domain):
         if not args.force:
             fix = f"{problem.message} (--force converts it anyway)"
             raise XenConfigError(problem.filename, problem.line, problem.key, fix)
         print(f"xen2kvm: warning: {problem.located} (converted anyway: --force)", file=sys.stderr)
-    guest = _guest(args, domain, name, args.lv or name)
-    kvm = KvmHost(
-        "kvm", "", None, args.vg, args.bridge, "qemu:///system", "/var/lib/xen2kvm", guest.ssh
-    )
+    if by_inventory:
+        guest, kvm = from_inventory(args)
+        xen_host = guest.xen_host
+    else:
+        guest = _guest(args, domain, name, args.lv or name)
+        vg, bridge = args.vg or "vg0", args.bridge or "br0"
+        kvm = KvmHost("kvm", "", None, vg, bridge, "qemu:///system", "/var/lib/xen2kvm", guest.ssh)
+        xen_host = "-"
     plan = plan_domain(guest, kvm, domain)
-    xml = domain_xml(plan, "-", guest.xen_config)
+    xml = domain_xml(plan, xen_host, guest.xen_config)
     for note in plan.notes:
         print(f"xen2kvm: note: {note}", file=sys.stderr)
     if args.output is not None:
@@ -139,6 +155,48 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(xml)
     return 0
+
+
+# What the inventory says of a guest: with --inventory, these options would contradict it.
+GUEST_OPTIONS = (
+    ("name", "--name"),
+    ("bridge", "--bridge"),
+    ("vg", "--vg"),
+    ("lv", "--lv"),
+    ("virt_type", "--virt-type"),
+    ("new_macs", "--new-macs"),
+    ("memory", "--memory"),
+    ("vcpus", "--vcpus"),
+    ("arch", "--arch"),
+    ("no_serial", "--no-serial"),
+)
+
+
+class OptionError(Xen2KvmError):
+    """Options that do not go together."""
+
+
+def from_inventory(args: argparse.Namespace) -> tuple[Guest, KvmHost]:
+    """The guest and its KVM host as the deploy reads them from the inventory."""
+    if not (args.inventory and args.guest):
+        given, missing = (
+            ("--inventory", "--guest") if args.inventory else ("--guest", "--inventory")
+        )
+        raise OptionError(f"{given} needs {missing} (the inventory, and the guest in it)")
+    clashing = [option for attr, option in GUEST_OPTIONS if getattr(args, attr)]
+    if clashing:
+        raise OptionError(
+            f"{', '.join(clashing)}: --inventory {args.inventory} says that of {args.guest} "
+            "(leave the option out, or --inventory and --guest)"
+        )
+    fleet = load_inventory(args.inventory).fleet
+    (guest,) = select_guests(fleet, [], [args.guest])
+    if guest.rehome_to:
+        raise OptionError(
+            f"--guest {guest.name}: {fleet.source} rehomes it to the dom0 {guest.rehome_to} "
+            "(rehome_to): it stays on Xen and gets no libvirt domain"
+        )
+    return guest, fleet.kvm_hosts[str(guest.kvm_host)]
 
 
 def refusals(domain: XenDomain) -> list[XenConfigError]:
@@ -242,7 +300,7 @@ def _guest(args: argparse.Namespace, domain: XenDomain, name: str, lv: str) -> G
         address="",
         ips=tuple(ip for vif in domain.vifs for ip in vif.ip),
         macs=(),
-        arch=args.arch,
+        arch=args.arch or "amd64",
         xen_config=str(Path(args.config).resolve()),
         domain_name=name,
         guest_vg=name.split(".")[0],
@@ -251,7 +309,7 @@ def _guest(args: argparse.Namespace, domain: XenDomain, name: str, lv: str) -> G
         boot_size=512 * MIB,
         keep_macs=not args.new_macs,
         serial_console=not args.no_serial,
-        virt_type=args.virt_type,
+        virt_type=args.virt_type or "kvm",
         machine="pc",
         gateway=None,
         nameservers=(),

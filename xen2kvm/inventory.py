@@ -36,7 +36,7 @@ from .inventory_fields import (
     label,
 )
 from .inventory_fields import host_name as _host_name
-from .inventory_fleet import check_fleet
+from .inventory_fleet import check_fleet, move_group
 from .inventory_schema import (
     DEFAULTS,
     GUEST_ARCHES,
@@ -65,6 +65,7 @@ __all__ = [
     "SshSettings",
     "XenHost",
     "load_fleet",
+    "move_group",
     "parse_fleet",
 ]
 
@@ -173,9 +174,11 @@ class Fleet:
     def pyinfra_groups(self) -> dict[str, list[tuple[str, dict[str, Any]]]]:
         """Groups for a pyinfra inventory file: hosts with their data.
 
-        ``xen_hosts``, ``kvm_hosts``, ``guests`` and one ``wave<N>`` per wave, which
-        holds the wave's guests *and* the dom0s and KVM hosts they need, so
-        ``--limit wave1`` touches exactly what wave 1 needs.
+        ``xen_hosts``, ``kvm_hosts``, ``guests``; one ``wave<N>`` per wave, which holds
+        the wave's guests *and* the dom0s and KVM hosts they need, so ``--limit wave1``
+        touches exactly what wave 1 needs; and one ``move_<guest>`` per guest (see
+        ``move_group``) with the guest, its dom0 and its destination, so
+        ``--limit move_www_example_net`` moves (or rolls back) that guest alone.
         """
         entries: dict[str, tuple[str, dict[str, Any]]] = {}
         for xen in self.xen_hosts.values():
@@ -193,12 +196,9 @@ class Fleet:
             "guests": [entries[name] for name in self.guests],
         }
         for wave in self.waves:
-            members: list[str] = []
-            for guest in self.wave_guests(wave):
-                for name in (guest.xen_host, guest.kvm_host or guest.rehome_to, guest.name):
-                    if name not in members:
-                        members.append(name)
-            groups[f"wave{wave}"] = [entries[name] for name in members]
+            groups[f"wave{wave}"] = [entries[name] for name in _hosts(self.wave_guests(wave))]
+        for guest in self.guests.values():
+            groups[move_group(guest.name)] = [entries[name] for name in _hosts([guest])]
         return groups
 
     def _host_data(self, role: str, address: str, ssh: SshSettings) -> dict[str, Any]:
@@ -206,6 +206,16 @@ class Fleet:
         data.update(ssh.pyinfra_data())
         data.update(self.extra_data)
         return data
+
+
+def _hosts(guests: list[Guest]) -> list[str]:
+    """The guests with the dom0s they leave and the hosts they go to, each named once."""
+    members: list[str] = []
+    for guest in guests:
+        for name in (guest.xen_host, guest.kvm_host or guest.rehome_to, guest.name):
+            if name and name not in members:
+                members.append(name)
+    return members
 
 
 def load_fleet(path: str | Path, extra_data: Mapping[str, Any] | None = None) -> Fleet:

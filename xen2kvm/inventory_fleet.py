@@ -48,6 +48,20 @@ def _target_lvs(lookup: Lookup) -> Iterator[Item]:
             yield name, "target_lv", guest["target_lv"], (guest["kvm_host"], guest["target_lv"])
 
 
+def move_group(guest: str) -> str:
+    """The pyinfra group of one guest's move: the guest, its dom0 and its destination.
+
+    ``move_`` and the name with ``.`` and ``-`` as ``_``: a host name has no ``_``, so no
+    host is called so, and the name stays a Python identifier (pyinfra reads the groups
+    of an inventory file from its module-level names)."""
+    return "move_" + guest.replace(".", "_").replace("-", "_")
+
+
+def _move_groups(lookup: Lookup) -> Iterator[Item]:
+    for name in lookup.values["guests"]:
+        yield name, "name", f"{name} (group {move_group(name)})", move_group(name)
+
+
 def _xen_configs(lookup: Lookup) -> Iterator[Item]:
     for name, guest in lookup.values["guests"].items():
         if "xen_config" in guest and "xen_host" in guest:
@@ -60,6 +74,11 @@ FLEET_CHECKS: tuple[tuple[str, Callable[[Lookup], Iterable[Item]]], ...] = (
     ("a libvirt domain name must be unique on its destination", _domain_names),
     ("an LV name (target_lv) must be unique in its KVM host's VG", _target_lvs),
     ("two guests on one dom0 cannot share a Xen config file (xen_config)", _xen_configs),
+    (
+        "two guests cannot share a --limit group: move_ and the name with '.' and '-' as '_' "
+        "(rename one of them)",
+        _move_groups,
+    ),
 )
 NAMES_ONCE = "a name stands in one section only (xen_hosts, kvm_hosts or guests)"
 

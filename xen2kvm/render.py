@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from pathlib import Path
 
 import jinja2
 
 from .errors import PlanError
 from .fstab import FstabEntry, escape, rename_devices
 from .planner import DomainPlan, GuestPlan
+from .resources import templates_dir
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = templates_dir()
 # What XML 1.0 cannot carry even escaped: C0 controls but tab/newline/return, lone
 # surrogates (a file name that is not UTF-8) and the two non-characters U+FFFE/U+FFFF.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")

@@ -13,7 +13,6 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -32,9 +31,10 @@ from .journal import (
     passes,
     summarise,
 )
+from .resources import templates_dir
 from .units import human
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATES = templates_dir()
 
 # A guest's state, from its milestones.
 NOT_STARTED = "not started"

@@ -157,7 +157,7 @@ def test_pyinfra_reads_the_inventory_file():
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    assert "--> Groups: guests, wave1, prod" in result.stdout + result.stderr
+    assert "--> Groups: guests, wave1, move_www_example_net, prod" in result.stdout + result.stderr
 
 
 def test_pyinfra_refuses_a_bad_inventory_before_connecting(tmp_path):
