@@ -132,8 +132,45 @@ def needs(
     return found
 
 
+BY_FILESYSTEM = "kvm_host, rehome (by filesystem)"  # table rows only: mkfs per planned type
+REHOME_WITH_VG = "rehome (with vg)"  # table rows only: a rehome dom0 that makes the new LVs
+
+
 def table() -> list[tuple[str, str, str, str]]:
     """(role, name, package, why) for every row: the README's table."""
     rows = [(role, n.name, n.package, n.why) for role, row in NEEDS.items() for n in row]
-    rows += [("kvm_host, rehome (by filesystem)", n.name, n.package, n.why) for n in MKFS.values()]
+    rows += [(BY_FILESYSTEM, n.name, n.package, n.why) for n in MKFS.values()]
+    rows += [(REHOME_WITH_VG, n.name, n.package, n.why) for n in _LVM_CREATE]
     return rows
+
+
+ROLE_NAMES = {
+    KVM_HOST: "KVM host",
+    SOURCE: "dom0 (source)",
+    REHOME: "dom0 (rehome_to)",
+    GUEST: "guest (to KVM)",
+    REHOME_GUEST: "guest (rehomed)",
+    BY_FILESYSTEM: "KVM host, dom0 (rehome_to): per planned filesystem",
+    REHOME_WITH_VG: "dom0 (rehome_to) with a `vg`",
+}
+
+
+def markdown() -> str:
+    """The README's table: one row per role and package, the commands it provides."""
+    rows: dict[tuple[str, str], list[str]] = {}
+    whys: dict[tuple[str, str], list[str]] = {}
+    for role, name, package, why in table():
+        key = (ROLE_NAMES.get(role, role), package)
+        rows.setdefault(key, []).append(f"`{name}`")
+        if why not in whys.setdefault(key, []):
+            whys[key].append(why)
+    lines = ["| host | Debian package | commands | what runs them |", "| --- | --- | --- | --- |"]
+    lines += [
+        f"| {role} | `{package}` | {', '.join(names)} | {'; '.join(whys[role, package])} |"
+        for (role, package), names in rows.items()
+    ]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
@@ -63,5 +64,19 @@ def test_arping_is_required_only_of_rehomed_guests():
     assert requirements.needs([REHOME_GUEST])["arping"] == "apt-get install arping"
 
 
-def test_the_table_has_every_row():
-    assert len(requirements.table()) == len(ROWS)
+def test_the_table_has_every_row_and_the_lvm_of_a_rehome_with_a_vg():
+    rows = requirements.table()
+    assert [(name, package) for _role, name, package, _why in rows[: len(ROWS)]] == [
+        (need.name, need.package) for need in ROWS
+    ]
+    assert {name for role, name, _p, _w in rows[len(ROWS) :]} == {"lvcreate", "lvs", "vgs"}
+
+
+def test_the_readme_table_is_the_generated_one():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    begin = readme.index("<!-- requirements:")
+    block = readme[readme.index("\n", begin) + 1 : readme.index("<!-- /requirements -->")]
+    assert block == requirements.markdown(), (
+        "README.md's table of what each host needs is stale: paste the output of "
+        "python -m xen2kvm.requirements between its markers"
+    )
