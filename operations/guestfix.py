@@ -35,6 +35,7 @@ from pyinfra.facts.files import File, FileContents, FindFiles, Link, Sha1File
 from pyinfra.facts.server import Which
 
 from facts.tree import where
+from operations.util.checks import check_bool
 from operations.util.tree import checked, relative
 from xen2kvm import bootmenu, render
 
@@ -105,8 +106,7 @@ def tree_file(root: str, path: str, content: str = "", mode: str = "0644", prese
         raise OperationValueError(f"content must be text, not {type(content).__name__}")
     if not isinstance(mode, str) or not re.fullmatch(r"0?[0-7]{3}", mode):
         raise OperationValueError(f"mode must be permissions like 0644, not {mode!r}")
-    if not isinstance(present, bool):
-        raise OperationValueError(f"present must be True or False, not {present!r}")
+    check_bool("present", present)
 
     kinds = checked(root, path, ("file",))
     dest = where(root, name)

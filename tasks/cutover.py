@@ -18,10 +18,9 @@ recorded complete only once it has announced its addresses from its destination.
 
 from pyinfra import host
 
-from operations import baseline, flow, journal, net, preflight, sync
+from operations import baseline, flow, journal, net, preflight
 from tasks import steps
 from tasks.move import moves
-from xen2kvm import paths
 from xen2kvm.journal import DOWNTIME_START, FINAL_COPY_DONE
 
 # 0. The guest's baseline for the verify suite (it travels with the final copy), then note
@@ -60,14 +59,7 @@ flow.barrier(name="cutover: the Xen guests are stopped", label="the Xen guests a
 for move in moves("source"):
     if move.migrated or move.final_copied:
         continue
-    steps.source_mounts(move, f"read-only on {move.source.name}", mounted=True)
-    sync.access(
-        name=f"{move.guest.name}: {move.dest} may read the stopped guest with rsync",
-        key_host=move.dest,
-        key_path=move.key,
-        from_address=move.address,
-        root=paths.source_base(),
-    )
+    steps.stopped_source(move, readable=True)
 
 flow.barrier(
     name="cutover: the source LVs are mounted read-only",
@@ -98,15 +90,7 @@ flow.barrier(name="cutover: the final copies are done", label="the final copies 
 for move in moves("source"):
     if move.migrated:
         continue
-    steps.source_mounts(move, f"unmounted on {move.source.name}", mounted=False)
-    sync.access(
-        name=f"{move.guest.name}: the key of {move.dest} no longer reads the dom0",
-        key_host=move.dest,
-        key_path=move.key,
-        from_address=move.address,
-        root=paths.source_base(),
-        present=False,
-    )
+    steps.stopped_source(move, readable=False)
 
 flow.barrier(
     name="cutover: the dom0s let go of the source LVs",

@@ -158,7 +158,10 @@ def _move(guest: Guest, need_plan: bool) -> Move:
         plan = to.plan(fleet, guest, domain, volumes)
     except (Xen2KvmError, ValueError) as exc:
         if need_plan:
-            raise OperationError(f"{guest.name}: {exc}") from None
+            said = str(exc)  # the planner's messages name the guest already
+            raise OperationError(
+                said if said.startswith(f"{guest.name}:") else f"{guest.name}: {said}"
+            ) from None
         inputs, volumes, plan, fstab = None, [], None, []
     except OperationError:
         if need_plan:

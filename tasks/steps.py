@@ -94,6 +94,23 @@ def source_mounts(move: Move, what: str, mounted: bool):
         )
 
 
+def stopped_source(move: Move, readable: bool):
+    """On the dom0: the stopped guest's LVs mounted read-only and readable by the
+    destination's key (``rrsync -ro`` of the source mounts), or neither."""
+    name, source = move.guest.name, move.source.name
+    source_mounts(move, f"{'read-only' if readable else 'unmounted'} on {source}", readable)
+    sync.access(
+        name=f"{name}: {move.dest} may read the stopped guest with rsync"
+        if readable
+        else f"{name}: the key of {move.dest} no longer reads the dom0",
+        key_host=move.dest,
+        key_path=move.key,
+        from_address=move.address,
+        root=paths.source_base(),
+        present=readable,
+    )
+
+
 def xen_state(move: Move, dom0: str, config: str, running: bool, again: bool = False):
     """On a dom0: the guest's autostart link and its domain, both on or both off (the
     autostart first: nothing starts a guest again that is being stopped)."""

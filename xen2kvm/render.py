@@ -22,14 +22,20 @@ TEMPLATES = templates_dir()
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
-@lru_cache(maxsize=1)
-def environment() -> jinja2.Environment:
-    env = jinja2.Environment(
+def templates(escaped: tuple[str, ...]) -> jinja2.Environment:
+    """The Jinja templates of ``templates/``: values autoescaped in templates whose names
+    end in ``escaped``, an undefined value an error."""
+    return jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         undefined=jinja2.StrictUndefined,
-        autoescape=jinja2.select_autoescape(enabled_extensions=("xml", "xml.j2")),
+        autoescape=jinja2.select_autoescape(enabled_extensions=escaped),
         keep_trailing_newline=True,
     )
+
+
+@lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    env = templates(("xml", "xml.j2"))
     env.filters["fstab"] = _fstab_field
     return env
 

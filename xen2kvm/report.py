@@ -31,10 +31,8 @@ from .journal import (
     passes,
     summarise,
 )
-from .resources import templates_dir
+from .render import templates
 from .units import human
-
-TEMPLATES = templates_dir()
 
 # A guest's state, from its milestones.
 NOT_STARTED = "not started"
@@ -342,12 +340,7 @@ def _stamp(when: float | None) -> str:
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
-        undefined=jinja2.StrictUndefined,
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html", "html.j2")),
-        keep_trailing_newline=True,
-    )
+    env = templates(("html", "html.j2"))
     env.filters.update(duration=duration, size=size, clock=_clock, stamp=_stamp)
     env.filters["cell"] = lambda value: str(value).replace("|", "\\|").replace("\n", " ")
     return env
