@@ -21,12 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from xen2kvm.fstab import parse_fstab  # noqa: E402
-from xen2kvm.inventory import load_fleet  # noqa: E402
-from xen2kvm.planner import plan_guest, source_volumes  # noqa: E402
-from xen2kvm.xenconfig import parse_xen_config  # noqa: E402
+from xen2kvm.fstab import parse_fstab
+from xen2kvm.inventory import load_fleet
+from xen2kvm.planner import plan_guest, source_volumes
+from xen2kvm.xenconfig import parse_xen_config
 
 GIB = 1024**3
+LVS = (("root", 8 * GIB), ("var", 20 * GIB), ("swap", GIB))
 
 
 def fleet_yaml(guests: int, hosts: int) -> str:
@@ -82,8 +83,7 @@ def main() -> int:
         loaded = time.perf_counter()
         for g, guest in enumerate(fleet.guests.values()):
             domain = parse_xen_config(xen_config(g), guest.xen_config)
-            sizes = {f"/dev/xenvg/g{g}-{lv}": size
-                     for lv, size in (("root", 8 * GIB), ("var", 20 * GIB), ("swap", GIB))}  # fmt: skip
+            sizes = {f"/dev/xenvg/g{g}-{lv}": size for lv, size in LVS}
             volumes = source_volumes(guest.name, domain, parse_fstab(FSTAB), sizes)
             plan_guest(guest, fleet.kvm_hosts[str(guest.kvm_host)], domain, volumes)
         planned = time.perf_counter()
