@@ -7,6 +7,7 @@ Starts from a pristine lab (lab down, lab up) and leaves wave 1 migrated.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ import pytest
 from tests.lab.conftest import LAB_CLI, Ssh
 from tests.lab.test_migration import changed_operations, journal, marks, pyinfra, text
 from xen2kvm.lab.config import LabConfig
+from xen2kvm.waiting import wait_until
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
@@ -83,6 +85,28 @@ def test_interrupted_in_the_warm_copy(pristine_lab, ssh, tmp_path):
     record = "/var/lib/xen2kvm/running/web1"
     left = ssh("kvm1", f"read -r pid start step < {record} && ps -o args= -p $pid")
     assert left.stdout.startswith("rsync "), left
+
+
+def test_status_follows_the_copy_from_another_terminal(pristine_lab):
+    """While web1's warm copy runs (the one the killed run left), ``xen2kvm status`` shows
+    its bytes, rate and ETA, as the README tells an operator to follow long copies."""
+    found: dict = {}
+
+    def copying() -> bool:
+        result = subprocess.run(
+            [*LAB_CLI, "exec", "--", str(Path(sys.executable).with_name("xen2kvm")), "status",
+             "inventory/lab.py", "--guest", "web1", "--json"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if result.returncode != 0:
+            found["error"] = result.stderr[-2000:]
+            return False
+        found.update(json.loads(result.stdout)[0])
+        return bool(found.get("copied")) and found.get("eta") is not None
+
+    assert wait_until(copying, timeout=90, step=2), found
+    assert (found["state"], found["step"]) == ("presync", "presync:/"), found
+    assert found["rate"] > 0 and found["total"] >= found["copied"] > 0, found
 
 
 def test_interrupted_in_the_cutover_window(pristine_lab, ssh, tmp_path):
