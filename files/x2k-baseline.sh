@@ -19,6 +19,7 @@ section() { echo "## $1"; }
 now=$(date +%s)
 section time; echo "$now"
 section hostname; hostname
+section hostname-file; cat /etc/hostname 2>/dev/null
 section kernel; uname -r; uname -m
 section arch; dpkg --print-architecture 2>/dev/null || true
 if [ -d /run/systemd/system ]; then init=systemd; else init=sysvinit; fi
@@ -50,6 +51,33 @@ section addresses; ip -o addr show 2>/dev/null
 section routes; ip route show 2>/dev/null
 section links; ip -o link show 2>/dev/null
 section nameservers; sed -n 's/^nameserver[[:space:]]*//p' /etc/resolv.conf 2>/dev/null
+section resolv-search
+sed -n -e '/^search[[:space:]]/p' -e '/^domain[[:space:]]/p' /etc/resolv.conf 2>/dev/null
+
+# Identity a migration can silently change: /etc/hosts (its entries, not its comments),
+# the time zone (as tzdata names it and as the /etc/localtime link or copy says), and the
+# sysctls set at boot: every key named in /etc/sysctl.conf and /etc/sysctl.d/*.conf with
+# its value now, or the key alone when the running kernel has no such key.
+section hosts; grep -v -e '^[[:space:]]*#' -e '^[[:space:]]*$' /etc/hosts 2>/dev/null
+section timezone
+[ -f /etc/timezone ] && sed -n '1s/^/timezone /p' /etc/timezone
+if [ -L /etc/localtime ]; then
+    printf 'localtime link %s\n' "$(readlink /etc/localtime)"
+elif [ -f /etc/localtime ]; then
+    printf 'localtime copy %s\n' "$(cksum < /etc/localtime | awk '{ print $1 }')"
+fi
+section sysctl
+sysctl=$(command -v sysctl 2>/dev/null || echo /sbin/sysctl)
+for file in /etc/sysctl.conf /etc/sysctl.d/*.conf; do
+    [ -f "$file" ] && cat "$file"
+done | sed -n 's/^[[:space:]]*-\{0,1\}\([A-Za-z0-9_][A-Za-z0-9_.\/-]*\)[[:space:]]*=.*/\1/p' \
+    | LC_ALL=C sort -u | while read -r key; do
+        if value=$("$sysctl" -n "$key" 2>/dev/null); then
+            printf '%s = %s\n' "$key" "$(printf '%s' "$value" | tr -s ' \t\n' '   ')"
+        else
+            printf '%s\n' "$key"
+        fi
+    done
 
 exim=
 for candidate in exim4 exim; do have "$candidate" && { exim=$candidate; break; }; done

@@ -191,6 +191,17 @@ class Target:
             )
         return self.baseline
 
+    def recorded(self, name: str) -> Any:
+        """The baseline's ``Snapshot.<name>``; the check skips when the baseline was taken
+        by an older x2k-baseline that did not record it."""
+        value = getattr(self.require_baseline(), name)
+        if value is None:
+            pytest.skip(
+                f"{self.spec.name}: the baseline ({self.baseline_source}) has no {name}: "
+                "it was taken by an older x2k-baseline"
+            )
+        return value
+
     def excerpt(self, command: str, lines: int = 15) -> str:
         """A few lines of a log or a command's output for a failure message."""
         result = self.host.run(f"{command} 2>&1 | tail -n {lines}")

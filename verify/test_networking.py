@@ -1,5 +1,6 @@
-"""Networking: the guest holds its addresses, with its MAC, routes and resolvers, and no
-other host still answers for them (the old Xen guest, a stale ARP cache)."""
+"""Networking: the guest holds its addresses, with its MAC, routes, resolvers and interface
+names as before, and no other host still answers for them (the old Xen guest, a stale ARP
+cache)."""
 
 from __future__ import annotations
 
@@ -143,4 +144,36 @@ def test_neighbour_entry(target, guest_ip):
     assert found in (None, expected), (
         f"{target.spec.name}: the neighbour entry for {ip} here says {found}, the guest has "
         f"{expected} (stale ARP cache: re-announce with arping -U, or wait for it to expire)"
+    )
+
+
+def _resolv_lines(snapshot, search: bool) -> list[str]:
+    lines = [f"nameserver {server}" for server in snapshot.nameservers]
+    return lines + (snapshot.resolver_search or []) if search else lines
+
+
+def test_resolvers_as_before(target):
+    """resolv.conf's nameservers (in order) and its search and domain lines are those it
+    had before the cutover (an older baseline: the nameservers only)."""
+    search = target.require_baseline().resolver_search is not None
+    before = _resolv_lines(target.require_baseline(), search)
+    now = _resolv_lines(target.now, search)
+    assert now == before, (
+        f"{target.spec.name}: resolv.conf had\n    "
+        + "\n    ".join(before or ["(no nameserver)"])
+        + "\n  and now has\n    "
+        + "\n    ".join(now or ["(no nameserver)"])
+        + "\n  /etc/resolv.conf:"
+        + target.excerpt("cat /etc/resolv.conf")
+    )
+
+
+def test_interface_names_as_before(target):
+    """The network interfaces keep their names (eth0 does not come back as ens3)."""
+    before = target.recorded("interface_names")
+    now = target.now.interface_names or set()
+    assert now == before, (
+        f"{target.spec.name}: interfaces {sorted(before)} before, {sorted(now)} now "
+        f"(gone {sorted(before - now) or 'none'}, new {sorted(now - before) or 'none'})"
+        + target.excerpt("ip -o link show")
     )

@@ -199,6 +199,66 @@ class Snapshot:
         return [line.strip() for line in self.lines("nameservers") if line.strip()]
 
     @property
+    def resolver_search(self) -> list[str] | None:
+        """resolv.conf's ``search`` and ``domain`` lines; None in an older baseline."""
+        if "resolv-search" not in self.sections:
+            return None
+        return [" ".join(line.split()) for line in self.lines("resolv-search") if line.strip()]
+
+    @property
+    def interface_names(self) -> set[str] | None:
+        """The network links other than lo (``eth0``, not ``eth0@if5``)."""
+        if "links" not in self.sections:
+            return None
+        names = set()
+        for line in self.lines("links"):
+            fields = line.split()
+            if len(fields) > 1 and fields[0].endswith(":"):
+                names.add(fields[1].rstrip(":").split("@")[0])
+        return names - {"lo"}
+
+    # --- identity: None when the baseline was taken before the script recorded it -----
+
+    @property
+    def hostname(self) -> str | None:
+        return self.first("hostname")
+
+    @property
+    def hostname_file(self) -> str | None:
+        """The first line of /etc/hostname ("" when there is none)."""
+        if "hostname-file" not in self.sections:
+            return None
+        return (self.first("hostname-file") or "").strip()
+
+    @property
+    def hosts(self) -> list[str] | None:
+        """/etc/hosts' entries, blanks squeezed and sorted (their order does not matter)."""
+        if "hosts" not in self.sections:
+            return None
+        return sorted(" ".join(line.split()) for line in self.lines("hosts") if line.strip())
+
+    @property
+    def timezone(self) -> list[str] | None:
+        """``timezone NAME`` (/etc/timezone) and ``localtime link TARGET`` (or ``localtime
+        copy CKSUM`` for a copied zone file)."""
+        if "timezone" not in self.sections:
+            return None
+        return [line for line in self.lines("timezone") if line]
+
+    @property
+    def sysctls(self) -> dict[str, str | None] | None:
+        """Each key set in /etc/sysctl.conf or /etc/sysctl.d -> its value then (None when
+        the running kernel had no such key)."""
+        if "sysctl" not in self.sections:
+            return None
+        found: dict[str, str | None] = {}
+        for line in self.lines("sysctl"):
+            key, sep, value = line.partition("=")
+            if key.strip():
+                found[key.strip()] = value.strip() if sep else None
+        return found
+
+    @property
     def mail_queue(self) -> int | None:
         value = self.first("mail-queue")
         return int(value) if value and value.strip().isdigit() else None

@@ -1,4 +1,5 @@
-"""xen2kvm.baseline: reading x2k-baseline output (captured from the lab's mail1 on Xen)."""
+"""xen2kvm.baseline: reading x2k-baseline output (captured from the lab's mail1 on Xen, and the
+identity sections from a local run of the script)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,11 @@ DATA = Path(__file__).parent / "data" / "baseline"
 @pytest.fixture
 def mail1() -> Snapshot:
     return Snapshot.from_text((DATA / "mail1-xen.txt").read_text())
+
+
+@pytest.fixture
+def local() -> Snapshot:
+    return Snapshot.from_text((DATA / "local-identity.txt").read_text())
 
 
 def test_sections_split():
@@ -107,3 +113,53 @@ def test_mail_queue_old_is_read_when_present(mail1):
     assert mail1.mail_queue_old is None  # taken before the script counted old messages
     later = Snapshot.from_text("## time\n1\n## mail-queue-old\n2\n")
     assert later.mail_queue_old == 2
+
+
+# --- identity: hostname, /etc/hosts, resolvers, time zone, sysctls, interface names ----
+
+
+def test_identity(local):
+    assert local.hostname == "vm"
+    assert local.hostname_file == "vm"
+    assert local.hosts == ["127.0.0.1 localhost", "127.0.0.1 runsc", "127.0.0.1 vm"]
+    assert local.timezone == ["timezone Etc/UTC", "localtime link /usr/share/zoneinfo/Etc/UTC"]
+    assert local.nameservers == ["10.255.255.53"]
+    assert local.resolver_search == []  # recorded: this resolv.conf has no search line
+
+
+def test_interface_names(local, mail1):
+    assert local.interface_names == {"eth0", "ifb0", "ifb1"}
+    assert mail1.interface_names == {"eth0"}  # "eth0@if6": the peer is not in the name
+
+
+def test_sysctls(local):
+    assert local.sysctls == {
+        "kernel.pid_max": "32768",
+        "net.ipv4.tcp_rmem": "4096 131072 33554432",
+        "not.a.key": None,  # not on this kernel: not compared
+        "vm/swappiness": "60",
+    }
+
+
+def test_identity_blanks_and_order():
+    text = (
+        "## time\n1\n## hosts\n::1\tlocalhost  ip6-localhost\n127.0.0.1 localhost\n"
+        "## resolv-search\nsearch  lab.test example.net\ndomain lab.test\n"
+        "## sysctl\nkernel.domainname = \n## hostname-file\n"
+    )
+    snapshot = Snapshot.from_text(text)
+    assert snapshot.hosts == ["127.0.0.1 localhost", "::1 localhost ip6-localhost"]
+    assert snapshot.resolver_search == ["search lab.test example.net", "domain lab.test"]
+    assert snapshot.sysctls == {"kernel.domainname": ""}  # set, and empty: still compared
+    assert snapshot.hostname_file == ""  # recorded, and no /etc/hostname
+
+
+def test_older_baseline_lacks_identity(mail1):
+    """Taken before the script recorded them: None, so the checks skip instead of failing."""
+    assert mail1.hostname == "mail1"  # recorded from the start
+    assert mail1.hostname_file is None
+    assert mail1.hosts is None
+    assert mail1.resolver_search is None
+    assert mail1.timezone is None
+    assert mail1.sysctls is None
+    assert Snapshot.from_text("## time\n1\n").interface_names is None
