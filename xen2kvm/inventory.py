@@ -86,7 +86,14 @@ class SshSettings:
     known_hosts_file: str | None
 
     def pyinfra_data(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"ssh_user": self.user, "ssh_port": self.port}
+        # Host keys are checked strictly: a host missing from the known_hosts file is
+        # refused, not added (pyinfra's own default is accept-new). An operator who wants
+        # that says so for a run: --data ssh_strict_host_key_checking=accept-new.
+        data: dict[str, Any] = {
+            "ssh_user": self.user,
+            "ssh_port": self.port,
+            "ssh_strict_host_key_checking": "yes",
+        }
         if self.key:
             data["ssh_key"] = self.key
         if self.known_hosts_file:

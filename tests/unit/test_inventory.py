@@ -375,3 +375,12 @@ def test_a_key_written_twice_in_the_yaml_is_refused(tmp_path):
 def test_missing_file_is_a_clear_error(tmp_path):
     with pytest.raises(InventoryError, match="cannot read"):
         load_fleet(tmp_path / "nope.yml")
+
+
+def test_every_host_checks_host_keys_strictly():
+    """pyinfra's own default is accept-new: a host never seen is added, not refused. The
+    fleet's hosts refuse one missing from the known_hosts file (ssh_known_hosts_file)."""
+    fleet = load_fleet(ROOT / "inventory" / "prod.yml")
+    for group in ("xen_hosts", "kvm_hosts", "guests"):
+        for name, data in fleet.pyinfra_groups()[group]:
+            assert data["ssh_strict_host_key_checking"] == "yes", name
