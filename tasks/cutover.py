@@ -31,14 +31,8 @@ for move in moves("guest"):
 
 for move in moves("dest"):
     if not move.migrated and not move.cutover_started:  # the gate: within its budget
-        preflight.downtime(
-            name=f"{move.guest.name}: {move.projection()}",
-            guest=move.guest.name,
-            state_dir=move.state_dir,
-            boot_time=move.guest.boot_time,
-            budget=move.guest.downtime_budget,
-            force=str(host.data.get("force_downtime", "")).lower() in ("1", "true", "yes"),
-        )
+        forced = str(host.data.get("force_downtime", "")).lower() in ("1", "true", "yes")
+        steps.projected_downtime(move, gate=True, force=forced)
     if not move.migrated:
         journal.milestone(
             name=f"{move.guest.name}: downtime starts (shutdown on {move.source.name})",

@@ -6,6 +6,7 @@ the guests answer and run the planned userland.
 """
 
 from operations import preflight
+from tasks import steps
 from tasks.move import moves
 from xen2kvm import requirements
 
@@ -42,14 +43,7 @@ for move in moves("source"):
 
 for move in moves("dest"):  # what a cutover would cost now (the gate is in the cutover)
     if not move.migrated:
-        preflight.downtime(
-            name=f"{move.guest.name}: {move.projection()}",
-            guest=move.guest.name,
-            state_dir=move.state_dir,
-            boot_time=move.guest.boot_time,
-            budget=move.guest.downtime_budget,
-            gate=False,
-        )
+        steps.projected_downtime(move, gate=False)
 
 for move in moves("guest"):
     if not move.migrated:

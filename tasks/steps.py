@@ -10,7 +10,7 @@ from pyinfra import host, inventory
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import files, python
 
-from operations import disk, journal, net, sync, xen
+from operations import disk, journal, net, preflight, sync, xen
 from tasks.move import Move, moves
 from xen2kvm import paths, runid
 from xen2kvm.journal import copy_step
@@ -108,6 +108,20 @@ def stopped_source(move: Move, readable: bool):
         from_address=move.address,
         root=paths.source_base(),
         present=readable,
+    )
+
+
+def projected_downtime(move: Move, gate: bool, force: bool = False):
+    """On the destination: the guest's projected downtime, said; as the cutover's gate,
+    refused over its budget (see ``preflight.downtime``)."""
+    preflight.downtime(
+        name=f"{move.guest.name}: {move.projection()}",
+        guest=move.guest.name,
+        state_dir=move.state_dir,
+        boot_time=move.guest.boot_time,
+        budget=move.guest.downtime_budget,
+        gate=gate,
+        force=force,
     )
 
 

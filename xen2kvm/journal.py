@@ -99,15 +99,6 @@ def done(records: list[dict], step: str) -> bool:
     )
 
 
-def mark_time(records: list[dict], step: str | Iterable[str]) -> float | None:
-    """When ``step`` (or the first of several names) was marked in the current attempt."""
-    names = (step,) if isinstance(step, str) else tuple(step)
-    for record in current(records):
-        if record.get("step") in names and record.get("event") == "mark":
-            return float(record["time"])
-    return None
-
-
 @dataclass(frozen=True)
 class Copy:
     """One finished rsync of one filesystem."""
