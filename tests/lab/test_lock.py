@@ -9,7 +9,6 @@ lab up: about a minute with the cached images).
 
 from __future__ import annotations
 
-import json
 import shlex
 import subprocess
 from collections.abc import Callable, Iterator
@@ -17,8 +16,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.lab.conftest import LAB_CLI, Ssh
-from tests.lab.test_migration import pyinfra, text
-from xen2kvm.journal import done
+from tests.lab.runs import migrated, pyinfra, reset_lab, text
 from xen2kvm.lab import fleet
 from xen2kvm.lab.config import LabConfig
 
@@ -28,13 +26,6 @@ LOCKS = "/var/lib/xen2kvm/locks"  # kvm1's state_dir is the default
 FOREIGN = "admin-laptop.example.net:41022:1873301"
 
 
-def migrated(ssh: Ssh, guest: str) -> bool:
-    result = ssh("kvm1", f"cat /var/lib/xen2kvm/journal/{guest}.jsonl 2>/dev/null || true")
-    assert result.returncode == 0, result.stderr
-    records = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-    return done(records, "cutover-complete")
-
-
 @pytest.fixture(scope="module")
 def guest(lab: LabConfig, lab_fleet: fleet.Fleet, ssh: Ssh) -> str:
     """A guest of the lab that goes from xen1 to kvm1 and is not migrated yet."""
@@ -42,8 +33,7 @@ def guest(lab: LabConfig, lab_fleet: fleet.Fleet, ssh: Ssh) -> str:
     for name in names:
         if not migrated(ssh, name):
             return name
-    subprocess.run([*LAB_CLI, "down"], check=True)
-    subprocess.run([*LAB_CLI, "up"], check=True)
+    reset_lab()
     return names[0]
 
 

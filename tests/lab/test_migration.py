@@ -1,73 +1,39 @@
-"""End to end on the lab: wave 1 and wave 2 go from Xen to KVM with deploy.py, as a user
-runs it; a second run changes nothing; --dry changes nothing; rollback returns a guest to
-Xen with its data and a later run migrates it again.
+"""End to end on the lab: wave 1 goes from Xen to KVM with deploy.py, as a user runs it,
+although one of its guests is hostile; a second run changes nothing; --dry changes nothing;
+rollback returns a guest to Xen with its data and a later run migrates it again.
 
-The tests of this module run in order and share the lab, which they first bring back to
-its pristine state (lab down, lab up: the cached images make that about a minute).
+Issue #12's hostile guest (``tests/lab/hostile.py``): after the prepare phase, web1 gets a
+planted ``grub-install`` and ``update-grub``, ``/etc/udev/rules.d`` as a link to ``/etc``
+and a set-uid shell. Then:
+
+- the warm copy's fix-ups refuse the link, naming it, and write nothing through it; the
+  tree is mounted nodev, nosuid, noexec meanwhile (the set-uid shell cannot even run);
+- the operator makes rules.d a directory again (as the refusal says) and the migration
+  completes: web1 boots and answers under KVM with the menu xen2kvm wrote;
+- no marker anywhere on kvm1, and nothing written on kvm1 outside its state directory.
+
+The tests of this module run in order and share the lab; they start from wave 1 untouched
+(the lab is reset first when an earlier run moved it).
 """
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 
-from tests.lab.conftest import LAB_CLI, Ssh
+from tests.lab import hostile
+from tests.lab.conftest import Ssh
+from tests.lab.runs import changed_operations, journal, marks, pyinfra, text, untouched
 from xen2kvm.lab.config import LabConfig
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
-PYINFRA = [sys.executable, "-m", "pyinfra", "inventory/lab.py", "deploy.py"]
-
-
-def pyinfra(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-    """pyinfra from inside the lab's namespace (``xen2kvm lab exec``), as the README says."""
-    return subprocess.run(
-        [*LAB_CLI, "exec", "--", *PYINFRA, *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def text(result: subprocess.CompletedProcess[str]) -> str:
-    """pyinfra prints its progress and tables on stderr."""
-    return result.stdout + result.stderr
-
-
-def changed_operations(output: str) -> list[str]:
-    """The rows of pyinfra's results table with a change (Success column not '-')."""
-    assert "--> Results" in output, "no results table in pyinfra's output"
-    rows = []
-    in_results = False
-    for line in output.splitlines():
-        if line.startswith("--> Results"):
-            in_results = True
-            continue
-        fields = line.split()
-        is_row = in_results and len(fields) >= 5 and fields[-4].isdigit()
-        if is_row and fields[-3] != "-" and not line.strip().startswith("Grand total"):
-            rows.append(line.strip())
-    return rows
-
-
-def journal(ssh: Ssh, guest: str) -> list[dict]:
-    result = ssh("kvm1", f"cat /var/lib/xen2kvm/journal/{guest}.jsonl")
-    assert result.returncode == 0, result.stderr
-    return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-
-
-def marks(records: list[dict], step: str) -> list[float]:
-    return [r["time"] for r in records if r["step"] == step and r["event"] == "mark"]
+GUESTS = ("web1", "legacy1")
+WEB1 = hostile.GUEST
 
 
 @pytest.fixture(scope="module")
-def pristine_lab(lab: LabConfig) -> LabConfig:
-    subprocess.run([*LAB_CLI, "down"], check=True)
-    subprocess.run([*LAB_CLI, "up"], check=True)
+def wave1(lab: LabConfig, ssh: Ssh) -> LabConfig:
+    untouched(ssh, dict.fromkeys(GUESTS, "kvm1"))
     return lab
 
 
@@ -82,7 +48,7 @@ def snapshot(ssh: Ssh) -> dict[str, str]:
     return {host: ssh(host, command).stdout for host, command in commands.items()}
 
 
-def test_dry_run_of_a_fresh_wave_lists_every_step_and_changes_nothing(pristine_lab, ssh):
+def test_dry_run_of_a_fresh_wave_lists_every_step_and_changes_nothing(wave1, ssh):
     before = snapshot(ssh)
     result = pyinfra("--limit", "wave1", "--dry")
     assert result.returncode == 0, text(result)[-5000:]
@@ -102,10 +68,49 @@ def test_dry_run_of_a_fresh_wave_lists_every_step_and_changes_nothing(pristine_l
     assert snapshot(ssh) == before
 
 
-def test_wave1_migrates(pristine_lab, ssh):
+def test_prepare_then_plant_the_hostile_content(wave1, ssh):
+    # After prepare, which installs grub-pc in the guest: dpkg would overwrite the plants.
+    result = pyinfra("-y", "--limit", "wave1", "--data", "phase=prepare")
+    assert result.returncode == 0, text(result)[-5000:]
+    planted = ssh(WEB1, hostile.PLANT)
+    assert planted.returncode == 0, planted.stderr
+    assert ssh(WEB1, f"test -L /etc/udev/rules.d && test -u {hostile.SUID}").returncode == 0
+    stamp = ssh("kvm1", f"touch {hostile.STAMP} && sleep 1 && test ! -e {hostile.MARKER}")
+    assert stamp.returncode == 0, "kvm1 already has the marker, or no stamp: " + stamp.stderr
+
+
+def test_the_warm_copy_refuses_the_link_and_writes_nothing_through_it(wave1, ssh):
+    result = pyinfra("-y", "--limit", "wave1", "--data", "phase=presync")
+    output = text(result)
+    assert result.returncode != 0, "a link out of the tree was not refused"
+    # pyinfra's own report of an operation's refusal ("--> Operation error in ...").
+    assert "Operation error" in output, output[-5000:]
+    assert "/etc/udev/rules.d is a symbolic link in the guest's tree" in output, output[-5000:]
+    assert ssh("kvm1", "test ! -e /etc/70-persistent-net.rules").returncode == 0
+    running = ssh("xen1", "xl list").stdout.split()
+    assert all(running.count(guest) == 1 for guest in GUESTS), "wave 1 must still run on Xen"
+
+
+def test_the_tree_is_mounted_nodev_nosuid_noexec(wave1, ssh):
+    mounts = hostile.tree_mounts(ssh)
+    assert hostile.TREE in mounts and f"{hostile.TREE}/boot" in mounts, mounts
+    for target, options in mounts.items():
+        assert {"nodev", "nosuid", "noexec"} <= set(options.split(",")), (target, options)
+
+
+def test_the_guest_s_setuid_shell_cannot_run_on_kvm1(wave1, ssh):
+    shell = f"{hostile.TREE}{hostile.SUID}"
+    assert ssh("kvm1", f"test -u {shell}").returncode == 0, "copied faithfully, set-uid"
+    result = ssh("kvm1", f"{shell} -c 'echo ran'")
+    assert result.returncode == 126 and "ran" not in result.stdout, (result.stdout, result.stderr)
+
+
+def test_once_web1_is_fixed_wave1_migrates(wave1, ssh):
+    fixed = ssh(WEB1, hostile.FIX)
+    assert fixed.returncode == 0, fixed.stderr
     result = pyinfra("-y", "--limit", "wave1")
     assert result.returncode == 0, text(result)[-5000:]
-    for guest in ("web1", "legacy1"):
+    for guest in GUESTS:
         records = journal(ssh, guest)
         assert marks(records, "cutover-complete"), records
         start, end = marks(records, "downtime-start")[0], marks(records, "kvm-answering")[0]
@@ -114,27 +119,54 @@ def test_wave1_migrates(pristine_lab, ssh):
         assert copies and all(r["rc"] == 0 and r["bytes"] > 0 for r in copies), copies
 
 
-def test_migrated_guests_run_on_kvm_with_the_new_layout(pristine_lab, ssh):
-    for guest in ("web1", "legacy1"):
+def test_migrated_guests_run_on_kvm_with_the_new_layout(wave1, ssh):
+    for guest in GUESTS:
         result = ssh(guest, "findmnt -n -o SOURCE /; test -d /proc/xen && echo XEN; "
-                     "cat /sys/class/net/eth0/address")  # fmt: skip
+                     "head -1 /boot/grub/grub.cfg")  # fmt: skip
         assert result.returncode == 0, result.stderr
-        lines = result.stdout.split()
+        lines = result.stdout.splitlines()
         assert lines[0] == f"/dev/mapper/{guest}-root"
         assert "XEN" not in lines
+        assert lines[-1].startswith("# /boot/grub/grub.cfg: written by xen2kvm"), lines
     virsh = ssh("kvm1", "virsh list --name")
-    assert set(virsh.stdout.split()) >= {"web1", "legacy1"}
-    xl = ssh("xen1", "xl list")
-    assert "web1" not in xl.stdout and "legacy1" not in xl.stdout
+    assert set(virsh.stdout.split()) >= set(GUESTS)
+    xl = ssh("xen1", "xl list").stdout.split()
+    assert not set(GUESTS) & set(xl), xl
 
 
-def test_a_second_run_changes_nothing(pristine_lab):
+def test_no_marker_on_kvm1(wave1, ssh):
+    marker = hostile.MARKER
+    assert ssh("kvm1", f"test ! -e {marker}").returncode == 0, ssh("kvm1", f"cat {marker}").stdout
+
+
+def test_the_guest_s_tools_never_ran_as_kvm1(wave1, ssh):
+    # The guest may have run its own plants itself (that is its business): never as kvm1.
+    found = ssh(WEB1, f"cat {hostile.MARKER} 2>/dev/null || true").stdout
+    assert "on kvm1 " not in found, found
+
+
+def test_nothing_written_on_kvm1_outside_its_state_directory(wave1, ssh):
+    assert hostile.written_on_kvm(ssh) == []
+
+
+def test_the_hostile_guest_keeps_what_it_had(wave1, ssh):
+    checks = (
+        "test -d /etc/udev/rules.d",
+        "test ! -L /etc/udev/rules.d",
+        "test -f /etc/udev/rules.d/70-persistent-net.rules",
+        f"test -u {hostile.SUID}",
+    )
+    result = ssh(WEB1, " && ".join(checks))
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_second_run_changes_nothing(wave1):
     result = pyinfra("-y", "--limit", "wave1")
     assert result.returncode == 0, text(result)[-5000:]
     assert changed_operations(text(result)) == []
 
 
-def test_dry_run_shows_drift(pristine_lab, ssh):
+def test_dry_run_shows_drift(wave1, ssh):
     ssh("xen1", "ln -s /etc/xen/web1.cfg /etc/xen/auto/web1.cfg")
     result = pyinfra("--limit", "wave1", "--dry")
     assert result.returncode == 0, text(result)[-5000:]
@@ -144,7 +176,7 @@ def test_dry_run_shows_drift(pristine_lab, ssh):
     assert ssh("xen1", "test -e /etc/xen/auto/web1.cfg").returncode == 1
 
 
-def test_rollback_returns_a_guest_to_xen_with_its_data(pristine_lab, ssh):
+def test_rollback_returns_a_guest_to_xen_with_its_data(wave1, ssh):
     marker = ssh("legacy1", "cat /etc/hostname; md5sum /etc/passwd").stdout
     # One guest alone, with its dom0 and KVM host, as the README's runbook says.
     result = pyinfra("-y", "--limit", "move_legacy1", "--data", "phase=rollback")
@@ -155,16 +187,8 @@ def test_rollback_returns_a_guest_to_xen_with_its_data(pristine_lab, ssh):
     assert ssh("xen1", "test -L /etc/xen/auto/legacy1.cfg").returncode == 0
 
 
-def test_after_a_rollback_a_run_migrates_again(pristine_lab, ssh):
+def test_after_a_rollback_a_run_migrates_again(wave1, ssh):
     result = pyinfra("-y", "--limit", "wave1")
     assert result.returncode == 0, text(result)[-5000:]
     assert "legacy1" in ssh("kvm1", "virsh list --name").stdout
     assert ssh("legacy1", "findmnt -n -o SOURCE /").stdout.strip() == "/dev/mapper/legacy1-root"
-
-
-def test_wave2_migrates(pristine_lab, ssh):
-    result = pyinfra("-y", "--limit", "wave2")
-    assert result.returncode == 0, text(result)[-5000:]
-    mounts = ssh("mail1", "findmnt -n -o SOURCE /srv").stdout.strip()
-    assert mounts == "/dev/mapper/mail1-srv"
-    assert "web1" in ssh("kvm1", "virsh list --name").stdout  # wave 1 untouched

@@ -1,8 +1,10 @@
-"""Interrupted runs on the lab: the controller is killed (as a crash or a lost terminal
-would) during the warm copy, and again inside the cutover window once the Xen guests are
-stopped; the next runs finish the job, and the run after changes nothing.
+"""Interrupted runs on the lab: wave 2's controller is killed (as a crash or a lost
+terminal would) during the warm copy, and again inside the cutover window once the Xen
+guest is stopped; the next runs finish the job, and the run after changes nothing. Wave 1,
+moved or not, is left as it was.
 
-Starts from a pristine lab (lab down, lab up) and leaves wave 1 migrated.
+Needs wave 2 untouched (the lab is reset first when an earlier run moved it) and leaves it
+migrated.
 """
 
 from __future__ import annotations
@@ -13,27 +15,36 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.lab.conftest import LAB_CLI, Ssh
-from tests.lab.test_migration import changed_operations, journal, marks, pyinfra, text
+from tests.lab.runs import PYINFRA, changed_operations, journal, marks, pyinfra, text, untouched
 from xen2kvm.lab.config import LabConfig
 from xen2kvm.waiting import wait_until
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
-PYINFRA = [sys.executable, "-m", "pyinfra", "-y", "inventory/lab.py", "deploy.py"]
-GUESTS = ("web1", "legacy1")
+GUESTS = ("mail1",)
+GUEST = GUESTS[0]
+OTHERS = ("web1", "legacy1")  # wave 1
+
+
+def where(ssh: Ssh, guests: tuple[str, ...]) -> dict[str, set[str]]:
+    """Which of the guests run on xen1 and on kvm1."""
+    xen = set(ssh("xen1", "xl list | awk 'NR>1 {print $1}'").stdout.split())
+    kvm = set(ssh("kvm1", "virsh list --name").stdout.split())
+    return {"xen1": xen & set(guests), "kvm1": kvm & set(guests)}
 
 
 @pytest.fixture(scope="module")
-def pristine_lab(lab: LabConfig) -> LabConfig:
-    subprocess.run([*LAB_CLI, "down"], check=True)
-    subprocess.run([*LAB_CLI, "up"], check=True)
-    return lab
+def wave2(lab: LabConfig, ssh: Ssh) -> Iterator[LabConfig]:
+    untouched(ssh, dict.fromkeys(GUESTS, "kvm1"))
+    before = where(ssh, OTHERS)
+    yield lab
+    assert where(ssh, OTHERS) == before, "wave 1 changed while wave 2 moved"
 
 
 def kill_when(condition: Callable[[], bool], log: Path, *args: str, timeout: float = 1500) -> float:
@@ -43,7 +54,7 @@ def kill_when(condition: Callable[[], bool], log: Path, *args: str, timeout: flo
     with (
         log.open("w") as out,
         subprocess.Popen(
-            [*LAB_CLI, "exec", "--", *PYINFRA, *args],
+            [*LAB_CLI, "exec", "--", *PYINFRA, "-y", *args],
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -64,38 +75,38 @@ def kill_when(condition: Callable[[], bool], log: Path, *args: str, timeout: flo
 
 
 def on_xen(ssh: Ssh) -> set[str]:
-    return set(ssh("xen1", "xl list | awk 'NR>1 {print $1}'").stdout.split()) & set(GUESTS)
+    return where(ssh, GUESTS)["xen1"]
 
 
 def on_kvm(ssh: Ssh) -> set[str]:
-    return set(ssh("kvm1", "virsh list --name").stdout.split()) & set(GUESTS)
+    return where(ssh, GUESTS)["kvm1"]
 
 
-def test_interrupted_in_the_warm_copy(pristine_lab, ssh, tmp_path):
+def test_interrupted_in_the_warm_copy(wave2, ssh, tmp_path):
     def copying() -> bool:
-        result = ssh("kvm1", "cat /var/lib/xen2kvm/journal/web1.jsonl 2>/dev/null")
+        result = ssh("kvm1", f"cat /var/lib/xen2kvm/journal/{GUEST}.jsonl 2>/dev/null")
         return '"step":"presync:/","event":"start"' in result.stdout
 
-    took = kill_when(copying, tmp_path / "run.log", "--limit", "wave1")
-    print(f"\nkilled after {took:.0f} s, in web1's warm copy")
+    took = kill_when(copying, tmp_path / "run.log", "--limit", "wave2")
+    print(f"\nkilled after {took:.0f} s, in {GUEST}'s warm copy")
     assert on_xen(ssh) == set(GUESTS), "the warm copy must not stop anything"
     assert on_kvm(ssh) == set()
     # Nothing tells a command over SSH that its controller died: the copy goes on, and
     # the next run must stop it before it copies into the same tree.
-    record = "/var/lib/xen2kvm/running/web1"
+    record = f"/var/lib/xen2kvm/running/{GUEST}"
     left = ssh("kvm1", f"read -r pid start step < {record} && ps -o args= -p $pid")
     assert left.stdout.startswith("rsync "), left
 
 
-def test_status_follows_the_copy_from_another_terminal(pristine_lab):
-    """While web1's warm copy runs (the one the killed run left), ``xen2kvm status`` shows
+def test_status_follows_the_copy_from_another_terminal(wave2):
+    """While mail1's warm copy runs (the one the killed run left), ``xen2kvm status`` shows
     its bytes, rate and ETA, as the README tells an operator to follow long copies."""
     found: dict = {}
 
     def copying() -> bool:
         result = subprocess.run(
             [*LAB_CLI, "exec", "--", str(Path(sys.executable).with_name("xen2kvm")), "status",
-             "inventory/lab.py", "--guest", "web1", "--json"],
+             "inventory/lab.py", "--guest", GUEST, "--json"],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         if result.returncode != 0:
@@ -109,21 +120,21 @@ def test_status_follows_the_copy_from_another_terminal(pristine_lab):
     assert found["rate"] > 0 and found["total"] >= found["copied"] > 0, found
 
 
-def test_interrupted_in_the_cutover_window(pristine_lab, ssh, tmp_path):
+def test_interrupted_in_the_cutover_window(wave2, ssh, tmp_path):
     def xen_stopped() -> bool:
-        return bool(marks(journal(ssh, "web1"), "downtime-start")) and not on_xen(ssh)
+        return bool(marks(journal(ssh, GUEST), "downtime-start")) and not on_xen(ssh)
 
-    took = kill_when(xen_stopped, tmp_path / "run.log", "--limit", "wave1")
-    print(f"\nkilled after {took:.0f} s, with the Xen guests stopped")
+    took = kill_when(xen_stopped, tmp_path / "run.log", "--limit", "wave2")
+    print(f"\nkilled after {took:.0f} s, with the Xen guest stopped")
     assert on_xen(ssh) == set() and on_kvm(ssh) == set(), "both copies down, none running"
 
 
-def test_the_next_runs_finish_the_job(pristine_lab, ssh):
-    # The first run after the kill cannot reach the stopped guests: it finishes their
-    # cutover but does not record it complete until they announced their addresses.
+def test_the_next_runs_finish_the_job(wave2, ssh):
+    # The first run after the kill cannot reach the stopped guest: it finishes its
+    # cutover but does not record it complete until it announced its addresses.
     attempts = []
     for _ in range(2):
-        result = pyinfra("-y", "--limit", "wave1")
+        result = pyinfra("-y", "--limit", "wave2")
         attempts.append(result.returncode)
         if result.returncode == 0:
             break
@@ -131,8 +142,8 @@ def test_the_next_runs_finish_the_job(pristine_lab, ssh):
     assert on_kvm(ssh) == set(GUESTS) and on_xen(ssh) == set()
     for guest in GUESTS:
         assert marks(journal(ssh, guest), "cutover-complete"), guest
-        found = ssh(guest, "findmnt -n -o SOURCE /").stdout.strip()
-        assert found == f"/dev/mapper/{guest}-root"
+        found = ssh(guest, "findmnt -n -o SOURCE /; findmnt -n -o SOURCE /srv").stdout.split()
+        assert found == [f"/dev/mapper/{guest}-root", f"/dev/mapper/{guest}-srv"]
     assert ssh("kvm1", "ls /var/lib/xen2kvm/locks").stdout.split() == [], "locks left"
     assert ssh("kvm1", "ls /var/lib/xen2kvm/running").stdout.split() == [], "commands left"
     for guest in GUESTS:
@@ -152,7 +163,7 @@ def overlapping(records: list[dict]) -> list[str]:
     return found
 
 
-def test_then_a_run_changes_nothing(pristine_lab):
-    result = pyinfra("-y", "--limit", "wave1")
+def test_then_a_run_changes_nothing(wave2):
+    result = pyinfra("-y", "--limit", "wave2")
     assert result.returncode == 0, text(result)[-5000:]
     assert changed_operations(text(result)) == []
