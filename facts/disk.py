@@ -244,3 +244,37 @@ class BlockDeviceSize(FactBase[int | None]):
         if not text.isdigit():
             raise FactProcessError(f"blockdev --getsize64 did not print a size: {text!r}")
         return int(text)
+
+
+class BlockDeviceId(FactBase[str | None]):
+    """
+    A block device's number, ``major:minor`` in hex as ``stat`` prints it, whatever path
+    names it (``/dev/vg0/web1-root`` and ``/dev/mapper/vg0-web1--root`` are one device);
+    ``None`` when the path is not a block device.
+
+    .. code:: python
+
+        "fe:3"
+
+    Sample output::
+
+        fe:3
+    """
+
+    @override
+    def requires_command(self, device: str) -> str:
+        return "stat"
+
+    @override
+    def command(self, device: str) -> StringCommand:
+        path = QuoteString(device)
+        return StringCommand("! test -b", path, "|| stat -L -c %t:%T", path)
+
+    @override
+    def process(self, output: list[str]) -> str | None:
+        text = "".join(output).strip()
+        if not text:
+            return None
+        if not re.fullmatch(r"[0-9a-f]+:[0-9a-f]+", text):
+            raise FactProcessError(f"stat did not print a device number: {text!r}")
+        return text

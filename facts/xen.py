@@ -4,6 +4,7 @@ Facts about a Xen dom0: its running domains and the domains it starts at boot.
 
 from __future__ import annotations
 
+import json
 import re
 
 from pyinfra.api import FactBase, QuoteString, StringCommand
@@ -63,6 +64,69 @@ class XenDomains(FactBase[dict]):
                 "state": match["state"],
             }
         return domains
+
+
+class XenDomainDisks(FactBase[dict]):
+    """
+    The block devices each running domain of a dom0 uses, from ``xl list -l`` (whatever
+    the domains are called; Domain-0 left out): what tells the dom0 a guest's LVs are in
+    use, even by a domain under a name the inventory does not know.
+
+    .. code:: python
+
+        {
+            "web1": ["/dev/xenvg/web1-root", "/dev/xenvg/web1-swap"],
+        }
+
+    Sample ``xl list -l`` output (JSON, xl's default; trimmed)::
+
+        [
+            {"domid": 0, "config": {"c_info": {"name": "Domain-0"}}},
+            {"domid": 3, "config": {"c_info": {"name": "web1"},
+                                    "disks": [{"pdev_path": "/dev/xenvg/web1-root",
+                                               "vdev": "xvda2"}]}}
+        ]
+    """
+
+    default = dict
+
+    @override
+    def requires_command(self) -> str:
+        return "xl"
+
+    @override
+    def command(self) -> str:
+        return "xl list -l"
+
+    @override
+    def process(self, output: list[str]) -> dict:
+        text = "\n".join(output).strip()
+        if not text:
+            return {}
+        try:
+            domains = json.loads(text)
+        except ValueError:
+            raise FactProcessError(
+                'xl list -l did not print JSON (set output_format="json" in '
+                f"/etc/xen/xl.conf): {text[:80]!r}"
+            ) from None
+        if not isinstance(domains, list):
+            raise FactProcessError(f"xl list -l printed no list of domains: {text[:80]!r}")
+        found: dict = {}
+        for domain in domains:
+            config = domain.get("config") if isinstance(domain, dict) else None
+            name = (config or {}).get("c_info", {}).get("name")
+            if not isinstance(name, str) or not isinstance(config, dict):
+                raise FactProcessError(f"xl list -l: a domain without a name: {domain!r:.80}")
+            if domain.get("domid") == 0:
+                continue
+            found[name] = [
+                # a relative target is below /dev, as libxl reads it (xen2kvm.xenconfig)
+                path if path.startswith("/") else f"/dev/{path}"
+                for disk in config.get("disks") or []
+                if isinstance(path := disk.get("pdev_path"), str) and path
+            ]
+        return found
 
 
 class XenAutostart(FactBase[dict]):

@@ -12,11 +12,12 @@ from pyinfra.facts.files import Directory
 
 from facts.commands import NAME, CommandsMissing
 from facts.debian import DebianArchitecture
+from facts.disk import BlockDeviceId
 from facts.journal import MigrationJournal
 from facts.libvirt import LibvirtDomains, uri_problem
 from facts.lvm import LvmLogicalVolumes, LvmVolumeGroups
-from facts.xen import XenConfigFile, XenDomains
-from operations.util.checks import check_bool, check_guest, check_path
+from facts.xen import XenConfigFile, XenDomainDisks, XenDomains
+from operations.util.checks import check_bool, check_domain, check_guest, check_path
 from xen2kvm.downtime import project
 from xen2kvm.errors import XenConfigError
 from xen2kvm.inventory import GUEST_ARCHES
@@ -202,23 +203,113 @@ def domain_stopped(domain: str, uri: str | None = None):
     yield from ()  # a check: never a command
 
 
-@operation()
-def xen_stopped(guest: str, xen_host: str):
-    """
-    The split-brain guard: refuse unless the guest's Xen domain is stopped on its dom0.
-    Run on the KVM host just before the KVM domain starts.
+def _users(dom0, devices: list[str]) -> dict[str, str]:
+    """{device: the running domain that uses it} on the dom0, by the device's number (one
+    LV has several paths), by its path where it is no block device."""
 
-    + guest: the guest's Xen domain name, as its config sets it (``xl list`` shows it)
-    + xen_host: the inventory name of its dom0
+    def number(path: str) -> str:
+        return dom0.get_fact(BlockDeviceId, device=path) or path
+
+    wanted = {number(device): device for device in devices}
+    found: dict[str, str] = {}
+    for domain, disks in sorted(dom0.get_fact(XenDomainDisks).items()):
+        for disk in disks:
+            if (device := wanted.get(number(disk))) is not None:
+                found.setdefault(device, domain)
+    return found
+
+
+def _check_devices(devices: object) -> list[str]:
+    if not isinstance(devices, (list, tuple)) or not devices:
+        raise OperationValueError(f"devices must be a list of the guest's LVs, not {devices!r}")
+    for device in devices:
+        check_path("devices", device)
+    return list(devices)
+
+
+@operation()
+def source_unused(guest: str, domain: str, devices: list[str], running: bool = False):
+    """
+    Check no running Xen domain uses the guest's LVs on this dom0 (its own domain aside
+    while ``running``), found by the devices themselves, whatever the domains are called:
+    before the dom0 mounts them, and in the plan. A domain under a name xen2kvm does not
+    know (renamed with ``xl rename``, or the inventory wrong) would survive the stop and
+    run beside the KVM copy: it is refused, named, never stopped.
+
+    + guest: the guest's inventory name (for the messages)
+    + domain: its Xen domain's name, as xen2kvm stops it
+    + devices: its LVs on this dom0 (every disk of its config, swap too)
+    + running: its own domain may still use them (the plan, before the stop); when the
+      dom0 is about to mount them, it may not
 
     **Example:**
 
     .. code:: python
 
-        preflight.xen_stopped(guest="web1", xen_host="xen1")
+        preflight.source_unused(
+            guest="www.example.net",
+            domain="www",
+            devices=["/dev/xenvg/www-root", "/dev/xenvg/www-swap"],
+        )
+    """
+    _names(guest=guest)
+    check_domain(domain, "Xen")
+    devices = _check_devices(devices)
+    check_bool("running", running)
+    users = _users(host, devices)
+    for device, user in users.items():
+        if user != domain:
+            raise OperationError(
+                f"{host.name}: {device} of {guest} is in use by the running Xen domain "
+                f"{user}, not by {domain}, the domain xen2kvm stops for it: {user} would "
+                f"run on beside the KVM copy. If {user} is {guest}, set xen_domain: {user} "
+                f"for it in the inventory; if not, {user} must not use {guest}'s LVs"
+            )
+    if users and not running and host.state.is_executing:
+        device = next(iter(users))
+        raise OperationError(
+            f"{host.name}: {device} of {guest} is still in use by its Xen domain {domain}: "
+            "the dom0 does not mount a running domain's LVs"
+        )
+    if users and not running:
+        # Planning: the cutover stops it in an earlier operation; checked when this runs.
+        host.noop(f"{domain} uses {guest}'s LVs now: checked again before they are mounted")
+    elif users:
+        host.noop(f"only {domain} uses {guest}'s LVs")
+    else:
+        host.noop(f"no running domain uses {guest}'s LVs")
+    yield from ()  # a check: never a command
+
+
+@operation()
+def xen_stopped(guest: str, xen_host: str, devices: list[str] | None = None):
+    """
+    The split-brain guard: refuse unless the guest's Xen domain is stopped on its dom0,
+    and no other domain there uses its LVs. Run on the KVM host just before the KVM domain
+    starts.
+
+    + guest: the guest's Xen domain name, as its config sets it (``xl list`` shows it)
+    + xen_host: the inventory name of its dom0
+    + devices: its LVs on the dom0: a domain that uses them under any other name refuses
+      the start too
+
+    **Example:**
+
+    .. code:: python
+
+        preflight.xen_stopped(guest="web1", xen_host="xen1", devices=["/dev/xenvg/web1-root"])
     """
     _names(guest=guest, xen_host=xen_host)
-    running = inventory.get_host(xen_host).get_fact(XenDomains)
+    dom0 = inventory.get_host(xen_host)
+    users = _users(dom0, _check_devices(devices)) if devices is not None else {}
+    for device, user in users.items():
+        if user != guest:
+            raise OperationError(
+                f"{device} on {xen_host} is in use by the running Xen domain {user} (the "
+                f"guest's domain is {guest}): the KVM copy is not started while a Xen "
+                "domain uses its disks"
+            )
+    running = dom0.get_fact(XenDomains)
     if guest in running and not host.state.is_executing:
         # Planning: the cutover stops it in an earlier operation; checked when this runs.
         host.noop(f"{guest} runs on {xen_host} now: checked again before the KVM start")

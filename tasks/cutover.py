@@ -98,6 +98,7 @@ for move in moves("dest"):
         name=f"{move.guest.name}: not running on {move.source.name} (split-brain guard)",
         guest=move.xen_domain,
         xen_host=move.source.name,
+        devices=move.source_devices,
     )
     move.to.end_state(move)
 for move in moves("dest"):

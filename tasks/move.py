@@ -93,6 +93,11 @@ class Move:
         """(mountpoint, LV on the dom0) of its filesystems, parents first."""
         return [(str(v.mountpoint), v.device) for v in self.filesystems]
 
+    @property
+    def source_devices(self) -> list[str]:
+        """Every LV of its Xen config on the dom0, swap too."""
+        return [v.device for v in self.volumes]
+
     def known_hosts(self, source: str) -> str:
         return paths.known_hosts(self.state_dir, source)
 
@@ -191,8 +196,11 @@ def _move(guest: Guest, need_plan: bool) -> Move:
 
 def xen_domain(guest: Guest, inputs: PlanInputs | None) -> str:
     """The guest's Xen domain name, from its config (frozen, or read now on its dom0):
-    what ``xl`` calls it, whatever the inventory calls the guest. Never guessed: every
-    stop, start and split-brain guard looks the guest up by this name."""
+    what ``xl`` calls it, whatever the inventory calls the guest; or the inventory's
+    ``xen_domain``, which overrides it (a domain renamed with ``xl rename``). Never
+    guessed: every stop, start and split-brain guard looks the guest up by this name."""
+    if guest.xen_domain:
+        return guest.xen_domain
     text = inputs.xen_config if inputs else None
     if text is None:
         dom0 = inventory.get_host(guest.xen_host)

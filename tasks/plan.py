@@ -40,6 +40,15 @@ for move in moves("source"):
         guest=move.guest.name,
         path=move.guest.xen_config,
     )
+    if move.volumes and not move.migrated:
+        preflight.source_unused(
+            name=f"{move.guest.name}: no Xen domain on {move.source.name} but "
+            f"{move.xen_domain} uses its LVs",
+            guest=move.guest.name,
+            domain=move.xen_domain,
+            devices=move.source_devices,
+            running=True,
+        )
 
 for move in moves("dest"):  # what a cutover would cost now (the gate is in the cutover)
     if not move.migrated:

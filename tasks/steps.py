@@ -83,6 +83,13 @@ def source_mounts(move: Move, what: str, mounted: bool):
     parents first, or let go of, children first."""
     root = paths.source_root(move.guest)
     lvs = move.source_lvs
+    if mounted:
+        preflight.source_unused(
+            name=f"{move.guest.name}: no Xen domain on {move.source.name} uses its LVs",
+            guest=move.guest.name,
+            domain=move.xen_domain,
+            devices=move.source_devices,
+        )
     for mountpoint, device in lvs if mounted else reversed(lvs):
         disk.mount(
             name=f"{move.guest.name}: {mountpoint} {what}",

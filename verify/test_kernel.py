@@ -7,6 +7,7 @@ matches the dom0's kernel, are skipped.
 from __future__ import annotations
 
 import json
+import posixpath
 
 import pytest
 import testinfra
@@ -14,6 +15,7 @@ import testinfra
 from xen2kvm.journal import REHOME_COMPLETE
 from xen2kvm.paths import DOM0_STATE
 from xen2kvm.rehome import kernel_paths
+from xen2kvm.xenconfig import parse_xen_config
 
 MACHINE_ARCH = {"x86_64": "amd64", "i686": "i386"}  # xl info's machine -> dpkg arch
 
@@ -67,10 +69,29 @@ def foreign(dom0, target) -> Dom0:
     return dom0
 
 
-def test_domain_boots_the_dom0_kernel(dom0, target):
+def xen_domain(dom0: Dom0, spec, fleet) -> str:
+    """The guest's Xen domain name on its new dom0: the inventory's ``xen_domain``, or what
+    its config there says (``name =``), as the deploy finds it; never its inventory name."""
+    if getattr(spec, "xen_domain", None):
+        return spec.xen_domain
+    directory = fleet.xen_hosts[spec.rehome_to].xen_config_dir
+    path = f"{directory}/{posixpath.basename(spec.xen_config)}"
+    config = dom0.host.file(path)
+    if not config.exists:
+        pytest.fail(f"{spec.name}: no Xen config {path} on {spec.rehome_to}")
+    name = parse_xen_config(config.content_string, f"{spec.rehome_to}:{path}").name
+    if not name:
+        pytest.fail(f"{spec.name}: {spec.rehome_to}:{path} sets no name")
+    return name
+
+
+def test_domain_boots_the_dom0_kernel(dom0, target, inventory):
     kernel, ramdisk = kernel_paths(dom0.release)
-    result = dom0.host.run("xl list -l %s", target.spec.name)
-    assert result.rc == 0, f"{target.spec.name} is not running on its dom0: {result.stderr}"
+    domain = xen_domain(dom0, target.spec, inventory.fleet)
+    result = dom0.host.run("xl list -l %s", domain)
+    assert result.rc == 0, (
+        f"{target.spec.name}: its Xen domain {domain} is not running on its dom0: {result.stderr}"
+    )
     pv = json.loads(result.stdout)[0]["config"]["b_info"]["type.pv"]
     assert (pv.get("kernel"), pv.get("ramdisk")) == (kernel, ramdisk), (
         f"{target.spec.name}: its domain boots {pv.get('kernel')} / {pv.get('ramdisk')}, "

@@ -161,6 +161,8 @@ class Guest:
     rehome_to: str | None = None
     boot_time: int = 90  # seconds to SSH at its destination, until one boot was measured
     downtime_budget: int | None = None  # seconds its cutover may project, at most
+    # Its Xen domain's name when the inventory says it (None: its config's ``name =``).
+    xen_domain: str | None = None
 
 
 @dataclass(frozen=True)

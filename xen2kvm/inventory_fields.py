@@ -142,6 +142,24 @@ def host_name(value: Any) -> str:
     return text
 
 
+def xen_domain(value: Any) -> str:
+    """A Xen domain's name as ``xl list`` prints it: a column, so no space; never the dom0;
+    no ``/``, not an option nor hidden."""
+    text = text_value(value, NAME_MAX, "a Xen domain name")
+    if (
+        not text
+        or text.startswith(("-", "."))
+        or text == "Domain-0"
+        or "/" in text
+        or any(char.isspace() or not char.isprintable() for char in text)
+    ):
+        raise Bad(
+            f"{shown(text)} is not a Xen domain name: no spaces, '/' nor control characters, "
+            "not starting with '-' or '.', not Domain-0"
+        )
+    return text
+
+
 def lvm_name(value: Any, lv: bool = False) -> str:
     text = text_value(value, TEXT_MAX, "an LVM name")
     if not LVM_NAME_RE.match(text) or text in (".", ".."):

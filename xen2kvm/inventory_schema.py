@@ -268,6 +268,15 @@ GUESTS = Section(
             Derived("`<xen_config_dir>/<name>.cfg` of its dom0", _xen_config),
         ),
         Field(
+            "xen_domain",
+            Kind("Xen domain name", k.xen_domain, limits="no spaces nor '/', at most 253"),
+            "its Xen domain's name, when that is not what its config's name = says (a "
+            "domain renamed with xl rename); every xl call, stop and split-brain guard uses "
+            "it (none: the config's name =)",
+            None,
+            True,
+        ),
+        Field(
             "domain_name",
             Kind("host name", k.host_name),
             "its libvirt domain name",

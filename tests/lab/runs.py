@@ -8,18 +8,25 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 from tests.lab.conftest import LAB_CLI, Ssh
 from xen2kvm.journal import CUTOVER_COMPLETE, done
 
-PYINFRA = [sys.executable, "-m", "pyinfra", "inventory/lab.py", "deploy.py"]
+ROOT = Path(__file__).resolve().parents[2]
+LAB_INVENTORY = "inventory/lab.py"
+PYINFRA = [sys.executable, "-m", "pyinfra", LAB_INVENTORY, "deploy.py"]
 JOURNALS = "/var/lib/xen2kvm/journal"  # the lab's destinations keep the default state_dir
 
 
-def pyinfra(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
-    """pyinfra from inside the lab's namespace (``xen2kvm lab exec``), as the README says."""
+def pyinfra(
+    *args: str, timeout: float = 1800, inventory: str | Path = LAB_INVENTORY
+) -> subprocess.CompletedProcess[str]:
+    """pyinfra from inside the lab's namespace (``xen2kvm lab exec``), as the README says;
+    over the lab's inventory, or another (``inventory_with``)."""
+    command = [sys.executable, "-m", "pyinfra", str(inventory), "deploy.py"]
     return subprocess.run(
-        [*LAB_CLI, "exec", "--", *PYINFRA, *args],
+        [*LAB_CLI, "exec", "--", *command, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -30,6 +37,19 @@ def pyinfra(*args: str, timeout: float = 1800) -> subprocess.CompletedProcess[st
 def text(result: subprocess.CompletedProcess[str]) -> str:
     """pyinfra prints its progress and tables on stderr."""
     return result.stdout + result.stderr
+
+
+def inventory_with(where: Path, guest: str, **keys: str) -> Path:
+    """A copy of the lab's inventory in ``where`` whose ``guest`` has these keys too (what
+    an operator would add to lab.yml); the pyinfra inventory file that reads it."""
+    lab = ROOT / "inventory"
+    lines = (lab / "lab.yml").read_text().splitlines(keepends=True)
+    entry = lines.index(f"  {guest}:\n")  # a guest's entry, under guests:
+    added = [f"    {key}: {json.dumps(value)}\n" for key, value in keys.items()]
+    (where / "lab.yml").write_text("".join(lines[: entry + 1] + added + lines[entry + 1 :]))
+    inventory = where / "lab.py"
+    inventory.write_text((lab / "lab.py").read_text())  # it reads lab.yml beside itself
+    return inventory
 
 
 def changed_operations(output: str) -> list[str]:

@@ -1,6 +1,8 @@
 """End to end on the lab: wave 1 goes from Xen to KVM with deploy.py, as a user runs it,
 although one of its guests is hostile; a second run changes nothing; --dry changes nothing;
-rollback returns a guest to Xen with its data and a later run migrates it again.
+rollback returns a guest to Xen with its data; renamed there (``xl rename``), the plan
+refuses it until the inventory names its domain (``xen_domain``), and then a run migrates
+it again.
 
 Issue #12's hostile guest (``tests/lab/hostile.py``): after the prepare phase, web1 gets a
 planted ``grub-install`` and ``update-grub``, ``/etc/udev/rules.d`` as a link to ``/etc``
@@ -22,13 +24,22 @@ import pytest
 
 from tests.lab import hostile
 from tests.lab.conftest import Ssh
-from tests.lab.runs import changed_operations, journal, marks, pyinfra, text, untouched
+from tests.lab.runs import (
+    changed_operations,
+    inventory_with,
+    journal,
+    marks,
+    pyinfra,
+    text,
+    untouched,
+)
 from xen2kvm.lab.config import LabConfig
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
 GUESTS = ("web1", "legacy1")
 WEB1 = hostile.GUEST
+RENAMED = "legacy1-2019"  # legacy1's Xen domain after an operator's xl rename
 
 
 @pytest.fixture(scope="module")
@@ -187,8 +198,24 @@ def test_rollback_returns_a_guest_to_xen_with_its_data(wave1, ssh):
     assert ssh("xen1", "test -L /etc/xen/auto/legacy1.cfg").returncode == 0
 
 
-def test_after_a_rollback_a_run_migrates_again(wave1, ssh):
-    result = pyinfra("-y", "--limit", "wave1")
+def test_a_domain_renamed_on_xen_is_refused_in_the_plan(wave1, ssh):
+    # Its config still says legacy1: stopping "legacy1" would stop nothing, and the
+    # renamed domain would run on beside the KVM copy. Its LVs say who uses them.
+    assert ssh("xen1", f"xl rename legacy1 {RENAMED}").returncode == 0
+    result = pyinfra("--limit", "wave1", "--data", "phase=plan", timeout=600)
+    output = text(result)
+    assert result.returncode != 0, output[-5000:]
+    said = f"of legacy1 is in use by the running Xen domain {RENAMED}, not by legacy1"
+    assert said in output, output[-5000:]
+    assert f"set xen_domain: {RENAMED} for it in the inventory" in output, output[-5000:]
+    assert RENAMED in ssh("xen1", "xl list").stdout.split(), "the plan must not stop it"
+
+
+def test_named_in_the_inventory_the_renamed_domain_migrates_again(wave1, ssh, tmp_path):
+    inventory = inventory_with(tmp_path, "legacy1", xen_domain=RENAMED)
+    result = pyinfra("-y", "--limit", "wave1", inventory=inventory)
     assert result.returncode == 0, text(result)[-5000:]
-    assert "legacy1" in ssh("kvm1", "virsh list --name").stdout
+    assert f"legacy1 = Xen domain {RENAMED} on xen1" in text(result)
+    assert RENAMED not in ssh("xen1", "xl list").stdout.split()
+    assert "legacy1" in ssh("kvm1", "virsh list --name").stdout.split()
     assert ssh("legacy1", "findmnt -n -o SOURCE /").stdout.strip() == "/dev/mapper/legacy1-root"

@@ -1,4 +1,5 @@
-"""tasks.move: a move's Xen domain is what its config names it, not its inventory label."""
+"""tasks.move: a move's Xen domain is what its config names it (or the inventory's
+xen_domain), not its inventory label."""
 
 from __future__ import annotations
 
@@ -34,3 +35,10 @@ def test_a_config_without_a_name_is_refused(web1):
     config = "memory = 512\ndisk = ['phy:/dev/xenvg/web1-root,xvda2,w']\n"
     with pytest.raises(OperationError, match="sets no name: xl needs one"):
         xen_domain(web1, inputs(config))
+
+
+def test_the_inventory_s_xen_domain_overrides_the_config(web1):
+    # A domain renamed with ``xl rename``: its config still says its old name.
+    guest = replace(web1, name="web1.fleet.example", xen_domain="web1-2019")
+    config = "name = 'web1'\nmemory = 512\ndisk = ['phy:/dev/xenvg/web1-root,xvda2,w']\n"
+    assert xen_domain(guest, inputs(config)) == "web1-2019"

@@ -35,6 +35,7 @@ def move(kind: str, migrated: bool = False, fstypes=("ext4",), vg=None):
         projection=lambda: "no projected downtime yet (no warm copy)",
         source=SimpleNamespace(name="xen1"),
         xen_domain="g1",
+        source_devices=["/dev/xenvg/g1-root"],
     )
 
 
@@ -45,6 +46,7 @@ def checked(monkeypatch, dest=(), source=(), guest=()) -> dict | None:
     monkeypatch.setattr("tasks.move.moves", lambda where, need_plan=True: found[where])
     monkeypatch.setattr("operations.preflight.commands", lambda name, needs: calls.append(needs))
     monkeypatch.setattr("operations.preflight.xen_config", lambda **kwargs: None)
+    monkeypatch.setattr("operations.preflight.source_unused", lambda **kwargs: None)
     monkeypatch.setattr("operations.preflight.guest", lambda **kwargs: None)
     monkeypatch.setattr("operations.preflight.downtime", lambda **kwargs: None)
     for kind in (Kvm, Dom0):  # what the destination checks itself is not this test's

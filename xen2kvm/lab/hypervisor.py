@@ -15,6 +15,8 @@ Protocol: one JSON object per connection, one JSON answer line back.
 - ``{"op": "shutdown", "name": N}`` / ``{"op": "destroy", "name": N}``: container stopped
   (cleanly / killed), its network namespace deleted so its addresses stop answering; the
   loop devices stay, so its LVs remain mountable (read-only) in the dom0
+- ``{"op": "rename", "name": N, "new": M}``: the running domain of guest N is called M
+  from now on (``xl rename``), until it stops; ``list`` names it M, its ``guest`` N
 - errors: ``{"ok": false, "error": "..."}``
 
 A guest only runs while its domain exists; ``create`` of a running guest fails as in xl,
@@ -96,17 +98,38 @@ class Controller:
             return self.create(guest, where, memory, vcpus)
         if op in ("shutdown", "destroy"):
             return self.stop(guest, where, graceful=op == "shutdown")
+        if op == "rename":
+            return self.rename(guest, where, str(req.get("new", "")))
         return {"ok": False, "error": f"unknown op {op!r}"}
 
     def list(self, dom0_name: str | None = None) -> list[dict[str, Any]]:
-        """The running domains (of one dom0 when it is named)."""
+        """The running domains (of one dom0 when it is named): ``name`` is what Xen calls
+        the domain (the guest's name unless renamed), ``guest`` the lab guest it runs."""
         state = self._state()
         now = time.time()
         return [
-            {**d, "name": n, "state": "-b----", "cpu_time": round((now - d["started"]) / 50, 1)}
+            {
+                **d,
+                "name": d.get("name", n),
+                "guest": n,
+                "state": "-b----",
+                "cpu_time": round((now - d["started"]) / 50, 1),
+            }
             for n, d in sorted(state["domains"].items(), key=lambda kv: kv[1]["domid"])
             if dom0_name is None or self._runs_on(n, d) == dom0_name
         ]
+
+    def rename(self, guest: fleet.Guest, where: str, new: str) -> dict[str, Any]:
+        state = self._state()
+        domain = state["domains"].get(guest.name)
+        if domain is None or self._runs_on(guest.name, domain) != where:
+            return {"ok": False, "error": f"domain {guest.name!r} is not running on {where}"}
+        taken = {d.get("name", n) for n, d in state["domains"].items() if n != guest.name}
+        if not new or new in taken or new == "Domain-0":
+            return {"ok": False, "error": f"cannot rename to {new!r}: the name is taken"}
+        domain["name"] = new
+        self._save(state)
+        return {"ok": True, "domid": domain["domid"]}
 
     def _runs_on(self, name: str, domain: dict[str, Any]) -> str:
         return str(domain.get("dom0") or self.fleet.guest(name).xen_host)

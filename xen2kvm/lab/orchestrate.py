@@ -125,7 +125,7 @@ def start_xen_hosts(cfg: LabConfig, lab: fleet.Fleet, say: Progress) -> None:
 
 
 def start_guests(cfg: LabConfig, lab: fleet.Fleet, say: Progress) -> None:
-    running = {d["name"] for d in hypervisor.request(cfg, {"op": "list"})["domains"]}
+    running = {d["guest"] for d in hypervisor.request(cfg, {"op": "list"})["domains"]}
     for guest in lab.guests:
         if guest.name not in running:
             answer = hypervisor.request(cfg, {"op": "create", "name": guest.name})
@@ -211,7 +211,7 @@ def status(cfg: LabConfig) -> dict[str, Any]:
     if hypervisor.controller_pid(cfg) is not None:
         try:
             answer = hypervisor.request(cfg, {"op": "list"}, timeout=5)
-            domains = {d["name"]: d["domid"] for d in answer.get("domains", [])}
+            domains = {d["guest"]: d["domid"] for d in answer.get("domains", [])}
         except OSError:
             pass
     hosts = {}
