@@ -18,7 +18,9 @@ from pyinfra.api import OperationError, OperationValueError, QuoteString, String
 from pyinfra.facts.files import File, FileContents
 
 from facts.journal import MigrationJournal
+from facts.tree import where
 from operations.util.checks import check_path
+from operations.util.tree import checked, relative
 from xen2kvm.journal import CUTOVER_COMPLETE, TOOL, done, summarise
 from xen2kvm.units import human
 
@@ -84,6 +86,7 @@ def access(
     root: str = "/",
     present: bool = True,
     authorized_keys: str = "/root/.ssh/authorized_keys",
+    tree: str | None = None,
 ):
     """
     Allow (or stop allowing) a KVM host's migration key to read this host with rsync, and
@@ -94,7 +97,9 @@ def access(
     + from_address: the only address the key may come from (the KVM host's)
     + root: the directory rsync may read
     + present: whether the key should be allowed
-    + authorized_keys: the file to edit (on this host)
+    + authorized_keys: the file to edit (on this host; in ``tree`` when it is given)
+    + tree: a migrated guest's tree on this host, whose ``authorized_keys`` (the guest's
+      path) is edited: never through a link the guest planted (see ``operations.util.tree``)
 
     **Example:**
 
@@ -120,6 +125,10 @@ def access(
         raise OperationValueError(f"not an SSH public key in {key_host}:{key_path}.pub")
     body = fields[1]
     wanted = access_line(public_key, from_address, root)
+    if tree is not None:
+        check_path("tree", tree)
+        checked(tree, authorized_keys, ("file",))
+        authorized_keys = where(tree, relative(authorized_keys))
     lines = host.get_fact(FileContents, path=authorized_keys) or []
     ours = [line for line in lines if body in line.split()]
 

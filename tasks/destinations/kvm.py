@@ -331,5 +331,6 @@ def without_key(move: Move) -> None:
         key_path=move.key,
         from_address=move.address,
         present=False,
-        authorized_keys=f"{move.tree}/root/.ssh/authorized_keys",
+        authorized_keys="/root/.ssh/authorized_keys",
+        tree=move.tree,
     )
