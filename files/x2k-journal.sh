@@ -4,6 +4,10 @@
 #
 #   x2k-journal STATE_DIR GUEST STEP run CMD...   run CMD; record its start, end, exit code
 #                                                 and, for rsync --stats, the bytes it moved
+#   x2k-journal STATE_DIR GUEST STEP check CMD... run CMD, a comparison: as run, and record
+#                                                 the differences it found (its output
+#                                                 lines starting "X2K-DIFF "); exit 1 when
+#                                                 it found any (CMD's own code otherwise)
 #   x2k-journal STATE_DIR GUEST STEP mark         record that STEP happened now
 #   x2k-journal STATE_DIR GUEST - stop            stop the CMD a run left running for GUEST
 #                                                 (its step then gets a "stopped" record)
@@ -13,7 +17,7 @@
 # left running when its controller died (no signal reaches a command over SSH without a
 # terminal) can be found and stopped, all of it, by the next run before it takes the lock.
 set -u
-[ $# -ge 4 ] || { echo "usage: x2k-journal STATE_DIR GUEST STEP run CMD... | mark | stop" >&2; exit 2; }
+[ $# -ge 4 ] || { echo "usage: x2k-journal STATE_DIR GUEST STEP run CMD... | check CMD... | mark | stop" >&2; exit 2; }
 dir=$1 guest=$2 step=$3 action=$4
 shift 4
 # Records are JSON written with printf: a name that would need escaping never gets in
@@ -47,7 +51,7 @@ case $action in
     mark)
         record mark
         ;;
-    run)
+    run | check)
         record start
         # The command's output, where xen2kvm status reads an open copy's progress.
         out="$dir/progress/$guest"
@@ -65,6 +69,11 @@ case $action in
         bytes=$(sed -n 's/^Total bytes received: \([0-9,.]*\).*/\1/p' "$out" | tr -d ,. | tail -n 1)
         extra=",\"rc\":$rc"
         [ -n "$bytes" ] && extra="$extra,\"bytes\":$bytes"
+        differences=0
+        if [ "$action" = check ]; then
+            differences=$(grep -c '^X2K-DIFF ' "$out")
+            extra="$extra,\"differences\":$differences"
+        fi
         record end "$extra"
         # The end is recorded before the record goes: x2k-journal stop waits for it.
         grep -q "^$child " "$running" 2>/dev/null && rm -f "$running"
@@ -73,6 +82,10 @@ case $action in
         sed 's/^.*\r//' "$out"
         # The output stays until the guest's next run: removing it here could remove the
         # next run's, started as soon as a stop saw this one's record go.
+        if [ "$rc" -eq 0 ] && [ "$differences" -gt 0 ]; then
+            echo "x2k-journal: $guest: $step: $differences differences" >&2
+            exit 1
+        fi
         exit "$rc"
         ;;
     stop)

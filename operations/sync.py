@@ -19,7 +19,7 @@ from pyinfra.facts.files import File, FileContents
 
 from facts.journal import MigrationJournal
 from facts.tree import where
-from operations.util.checks import check_path
+from operations.util.checks import check_bool, check_path
 from operations.util.tree import checked, relative
 from xen2kvm.journal import CUTOVER_COMPLETE, TOOL, done, summarise
 from xen2kvm.units import human
@@ -32,6 +32,12 @@ KEY_COMMENT = "xen2kvm-migration"
 # copy beside it and renamed: the final pass needs free space for the largest changed file
 # (its allocated blocks, --sparse keeps holes out of the copy too).
 RSYNC = "rsync -aHAXx --numeric-ids --delete --sparse --stats --info=progress2"
+# The integrity check: the same comparison, read-only (--dry-run), each difference one line
+# with rsync's itemized change (what differs: content, size, time, mode, owner, group, ACL,
+# xattrs, a link's target, a hard link, a device's number, a file missing or extra). With
+# --checksum every file's content is compared, not only its size and time. --modify-window
+# stays 0: both sides keep nanoseconds.
+COMPARE = "rsync -aHAXx --numeric-ids --delete --dry-run --out-format='X2K-DIFF %i %n%L'"
 
 
 @operation()
@@ -202,6 +208,23 @@ def tree(
                 f", under {human(converged_below)}"
             )
             return
+    yield _journaled(state_dir, guest, step, "run", RSYNC, source, dest, ssh_key, known_hosts,
+                     excludes)  # fmt: skip
+
+
+def _journaled(
+    state_dir: str,
+    guest: str,
+    step: str,
+    action: str,
+    rsync: str,
+    source: str,
+    dest: str,
+    ssh_key: str,
+    known_hosts: str,
+    excludes: list[str] | tuple[str, ...],
+) -> StringCommand:
+    """An rsync from the source through the migration key, run by ``x2k-journal``."""
     ssh = " ".join(
         [
             "ssh",
@@ -220,12 +243,60 @@ def tree(
         QuoteString(state_dir),
         QuoteString(guest),
         QuoteString(step),
-        "run",
-        RSYNC,
+        action,
+        rsync,
         "-e",
         QuoteString(ssh),
     ]
     for exclude in excludes:
         bits += ["--exclude", QuoteString(exclude)]
     bits += [QuoteString(source), QuoteString(dest)]
-    yield StringCommand(*bits)
+    return StringCommand(*bits)
+
+
+@operation(is_idempotent=False)
+def identical(
+    guest: str,
+    step: str,
+    source: str,
+    dest: str,
+    ssh_key: str,
+    known_hosts: str,
+    state_dir: str,
+    excludes: list[str] | tuple[str, ...] = (),
+    content: bool = True,
+):
+    """
+    Check a copied filesystem is identical to its source, read-only (an ``rsync
+    --dry-run`` of the copy ``sync.tree`` made, itemizing each difference), journaled with
+    the number of differences; fails, listing them, when there is any. Run after the final
+    copy, before anything in the tree is changed: a difference stops the cutover before
+    the new copy starts, with the source still whole.
+
+    + guest: the guest (for the journal)
+    + step: the journal's name for this check (``integrity:/var``)
+    + source, dest, ssh_key, known_hosts, excludes: as the copy's (see ``sync.tree``)
+    + state_dir: where the journal lives
+    + content: compare every file's content (``--checksum``: both sides read in full);
+      ``False`` compares what rsync's quick check does (size and time) and all metadata
+
+    Compared: content, size, modification time, permissions, numeric owner and group,
+    ACLs, extended attributes (file capabilities), hard links, symbolic links' targets,
+    device nodes, FIFOs and sockets, any name rsync can carry (spaces, newlines,
+    non-UTF-8), files missing or extra. Not compared: where holes lie in sparse files.
+
+    **Example:**
+
+    .. code:: python
+
+        sync.identical(guest="web1", step="integrity:/var",
+                       source="root@198.51.100.10:/web1/var/",
+                       dest="/var/lib/xen2kvm/target/web1/var/", ssh_key=...,
+                       known_hosts=..., state_dir="/var/lib/xen2kvm")
+    """
+    if not dest.endswith("/") or not source.endswith("/"):
+        raise OperationValueError("source and dest must end with / (compare contents)")
+    check_bool("content", content)
+    compare = f"{COMPARE} --checksum" if content else COMPARE
+    yield _journaled(state_dir, guest, step, "check", compare, source, dest, ssh_key,
+                     known_hosts, excludes)  # fmt: skip

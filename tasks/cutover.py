@@ -69,6 +69,7 @@ for move in moves("dest"):
     steps.trust_host_keys(move, source.name, "for the final copy")
     address = source.migration_address or source.address
     steps.copy(move, "cutover", source.name, address, f"/{move.guest.name}")
+    steps.integrity(move, source.name, address, f"/{move.guest.name}")
     move.to.fixups(move)
     move.to.close(move)
     journal.milestone(

@@ -13,7 +13,7 @@ from pyinfra.operations import files, python
 from operations import disk, journal, net, preflight, sync, xen
 from tasks.move import Move, moves
 from xen2kvm import paths, runid
-from xen2kvm.journal import copy_step
+from xen2kvm.journal import INTEGRITY_SKIPPED, copy_step, integrity_step
 
 # Warm passes: the first copies everything, each further one only what changed since;
 # they stop once a pass moves less than CONVERGED_BELOW (the delta has converged), and
@@ -62,7 +62,6 @@ def copy(
     guest = move.guest
     again = f" (pass {warm_pass})" if warm_pass > 1 else ""
     for mountpoint in move.to.copied(move):
-        excludes = move.to.own_files + RUNTIME if mountpoint == "/" else ("/lost+found",)
         sync.tree(
             name=f"{guest.name}: {phase} copy of {mountpoint} to {move.dest}{again}",
             guest=guest.name,
@@ -72,9 +71,45 @@ def copy(
             ssh_key=move.key,
             known_hosts=move.known_hosts(source_host),
             state_dir=move.state_dir,
-            excludes=list(excludes),
+            excludes=excludes(move, mountpoint),
             until=move.to.complete,
             converged_below=CONVERGED_BELOW if warm_pass > 1 else None,
+        )
+
+
+def excludes(move: Move, mountpoint: str) -> list[str]:
+    """What a copy of the filesystem at ``mountpoint`` neither copies nor deletes (nor its
+    integrity check compares): the destination's own files, runtime filesystems."""
+    return list(move.to.own_files + RUNTIME if mountpoint == "/" else ("/lost+found",))
+
+
+def integrity(move: Move, source_host: str, source_address: str, source_base: str):
+    """After the final copy, before the fix-ups touch the tree: each filesystem compared
+    with the stopped source (``sync.identical``), as the inventory's ``integrity`` says; a
+    difference fails the guest's cutover before its new copy starts. ``skip_integrity``
+    skips it, its reason said in the run and the journal's mark."""
+    guest = move.guest
+    if guest.skip_integrity:
+        journal.milestone(
+            name=f"{guest.name}: integrity check skipped: {guest.skip_integrity}",
+            guest=guest.name,
+            step=INTEGRITY_SKIPPED,
+            state_dir=move.state_dir,
+        )
+        return
+    for mountpoint in move.to.copied(move):
+        sync.identical(
+            name=f"{guest.name}: {mountpoint} on {move.dest} identical to the stopped source "
+            f"({guest.integrity})",
+            guest=guest.name,
+            step=integrity_step(move.to.copy_prefix, mountpoint),
+            source=f"root@{source_address}:{paths.below(source_base, mountpoint).rstrip('/')}/",
+            dest=f"{paths.below(move.tree, mountpoint).rstrip('/')}/",
+            ssh_key=move.key,
+            known_hosts=move.known_hosts(source_host),
+            state_dir=move.state_dir,
+            excludes=excludes(move, mountpoint),
+            content=guest.integrity == "checksum",
         )
 
 

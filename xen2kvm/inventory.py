@@ -163,6 +163,8 @@ class Guest:
     downtime_budget: int | None = None  # seconds its cutover may project, at most
     # Its Xen domain's name when the inventory says it (None: its config's ``name =``).
     xen_domain: str | None = None
+    integrity: str = "checksum"  # checksum or metadata: what the check after the copy reads
+    skip_integrity: str | None = None  # the reason its integrity check is skipped
 
 
 @dataclass(frozen=True)

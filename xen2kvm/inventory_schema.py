@@ -129,6 +129,9 @@ LAYOUTS = ("matryoshka", "plain")
 VIRT_TYPES = ("kvm", "qemu")
 
 
+INTEGRITY = ("checksum", "metadata")
+
+
 def one_of(*allowed: str) -> Kind:
     return Kind(f"one of {', '.join(allowed)}", k.choice(*allowed))
 
@@ -403,6 +406,23 @@ GUESTS = Section(
             None,
             True,
             from_defaults=True,
+        ),
+        Field(
+            "integrity",
+            one_of(*INTEGRITY),
+            "after the final copy, each filesystem compared with the stopped source before "
+            "the new copy starts: checksum compares every file's content too (both sides "
+            "read in full, inside the downtime), metadata only sizes, times and metadata",
+            "checksum",
+            from_defaults=True,
+        ),
+        Field(
+            "skip_integrity",
+            TEXT,
+            "the reason to skip its integrity check (said in the run and the journal); none: "
+            "checked",
+            None,
+            True,
         ),
         Field(
             "mkfs_options",

@@ -6,10 +6,11 @@ only by ``x2k-journal`` (``files/x2k-journal.sh``). A record is a step's ``start
 ``end`` (with its exit code and the bytes rsync moved), a ``mark`` (a milestone reached),
 or ``stopped`` (a copy a dead run left running, stopped by the next run).
 
-The step names are a closed set, owned here: the milestones below, and one copy step per
-filesystem, ``<copy phase>:<mountpoint>``. The deploy decides what is left to do from
-these records, so nothing else may name a step: a name that is not in the vocabulary is
-refused when written and when read.
+The step names are a closed set, owned here: the milestones below, one copy step per
+filesystem, ``<copy phase>:<mountpoint>``, and one integrity check per filesystem after
+the final copy, ``integrity:<mountpoint>`` (its end record holds the ``differences``
+found). The deploy decides what is left to do from these records, so nothing else may
+name a step: a name that is not in the vocabulary is refused when written and when read.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ GUEST_ANSWERING = "guest-answering"  # downtime ends: SSH answers on the new dom
 CUTOVER_COMPLETE = "cutover-complete"  # on KVM, addresses announced: the move is done
 REHOME_COMPLETE = "rehome-complete"  # on the new dom0, addresses announced
 ROLLED_BACK = "rolled-back"  # back on the source dom0: a later run starts afresh
+INTEGRITY_SKIPPED = "integrity-skipped"  # the inventory skips its check (skip_integrity)
 
 MILESTONES = (
     DOWNTIME_START,
@@ -38,12 +40,15 @@ MILESTONES = (
     CUTOVER_COMPLETE,
     REHOME_COMPLETE,
     ROLLED_BACK,
+    INTEGRITY_SKIPPED,
 )
 ANSWERING = (KVM_ANSWERING, GUEST_ANSWERING)  # the downtime's end, whichever destination
 
 # Copy steps: one rsync per filesystem, warm (presync) or final (cutover); a rehome's
 # copies carry their own prefix (their journal is on the new dom0).
 COPY_PHASES = ("presync", "cutover", "rehome-presync", "rehome-cutover")
+# Integrity checks: the final copy compared with the stopped source, one per filesystem.
+CHECK_PHASES = ("integrity", "rehome-integrity")
 _COPY = re.compile(r"(?P<phase>[a-z-]+):(?P<mountpoint>/[A-Za-z0-9/_.@+-]*)")
 
 
@@ -56,6 +61,18 @@ def copy_step(phase: str, mountpoint: str) -> str:
     return check_step(f"{phase}:{mountpoint}")
 
 
+def integrity_step(prefix: str, mountpoint: str) -> str:
+    """The journal's name for the integrity check of one filesystem (``integrity:/var``;
+    ``rehome-`` as ``prefix`` for a rehome)."""
+    return check_step(f"{prefix}integrity:{mountpoint}")
+
+
+def is_integrity(step: str) -> bool:
+    """Whether ``step`` is an integrity check."""
+    match = _COPY.fullmatch(step)
+    return match is not None and match["phase"] in CHECK_PHASES
+
+
 def check_step(step: object) -> str:
     """``step`` if it is in the vocabulary; a mountpoint with anything but plain path
     characters (quotes, spaces, control characters) or a ``..`` is not."""
@@ -64,7 +81,7 @@ def check_step(step: object) -> str:
     match = _COPY.fullmatch(step) if isinstance(step, str) else None
     if (
         match is None
-        or match["phase"] not in COPY_PHASES
+        or match["phase"] not in COPY_PHASES + CHECK_PHASES
         or ".." in match["mountpoint"].split("/")
         or "//" in match["mountpoint"]
     ):
@@ -76,7 +93,7 @@ def is_copy(step: str, phase: str | None = None) -> bool:
     """Whether ``step`` is a copy (of ``phase``, when given: ``presync`` or ``cutover``,
     a rehome's included)."""
     match = _COPY.fullmatch(step)
-    if match is None:
+    if match is None or match["phase"] not in COPY_PHASES:
         return False
     return phase is None or match["phase"].removeprefix("rehome-") == phase
 
@@ -101,13 +118,15 @@ def done(records: list[dict], step: str) -> bool:
 
 @dataclass(frozen=True)
 class Copy:
-    """One finished rsync of one filesystem."""
+    """One finished command of one filesystem: an rsync (a copy step), or an integrity
+    check with the ``differences`` it found."""
 
     step: str
     start: float
     end: float
     rc: int
     bytes: int | None
+    differences: int | None = None
 
 
 @dataclass(frozen=True)
@@ -123,6 +142,17 @@ class Summary:
         start = self.marks.get(DOWNTIME_START)
         end = next((self.marks[m] for m in ANSWERING if m in self.marks), None)
         return end - start if start is not None and end is not None else None
+
+    @property
+    def integrity(self) -> dict[str, int | None]:
+        """Each filesystem's last integrity check: its differences (``None``: it did not
+        complete), by mountpoint."""
+        found: dict[str, int | None] = {}
+        for check in self.copies:
+            if is_integrity(check.step):
+                mountpoint = check.step.split(":", 1)[1]
+                found[mountpoint] = check.differences if check.rc == 0 else None
+        return found
 
     def copied(self, phase: str) -> int:
         """Bytes the successful copies of ``phase`` (presync, cutover) moved."""
@@ -168,6 +198,7 @@ def summarise(records: list[dict]) -> Summary:
                     end=float(record["time"]),
                     rc=int(record.get("rc", -1)),
                     bytes=record.get("bytes"),
+                    differences=record.get("differences"),
                 )
             )
     return Summary(copies=tuple(copies), marks=marks)

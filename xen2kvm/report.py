@@ -24,8 +24,10 @@ from .journal import (
     CUTOVER_COMPLETE,
     DOWNTIME_START,
     FINAL_COPY_DONE,
+    INTEGRITY_SKIPPED,
     REHOME_COMPLETE,
     ROLLED_BACK,
+    Summary,
     current,
     is_copy,
     passes,
@@ -99,8 +101,9 @@ class GuestReport:
     downtime_start: float | None = None
     downtime_end: float | None = None
     attempts: int = 1  # a rollback starts a new attempt
-    # Hooks, None today: the predicted downtime (its own issue) and the integrity/verify
-    # results of the guest, where present.
+    # What its integrity checks found (see ``integrity``); the verify results, where
+    # present (None today).
+    integrity: str = "-"
     projected_downtime: float | None = None
     verify: Mapping[str, Any] | None = None
 
@@ -212,8 +215,26 @@ def guest_report(
         downtime_start=summary.marks.get(DOWNTIME_START),
         downtime_end=answering,
         attempts=1 + sum(1 for r in records if r.get("step") == ROLLED_BACK),
+        integrity=integrity(summary),
         projected_downtime=projected(records, boot_time),
     )
+
+
+def integrity(summary: Summary) -> str:
+    """What the current attempt's integrity checks found: ``0 differences (/, /var)``,
+    ``3 differences in /var``, ``skipped``, ``-`` before any."""
+    if INTEGRITY_SKIPPED in summary.marks:
+        return "skipped"
+    found = summary.integrity
+    if not found:
+        return "-"
+    failed = [mountpoint for mountpoint, count in found.items() if count is None]
+    if failed:
+        return f"did not complete in {', '.join(failed)}"
+    differing = {mountpoint: count for mountpoint, count in found.items() if count}
+    if differing:
+        return "; ".join(f"{count} differences in {where}" for where, count in differing.items())
+    return f"0 differences ({', '.join(found)})"
 
 
 def projected(records: list[dict], boot_time: int) -> float | None:

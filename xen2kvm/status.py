@@ -73,7 +73,8 @@ class GuestStatus:
     eta: float | None
     downtime: float | None  # finished, or so far while the guest is down
     down: bool  # the guest is down now: ``downtime`` is so far
-    projected_downtime: float | None = None  # hook: the prediction (its own issue)
+    projected_downtime: float | None = None
+    integrity: str = "-"  # what its integrity checks found (report.integrity)
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -96,6 +97,7 @@ def guest_status(report: GuestReport, progress_text: str | None, now: float) -> 
         downtime=report.downtime_so_far(now),
         down=report.downtime is None and report.downtime_so_far(now) is not None,
         projected_downtime=report.projected_downtime,
+        integrity=report.integrity,
     )
 
 

@@ -69,3 +69,59 @@ def tree_mounts(ssh: Ssh) -> dict[str, str]:
     assert result.returncode == 0, result.stderr
     mounts = dict(line.split(" ", 1) for line in result.stdout.splitlines() if " " in line)
     return {target: options for target, options in mounts.items() if target.startswith(TREE)}
+
+
+# Every kind of file the integrity check must carry, planted in web1's /var (a filesystem
+# of its own) before it moves: the journal's integrity records of its cutover must show 0
+# differences with all of them on board. ODD_CHECK reads them back under KVM.
+ODD = "/var/lib/x2k-odd"
+UNNAMED = 48213  # no user nor group of this number on kvm1 (nor in the guest)
+PLANT_ODD = f"""python3 - <<'PYTHON'
+import os, socket, struct
+root = {ODD!r}
+os.makedirs(root, exist_ok=True)
+def path(name):
+    return os.path.join(root.encode(), name if isinstance(name, bytes) else name.encode())
+with open(path("capability"), "wb") as out:
+    out.write(b"a binary with cap_net_raw, as ping has")
+os.chmod(path("capability"), 0o755)
+os.setxattr(path("capability"), "security.capability",
+            bytes.fromhex("0100000200200000000000000000000000000000"))
+with open(path("xattr"), "w") as out:
+    out.write("a user xattr\\n")
+os.setxattr(path("xattr"), "user.x2k", b"kept")
+with open(path("acl"), "w") as out:
+    out.write("readable by one more user (a POSIX ACL)\\n")
+acl = struct.pack("<I", 2) + b"".join(struct.pack("<HHI", tag, perm, who) for tag, perm, who in (
+    (0x01, 6, 0xFFFFFFFF), (0x02, 4, {UNNAMED}), (0x04, 4, 0xFFFFFFFF),
+    (0x10, 4, 0xFFFFFFFF), (0x20, 4, 0xFFFFFFFF)))
+os.setxattr(path("acl"), "system.posix_acl_access", acl)
+with open(path("owned"), "w") as out:
+    out.write("owned by a uid and gid nobody has a name for\\n")
+os.chown(path("owned"), {UNNAMED}, {UNNAMED})
+with open(path("linked-a"), "w") as out:
+    out.write("one inode, two names\\n")
+os.link(path("linked-a"), path("linked-b"))
+os.symlink("../../../etc/hostname", path("link"))
+os.mknod(path("null"), 0o600 | 0o020000, os.makedev(1, 3))
+os.mkfifo(path("fifo"))
+sock = socket.socket(socket.AF_UNIX)
+sock.bind(path("socket"))
+sock.close()
+for name in ("with space", "new\\nline", b"latin1-\\xe9t\\xe9", "tab\\there"):
+    with open(path(name), "wb") as out:
+        out.write(b"odd name\\n")
+with open(path("sparse"), "wb") as out:
+    out.truncate(256 * 1024 * 1024)
+    out.write(b"data before a 256 MiB hole\\n")
+PYTHON
+"""
+# Under KVM: each kind is still what it was (the integrity check compared them all).
+ODD_CHECK = (
+    f"cd {ODD} && python3 -c \"import os; os.getxattr('capability', 'security.capability')\""
+    f" && test $(stat -c %u:%g owned) = {UNNAMED}:{UNNAMED}"
+    " && test $(stat -c %i linked-a) = $(stat -c %i linked-b)"
+    " && test -c null && test -p fifo && test -S socket && test -L link"
+    " && test -f 'with space' && test -f \"$(printf 'new\\nline')\""
+    " && test $(stat -c %b sparse) -lt 2048"
+)

@@ -6,13 +6,16 @@ it again.
 
 Issue #12's hostile guest (``tests/lab/hostile.py``): after the prepare phase, web1 gets a
 planted ``grub-install`` and ``update-grub``, ``/etc/udev/rules.d`` as a link to ``/etc``
-and a set-uid shell. Then:
+and a set-uid shell, and every kind of file the integrity check must carry (ACLs, xattrs,
+a file capability, hard links, a device node, a FIFO, a socket, odd names, a sparse file,
+an owner with no name). Then:
 
 - the warm copy's fix-ups refuse the link, naming it, and write nothing through it; the
   tree is mounted nodev, nosuid, noexec meanwhile (the set-uid shell cannot even run);
 - the operator makes rules.d a directory again (as the refusal says) and the migration
   completes: web1 boots and answers under KVM with the menu xen2kvm wrote;
-- no marker anywhere on kvm1, and nothing written on kvm1 outside its state directory.
+- no marker anywhere on kvm1, and nothing written on kvm1 outside its state directory;
+- each guest's journal shows every filesystem's integrity check with 0 differences.
 
 The tests of this module run in order and share the lab; they start from wave 1 untouched
 (the lab is reset first when an earlier run moved it).
@@ -85,6 +88,9 @@ def test_prepare_then_plant_the_hostile_content(wave1, ssh):
     assert result.returncode == 0, text(result)[-5000:]
     planted = ssh(WEB1, hostile.PLANT)
     assert planted.returncode == 0, planted.stderr
+    odd = ssh(WEB1, hostile.PLANT_ODD)
+    assert odd.returncode == 0, odd.stderr
+    assert ssh(WEB1, hostile.ODD_CHECK).returncode == 0, "the odd files are not all there"
     assert ssh(WEB1, f"test -L /etc/udev/rules.d && test -u {hostile.SUID}").returncode == 0
     stamp = ssh("kvm1", f"touch {hostile.STAMP} && sleep 1 && test ! -e {hostile.MARKER}")
     assert stamp.returncode == 0, "kvm1 already has the marker, or no stamp: " + stamp.stderr
@@ -128,6 +134,21 @@ def test_once_web1_is_fixed_wave1_migrates(wave1, ssh):
         print(f"{guest}: downtime {end - start:.0f} s")  # a number, not an assertion
         copies = [r for r in records if r["event"] == "end" and r["step"].startswith("presync:")]
         assert copies and all(r["rc"] == 0 and r["bytes"] > 0 for r in copies), copies
+
+
+def test_each_filesystem_is_identical_to_its_stopped_source(wave1, ssh):
+    for guest in GUESTS:
+        records = journal(ssh, guest)
+        checks = [r for r in records if r["step"].startswith("integrity:") and r["event"] == "end"]
+        copies = {r["step"] for r in records if r["step"].startswith("cutover:")}
+        found = {r["step"].replace("integrity:", "cutover:") for r in checks}
+        assert found == copies, (guest, checks)
+        assert all(r["rc"] == 0 and r["differences"] == 0 for r in checks), (guest, checks)
+
+
+def test_the_odd_files_arrived_as_they_were(wave1, ssh):
+    result = ssh(WEB1, hostile.ODD_CHECK)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_migrated_guests_run_on_kvm_with_the_new_layout(wave1, ssh):
@@ -211,11 +232,56 @@ def test_a_domain_renamed_on_xen_is_refused_in_the_plan(wave1, ssh):
     assert RENAMED in ssh("xen1", "xl list").stdout.split(), "the plan must not stop it"
 
 
+# On kvm1, before the real rsync in PATH: after each copy of legacy1's root filesystem,
+# one file of the copy lost, as a faulty copy would lose it (the fault the integrity
+# check is there for). The comparison (--dry-run, no --stats) passes through untouched.
+LOSSY_RSYNC = """#!/bin/sh
+/usr/bin/rsync "$@"; rc=$?
+case "$*" in
+    *--stats*/target/legacy1/) rm -f /var/lib/xen2kvm/target/legacy1/etc/hostname ;;
+esac
+exit $rc
+"""
+WRAPPER = "/usr/local/bin/rsync"
+
+
+def root_checks(ssh: Ssh) -> list[dict]:
+    """The ends of legacy1's integrity checks of its root filesystem."""
+    records = journal(ssh, "legacy1")
+    return [r for r in records if r["step"] == "integrity:/" and r["event"] == "end"]
+
+
+def test_a_file_lost_by_the_final_copy_stops_the_cutover(wave1, ssh, tmp_path):
+    put = ssh("kvm1", f"cat > {WRAPPER} <<'EOF'\n{LOSSY_RSYNC}EOF\nchmod 0755 {WRAPPER}")
+    assert put.returncode == 0, put.stderr
+    inventory = inventory_with(tmp_path, "legacy1", xen_domain=RENAMED)
+    try:
+        result = pyinfra("-y", "--limit", "wave1", inventory=inventory)
+    finally:
+        removed = ssh("kvm1", f"rm {WRAPPER}")
+    assert removed.returncode == 0, f"kvm1: {WRAPPER} NOT removed: {removed.stderr}"
+    output = text(result)
+    assert result.returncode != 0, output[-5000:]
+    assert f"legacy1 = Xen domain {RENAMED} on xen1" in output
+    assert "X2K-DIFF >f+++++++++ etc/hostname" in output, output[-5000:]
+    assert "legacy1: integrity:/: 1 differences" in output, output[-5000:]
+    # Stopped on Xen (the cutover began), never started on KVM: recoverable either way.
+    assert RENAMED not in ssh("xen1", "xl list").stdout.split()
+    assert "legacy1" not in ssh("kvm1", "virsh list --name").stdout.split()
+    ends = [
+        r for r in journal(ssh, "legacy1") if r["step"] == "integrity:/" and r["event"] == "end"
+    ]
+    assert ends[-1]["differences"] == 1, ends
+
+
 def test_named_in_the_inventory_the_renamed_domain_migrates_again(wave1, ssh, tmp_path):
+    # The run after the fault (the copy whole again) finishes the cutover the last began.
     inventory = inventory_with(tmp_path, "legacy1", xen_domain=RENAMED)
     result = pyinfra("-y", "--limit", "wave1", inventory=inventory)
     assert result.returncode == 0, text(result)[-5000:]
-    assert f"legacy1 = Xen domain {RENAMED} on xen1" in text(result)
-    assert RENAMED not in ssh("xen1", "xl list").stdout.split()
     assert "legacy1" in ssh("kvm1", "virsh list --name").stdout.split()
     assert ssh("legacy1", "findmnt -n -o SOURCE /").stdout.strip() == "/dev/mapper/legacy1-root"
+    ends = [
+        r for r in journal(ssh, "legacy1") if r["step"] == "integrity:/" and r["event"] == "end"
+    ]
+    assert ends[-1]["differences"] == 0, ends

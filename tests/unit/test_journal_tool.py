@@ -134,3 +134,26 @@ def test_a_signal_to_the_tool_reaches_the_command(left_running):
     os.kill(left.run.pid, signal.SIGTERM)
     assert left.run.wait(timeout=10) == 128 + signal.SIGTERM
     assert wait_until(lambda: not any(alive(each) for each in left.group), 10, 0.05)
+
+
+def test_check_records_the_differences_and_fails_on_any(tmp_path):
+    found = "printf 'X2K-DIFF >fc.T...... etc/passwd\\nX2K-DIFF *deleting   srv/x\\nsent 12\\n'"
+    result = tool(tmp_path, "integrity:/", "check", "sh", "-c", found)
+    assert result.returncode == 1, result
+    assert "X2K-DIFF >fc.T...... etc/passwd" in result.stdout
+    assert "web1: integrity:/: 2 differences" in result.stderr
+    end = records(tmp_path)[-1]
+    found = (end["step"], end["event"], end["rc"], end["differences"])
+    assert found == ("integrity:/", "end", 0, 2)
+
+
+def test_check_without_differences_succeeds(tmp_path):
+    result = tool(tmp_path, "integrity:/var", "check", "sh", "-c", "echo 'sent 12 bytes'")
+    assert result.returncode == 0, result
+    assert records(tmp_path)[-1]["differences"] == 0
+
+
+def test_check_keeps_the_comparison_s_own_failure(tmp_path):
+    result = tool(tmp_path, "integrity:/var", "check", "sh", "-c", "exit 23")
+    assert result.returncode == 23
+    assert (records(tmp_path)[-1]["rc"], records(tmp_path)[-1]["differences"]) == (23, 0)

@@ -178,3 +178,28 @@ def test_a_presync_running_on_the_lab():
     assert web1.state == report.PRESYNC
     assert [(s.name, s.end) for s in web1.open_steps] == [("presync:/", None)]
     assert (web1.presync_passes, web1.phases, web1.downtime_so_far(NOW)) == ((), (), None)
+
+
+def check(step: str, at: float, differences: int, rc: int = 0) -> list[dict]:
+    """An integrity check's start and end, as x2k-journal writes them."""
+    return [
+        {"guest": "web1", "step": step, "event": "start", "time": at},
+        {"guest": "web1", "step": step, "event": "end", "time": at + 4, "rc": rc,
+         "differences": differences},
+    ]  # fmt: skip
+
+
+def test_integrity_says_each_filesystem_s_differences():
+    records = load("web1")
+    assert report.guest_report("web1", "kvm1", records).integrity == "-"  # before any check
+    clean = [*records, *check("integrity:/", NOW - 60, 0), *check("integrity:/var", NOW - 50, 0)]
+    assert report.guest_report("web1", "kvm1", clean).integrity == "0 differences (/, /var)"
+    lost = [*clean, *check("integrity:/var", NOW - 40, 3)]
+    assert report.guest_report("web1", "kvm1", lost).integrity == "3 differences in /var"
+    broken = [*clean, *check("integrity:/", NOW - 30, 0, rc=255)]
+    assert report.guest_report("web1", "kvm1", broken).integrity == "did not complete in /"
+
+
+def test_integrity_skipped_says_so():
+    mark = {"guest": "web1", "step": "integrity-skipped", "event": "mark", "time": NOW - 30}
+    assert report.guest_report("web1", "kvm1", [*load("web1"), mark]).integrity == "skipped"
