@@ -66,10 +66,9 @@ for move in moves("dest"):
         continue
     source = move.source
     move.to.open(move)
-    steps.trust_host_keys(move, source.name, "for the final copy")
-    address = source.migration_address or source.address
-    steps.copy(move, "cutover", source.name, address, f"/{move.guest.name}")
-    steps.integrity(move, source.name, address, f"/{move.guest.name}")
+    steps.trust_host_keys(move, source.name, move.dom0_dialled, "for the final copy")
+    steps.copy(move, "cutover", source.name, move.dom0_dialled, f"/{move.guest.name}")
+    steps.integrity(move, source.name, move.dom0_dialled, f"/{move.guest.name}")
     move.to.fixups(move)
     move.to.close(move)
     journal.milestone(

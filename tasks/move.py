@@ -71,9 +71,34 @@ class Move:
         return paths.target_root(self.state_dir, self.guest.name)
 
     @property
+    def guest_dialled(self) -> str:
+        """Where the destination reaches the running guest for the warm copies: its
+        migration address, if it has one."""
+        return self.guest.migration_address or self.guest.address
+
+    @property
+    def dom0_dialled(self) -> str:
+        """Where the destination reaches the dom0 for the final copy: its migration
+        address (the crossover cable), if it has one."""
+        return self.source.migration_address or self.source.address
+
+    def coming_from(self, source_migration_address: str | None) -> str:
+        """The address the destination's copies come from, as the source sees them: its
+        own migration address when it dials the source's (the inventory makes sure both
+        ends have one), its address otherwise."""
+        if source_migration_address and self.dest_spec.migration_address:
+            return self.dest_spec.migration_address
+        return self.dest_spec.address
+
+    @property
     def address(self) -> str:
-        """Where the destination's copies come from, as the sources see it."""
-        return self.dest_spec.migration_address or self.dest_spec.address
+        """Where the destination's warm copies come from, as the guest sees them."""
+        return self.coming_from(self.guest.migration_address)
+
+    @property
+    def dom0_address(self) -> str:
+        """Where the destination's final copy comes from, as the dom0 sees it."""
+        return self.coming_from(self.source.migration_address)
 
     @property
     def xen_config(self) -> str:

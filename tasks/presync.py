@@ -47,8 +47,7 @@ for move in todo:
         state_dir=move.state_dir,
     )
     move.to.build(move)
-    steps.trust_host_keys(move, guest.name, "for the copies")
+    steps.trust_host_keys(move, guest.name, move.guest_dialled, "for the copies")
     for warm_pass in range(1, steps.WARM_PASSES + 1):
-        address = guest.migration_address or guest.address
-        steps.copy(move, "presync", guest.name, address, "", warm_pass=warm_pass)
+        steps.copy(move, "presync", guest.name, move.guest_dialled, "", warm_pass=warm_pass)
     move.to.fixups(move)

@@ -25,10 +25,11 @@ CONVERGED_BELOW = 64 * 1024 * 1024
 RUNTIME = ("/proc/*", "/sys/*", "/dev/*", "/run/*", "/tmp/*", "/lost+found")  # noqa: S108
 
 
-def host_keys(source: str) -> str:
-    """known_hosts lines for a source, from its own host keys (read over pyinfra's SSH)."""
+def host_keys(source: str, address: str) -> str:
+    """known_hosts lines for a source at the address the copies dial (its migration
+    address, perhaps, not the one pyinfra reaches it at), from its own host keys (read
+    over pyinfra's SSH)."""
     other = inventory.get_host(source)
-    address = other.data.get("ssh_hostname") or source
     lines = []
     for kind in ("ed25519", "ecdsa", "rsa"):
         key = other.get_fact(FileContents, path=f"/etc/ssh/ssh_host_{kind}_key.pub")
@@ -38,11 +39,12 @@ def host_keys(source: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def trust_host_keys(move: Move, source: str, why: str):
-    """The destination's known_hosts for one source (the guest, or its dom0)."""
+def trust_host_keys(move: Move, source: str, address: str, why: str):
+    """The destination's known_hosts for one source (the guest, or its dom0), at the
+    address the copies dial."""
     files.put(
-        name=f"{move.guest.name}: host keys of {source} on {move.dest}, {why}",
-        src=StringIO(host_keys(source)),
+        name=f"{move.guest.name}: host keys of {source} ({address}) on {move.dest}, {why}",
+        src=StringIO(host_keys(source, address)),
         dest=move.known_hosts(source),
         mode="0600",
     )
@@ -147,7 +149,7 @@ def stopped_source(move: Move, readable: bool):
         else f"{name}: the key of {move.dest} no longer reads the dom0",
         key_host=move.dest,
         key_path=move.key,
-        from_address=move.address,
+        from_address=move.dom0_address,
         root=paths.source_base(),
         present=readable,
     )

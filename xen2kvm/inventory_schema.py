@@ -23,6 +23,41 @@ from .inventory_check import UNKNOWN, Derived, Field, Kind, Lookup, Rule, Sectio
 # --- the rules that tie fields together -------------------------------------------------
 
 
+def _destination(v: Mapping[str, Any], lookup: Lookup) -> tuple[str | None, Mapping[str, Any]]:
+    """A guest's destination: its name and its entry (a KVM host, or the dom0 of a
+    rehome)."""
+    if v["kvm_host"] is not None:
+        return v["kvm_host"], lookup.entry("kvm_hosts", v["kvm_host"])
+    return v["rehome_to"], lookup.entry("xen_hosts", v["rehome_to"])
+
+
+def _guest_migration_path(name: str, v: Mapping[str, Any], lookup: Lookup) -> str | None:
+    where, entry = _destination(v, lookup)
+    if v["migration_address"] is None or where is None or not entry:
+        return None
+    if not entry.get("migration_address"):
+        return (
+            f"{where} has none: its copies from {v['migration_address']} would come from "
+            f"an address of {where}'s that the guest's key restriction (from=) cannot name: "
+            f"set {where}'s migration_address (its address on that network) too"
+        )
+    return None
+
+
+def _dom0_migration_path(name: str, v: Mapping[str, Any], lookup: Lookup) -> str | None:
+    where, entry = _destination(v, lookup)
+    dom0 = lookup.entry("xen_hosts", v["xen_host"])
+    if where is None or not entry or not dom0.get("migration_address"):
+        return None
+    if not entry.get("migration_address"):
+        return (
+            f"{v['xen_host']} has a migration_address and {where} none: the final copy "
+            f"would dial {dom0['migration_address']} from an address of {where}'s that the "
+            f"key restriction (from=) cannot name: set {where}'s migration_address too"
+        )
+    return None
+
+
 def _no_destination(name: str, v: Mapping[str, Any], lookup: Lookup) -> str | None:
     if v["kvm_host"] is None and v["rehome_to"] is None:
         return "required (or rehome_to: the dom0 it moves to)"
@@ -174,7 +209,9 @@ ADDRESS_FIELDS = (
     Field(
         "migration_address",
         IP,
-        "its address on the migration network (bulk and final syncs); none: address",
+        "its address on the migration network: a dom0's is dialled for the final copies, "
+        "a KVM host's (or new dom0's) is where its copies come from over that network (the "
+        "key's from=); none: address",
         None,
         True,
     ),
@@ -322,7 +359,13 @@ GUESTS = Section(
             None,
             True,
         ),
-        Field("migration_address", IP, "its address on the migration network", None, True),
+        Field(
+            "migration_address",
+            IP,
+            "its address on the migration network, dialled for its warm copies",
+            None,
+            True,
+        ),
         Field(
             "layout",
             one_of(*LAYOUTS),
@@ -457,6 +500,18 @@ GUESTS = Section(
             _rehome_modules,
         ),
         Rule("ips", ("address", "ips"), "ips holds address", _ips_hold_address),
+        Rule(
+            "migration_address",
+            ("migration_address", "kvm_host", "rehome_to"),
+            "a guest with a migration_address moves to a host with one",
+            _guest_migration_path,
+        ),
+        Rule(
+            "xen_host",
+            ("xen_host", "kvm_host", "rehome_to"),
+            "a dom0 with a migration_address sends its guests to hosts with one",
+            _dom0_migration_path,
+        ),
         Rule(
             "vcpus", ("vcpus", "machine"), "at most 255 vcpus on machine pc (i440fx)", _i440fx_vcpus
         ),
