@@ -8,25 +8,12 @@ the guests answer and run the planned userland.
 from operations import preflight
 from tasks import steps
 from tasks.move import moves
-from xen2kvm import requirements
 
-
-def needs() -> dict[str, str]:
-    """What this host needs for the moves of the run not yet complete, in every role it
-    has in them (a dom0 may be a source and a rehome's destination: the union)."""
-    roles, filesystems, lvm = [], [], False
-    for move in moves("dest"):
-        if not move.migrated:
-            roles.append(move.to.dest_role)
-            filesystems += move.to.filesystems(move)
-            lvm = lvm or move.to.makes_lvs(move)
-    if any(not move.migrated for move in moves("source")):
-        roles.append(requirements.SOURCE)
-    roles += [move.to.guest_role for move in moves("guest") if not move.migrated]
-    return requirements.needs(roles, filesystems, lvm)
-
-
-if wanted := needs():
+# Every host's missing commands at once, one refusal naming them all (a refusal while
+# pyinfra prepares the run ends it: one host's would hide the others'); then each host's
+# own check, for the record.
+steps.refuse_missing_commands()
+if wanted := steps.needs():
     preflight.commands(name="the commands this run needs are installed", needs=wanted)
 
 at_dest = moves("dest")  # a host is the destination of one kind: KVM host or dom0

@@ -7,12 +7,15 @@ code). What a destination does its own way is in ``tasks/destinations/``.
 from io import StringIO
 
 from pyinfra import host, inventory
+from pyinfra.api import OperationError
+from pyinfra.context import ctx_host
 from pyinfra.facts.files import FileContents
 from pyinfra.operations import files, python
 
+from facts.commands import CommandsMissing
 from operations import disk, journal, net, preflight, sync, xen
 from tasks.move import Move, moves
-from xen2kvm import paths, runid
+from xen2kvm import paths, requirements, runid
 from xen2kvm.journal import INTEGRITY_SKIPPED, copy_step, integrity_step
 
 # Warm passes: the first copies everything, each further one only what changed since;
@@ -23,6 +26,45 @@ CONVERGED_BELOW = 64 * 1024 * 1024
 
 # Never worth copying (kernel and runtime filesystems, should -x miss them).
 RUNTIME = ("/proc/*", "/sys/*", "/dev/*", "/run/*", "/tmp/*", "/lost+found")  # noqa: S108
+
+
+def needs() -> dict[str, str]:
+    """What this host needs for the moves of the run not yet complete, in every role it
+    has in them (a dom0 may be a source and a rehome's destination: the union)."""
+    roles, filesystems, lvm = [], [], False
+    for move in moves("dest"):
+        if not move.migrated:
+            roles.append(move.to.dest_role)
+            filesystems += move.to.filesystems(move)
+            lvm = lvm or move.to.makes_lvs(move)
+    if any(not move.migrated for move in moves("source")):
+        roles.append(requirements.SOURCE)
+    roles += [move.to.guest_role for move in moves("guest") if not move.migrated]
+    return requirements.needs(roles, filesystems, lvm)
+
+
+_MISSING: dict[int, list[str]] = {}
+
+
+def refuse_missing_commands() -> None:
+    """Refuse the run, before anything changes, when any of its hosts lacks a command its
+    roles need: one line per host and missing thing, with its fix (``kvm1: kpartx is
+    missing: apt-get install kpartx``). Read for every host of the run at once (deploy
+    code, the first host to get here); the answer is kept for the others."""
+    key = id(host.state)
+    if key not in _MISSING:
+        lines: list[str] = []
+        for other in host.state.inventory.get_active_hosts():
+            with ctx_host.use(other):
+                wanted = needs()
+                if wanted:
+                    missing = other.get_fact(CommandsMissing, names=list(wanted))
+                    lines += [
+                        f"{other.name}: {name} is missing: {wanted[name]}" for name in missing
+                    ]
+        _MISSING[key] = sorted(lines)
+    if _MISSING[key]:
+        raise OperationError("\n".join(_MISSING[key]))
 
 
 def host_keys(source: str, address: str) -> str:

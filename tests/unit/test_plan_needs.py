@@ -44,6 +44,8 @@ def checked(monkeypatch, dest=(), source=(), guest=()) -> dict | None:
     found = {"dest": list(dest), "source": list(source), "guest": list(guest)}
     calls: list[dict] = []
     monkeypatch.setattr("tasks.move.moves", lambda where, need_plan=True: found[where])
+    monkeypatch.setattr("tasks.steps.moves", lambda where, need_plan=True: found[where])
+    monkeypatch.setattr("tasks.steps.refuse_missing_commands", lambda: None)
     monkeypatch.setattr("operations.preflight.commands", lambda name, needs: calls.append(needs))
     monkeypatch.setattr("operations.preflight.xen_config", lambda **kwargs: None)
     monkeypatch.setattr("operations.preflight.source_unused", lambda **kwargs: None)
@@ -84,3 +86,45 @@ def test_a_guest_needs_arping_only_when_nothing_installs_it(monkeypatch, kind, a
 def test_complete_moves_are_not_checked(monkeypatch):
     done = move("kvm", migrated=True)
     assert checked(monkeypatch, dest=[done], source=[done], guest=[done]) is None
+
+
+class FakeHost:
+    """A host of the run: its name and what its CommandsMissing fact says."""
+
+    def __init__(self, name: str, missing: list[str]):
+        self.name, self.missing = name, missing
+
+    def get_fact(self, fact, names):
+        return [name for name in names if name in self.missing]
+
+
+def test_one_refusal_names_every_host_s_missing_commands(monkeypatch):
+    from pyinfra.api import OperationError
+    from pyinfra.context import ctx_host
+
+    from tasks import steps
+
+    hosts = [
+        FakeHost("web1", ["/usr/bin/rrsync"]),
+        FakeHost("kvm1", ["kpartx", "rsync"]),
+        FakeHost("xen1", []),
+    ]
+    wants = {
+        "web1": {"/usr/bin/rrsync": "apt-get install rsync"},
+        "kvm1": {"kpartx": "apt-get install kpartx", "rsync": "apt-get install rsync"},
+        "xen1": {"rsync": "apt-get install rsync"},
+    }
+    state = SimpleNamespace(inventory=SimpleNamespace(get_active_hosts=lambda: hosts))
+    monkeypatch.setattr(steps, "host", SimpleNamespace(state=state))
+    monkeypatch.setattr(steps, "needs", lambda: wants[ctx_host.get().name])
+    with pytest.raises(OperationError) as refused:
+        steps.refuse_missing_commands()
+    assert str(refused.value).splitlines() == [
+        "kvm1: kpartx is missing: apt-get install kpartx",
+        "kvm1: rsync is missing: apt-get install rsync",
+        "web1: /usr/bin/rrsync is missing: apt-get install rsync",
+    ]
+    # The next host of the same run gets the same answer, without reading again.
+    hosts.clear()
+    with pytest.raises(OperationError):
+        steps.refuse_missing_commands()
