@@ -110,12 +110,7 @@ def copy(
             name=f"{guest.name}: {phase} copy of {mountpoint} to {move.dest}{again}",
             guest=guest.name,
             step=copy_step(f"{move.to.copy_prefix}{phase}", mountpoint),
-            source=f"root@{source_address}:{paths.below(source_base, mountpoint).rstrip('/')}/",
-            dest=f"{paths.below(move.tree, mountpoint).rstrip('/')}/",
-            ssh_key=move.key,
-            known_hosts=move.known_hosts(source_host),
-            state_dir=move.state_dir,
-            excludes=excludes(move, mountpoint),
+            **_ends(move, source_host, source_address, source_base, mountpoint),
             until=move.to.complete,
             converged_below=CONVERGED_BELOW if warm_pass > 1 else None,
         )
@@ -125,6 +120,21 @@ def excludes(move: Move, mountpoint: str) -> list[str]:
     """What a copy of the filesystem at ``mountpoint`` neither copies nor deletes (nor its
     integrity check compares): the destination's own files, runtime filesystems."""
     return list(move.to.own_files + RUNTIME if mountpoint == "/" else ("/lost+found",))
+
+
+def _ends(
+    move: Move, source_host: str, source_address: str, source_base: str, mountpoint: str
+) -> dict[str, str | list[str]]:
+    """What a copy of one filesystem and its integrity check share: where it is read (and
+    through which key and host keys), where it goes, what it leaves out, the journal."""
+    return {
+        "source": f"root@{source_address}:{paths.below(source_base, mountpoint).rstrip('/')}/",
+        "dest": f"{paths.below(move.tree, mountpoint).rstrip('/')}/",
+        "ssh_key": move.key,
+        "known_hosts": move.known_hosts(source_host),
+        "state_dir": move.state_dir,
+        "excludes": excludes(move, mountpoint),
+    }
 
 
 def integrity(move: Move, source_host: str, source_address: str, source_base: str):
@@ -147,12 +157,7 @@ def integrity(move: Move, source_host: str, source_address: str, source_base: st
             f"({guest.integrity})",
             guest=guest.name,
             step=integrity_step(move.to.copy_prefix, mountpoint),
-            source=f"root@{source_address}:{paths.below(source_base, mountpoint).rstrip('/')}/",
-            dest=f"{paths.below(move.tree, mountpoint).rstrip('/')}/",
-            ssh_key=move.key,
-            known_hosts=move.known_hosts(source_host),
-            state_dir=move.state_dir,
-            excludes=excludes(move, mountpoint),
+            **_ends(move, source_host, source_address, source_base, mountpoint),
             content=guest.integrity == "checksum",
         )
 
