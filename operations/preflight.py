@@ -18,7 +18,7 @@ from facts.libvirt import LibvirtDomains, uri_problem
 from facts.lvm import LvmLogicalVolumes, LvmVolumeGroups
 from facts.xen import XenConfigFile, XenDomainDisks, XenDomains
 from operations.util.checks import check_bool, check_domain, check_guest, check_path
-from xen2kvm.downtime import project
+from xen2kvm.downtime import INTEGRITY, project
 from xen2kvm.errors import XenConfigError
 from xen2kvm.inventory import GUEST_ARCHES
 from xen2kvm.units import human
@@ -362,6 +362,7 @@ def downtime(
     state_dir: str,
     boot_time: int,
     budget: int | None = None,
+    integrity: str = "checksum",
     gate: bool = True,
     force: bool = False,
 ):
@@ -374,6 +375,8 @@ def downtime(
     + state_dir: where its journal is, on this host
     + boot_time: seconds it takes to boot and answer SSH, until one boot was measured
     + budget: the longest downtime allowed, in seconds (None: no limit)
+    + integrity: how its final copy is checked (``checksum``, ``metadata`` or ``skip``), a
+      part of the window
     + gate: refuse over the budget, or with a budget and nothing to project from yet
       (False: only say it, as the plan does before the run's own warm copies)
     + force: start the cutover over the budget anyway (said as a warning)
@@ -396,8 +399,12 @@ def downtime(
             raise OperationValueError(
                 f"{label} must be a positive number of seconds, not {value!r}"
             )
+    if integrity not in INTEGRITY:
+        raise OperationValueError(
+            f"integrity must be one of {', '.join(INTEGRITY)}, not {integrity!r}"
+        )
     records = host.get_fact(MigrationJournal, state_dir=state_dir, guest=guest)
-    projection = project(records, boot_time)
+    projection = project(records, boot_time, integrity)
     limit = f", budget {budget} s" if budget is not None else ""
     if projection is None:
         if gate and budget is not None and host.state.is_executing:

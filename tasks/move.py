@@ -128,7 +128,7 @@ class Move:
 
     def projection(self) -> str:
         """Its projected downtime as the run found its journal (for operation names)."""
-        found = project(list(self.records), self.guest.boot_time)
+        found = project(list(self.records), self.guest.boot_time, self.guest.integrity_check)
         said = found.describe() if found else "no projected downtime yet (no warm copy)"
         budget = self.guest.downtime_budget
         return f"{said}, budget {budget} s" if budget is not None else said

@@ -211,6 +211,7 @@ def projected_downtime(move: Move, gate: bool, force: bool = False):
         state_dir=move.state_dir,
         boot_time=move.guest.boot_time,
         budget=move.guest.downtime_budget,
+        integrity=move.guest.integrity_check,
         gate=gate,
         force=force,
     )

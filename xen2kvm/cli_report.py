@@ -61,10 +61,7 @@ def run(args: argparse.Namespace) -> int:
     inventory = load_inventory(args.inventory)
     fetched = fetch(inventory, args.wave, args.guest)
     now = time.time()
-    reports = [
-        report.guest_report(f.guest, f.destination, f.records, boot_time(inventory, f.guest))
-        for f in fetched
-    ]
+    reports = [guest_report(inventory, f) for f in fetched]
     title = "xen2kvm report: " + selection_name(args.wave, args.guest)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -101,9 +98,13 @@ def fetch(
             return list(pool.map(one, [guest.name for guest in guests]))
 
 
-def boot_time(inventory: Inventory, guest: str) -> int:
-    """The guest's configured boot time (for its projected downtime)."""
-    return inventory.fleet.guests[guest].boot_time
+def guest_report(inventory: Inventory, found: Fetched) -> report.GuestReport:
+    """One guest's report from its fetched journal, with what the inventory says of it
+    (its boot time and integrity check, for its projected downtime)."""
+    guest = inventory.fleet.guests[found.guest]
+    return report.guest_report(
+        found.guest, found.destination, found.records, guest.boot_time, guest.integrity_check
+    )
 
 
 def remote_command(state_dir: str, guest: str, progress: bool) -> str:

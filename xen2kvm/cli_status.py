@@ -11,8 +11,8 @@ import json
 import sys
 import time
 
-from . import report, status
-from .cli_report import add_selection, boot_time, fetch, selection_name
+from . import status
+from .cli_report import add_selection, fetch, guest_report, selection_name
 from .fleet_access import load_inventory
 
 sleep = time.sleep  # between two refreshes of --watch
@@ -38,14 +38,7 @@ def snapshot(args: argparse.Namespace) -> list[status.GuestStatus]:
     inventory = load_inventory(args.inventory)
     fetched = fetch(inventory, args.wave, args.guest, progress=True)
     now = time.time()
-    return [
-        status.guest_status(
-            report.guest_report(f.guest, f.destination, f.records, boot_time(inventory, f.guest)),
-            f.progress,
-            now,
-        )
-        for f in fetched
-    ]
+    return [status.guest_status(guest_report(inventory, f), f.progress, now) for f in fetched]
 
 
 def run(args: argparse.Namespace) -> int:

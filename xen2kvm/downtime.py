@@ -1,12 +1,15 @@
 """A guest's downtime, projected before its cutover from its own journal (pure).
 
-The window is the source's shutdown, the final copy, the fix-ups that follow it and the
-boot at the destination until SSH answers. Each part is measured where the journal has
-measured it before (in this attempt or an earlier one, a rehearsal rolled back, say) and
-otherwise assumed (the shutdown, the fix-ups) or configured (the boot, ``boot_time`` in
-the inventory). The final copy is projected as long as each filesystem's last warm copy: both
-walk the same trees, and once the warm passes have converged the final delta is no larger
-than the last warm one. Before any warm pass there is nothing to project from.
+The window is the source's shutdown, the final copy, its integrity check, the fix-ups that
+follow and the boot at the destination until SSH answers. Each part is measured where the
+journal has measured it before (in this attempt or an earlier one, a rehearsal rolled
+back, say) and otherwise assumed (the shutdown, the fix-ups) or configured (the boot,
+``boot_time`` in the inventory). The final copy is projected as long as each filesystem's
+last warm copy: both walk the same trees, and once the warm passes have converged the
+final delta is no larger than the last warm one. Its integrity check, until one was
+measured, as long as the first warm pass where it reads every file (``checksum``: the
+first pass read them all), as the last warm pass where it compares only metadata (both
+walk the trees). Before any warm pass there is nothing to project from.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from .journal import (
     ROLLED_BACK,
     Copy,
     is_copy,
+    is_integrity,
     summarise,
 )
 from .units import human
@@ -49,27 +53,43 @@ class Projection:
         return f"projected downtime {self.total:.0f} s: {parts}"
 
 
-def project(records: list[dict], boot_time: float) -> Projection | None:
+INTEGRITY = ("checksum", "metadata", "skip")
+
+
+def project(
+    records: list[dict], boot_time: float, integrity: str = "checksum"
+) -> Projection | None:
     """The downtime a cutover would have now, from the guest's whole journal (every
-    attempt); None before the first complete warm pass."""
+    attempt); None before the first complete warm pass. ``integrity`` is how its final
+    copy is checked (the inventory's ``integrity``; ``skip`` with ``skip_integrity``)."""
+    if integrity not in INTEGRITY:
+        raise ValueError(f"integrity must be one of {', '.join(INTEGRITY)}, not {integrity!r}")
     copies = _all_copies(records)
+    first: dict[str, Copy] = {}  # each filesystem's first warm copy (it read every file)
     last: dict[str, Copy] = {}  # each filesystem's last warm copy
     for copy in copies:
         if is_copy(copy.step, "presync") and copy.rc == 0:
+            first.setdefault(copy.step, copy)
             last[copy.step] = copy
     if not last:
         return None
     copy_seconds = sum(c.end - c.start for c in last.values())
     moved = sum(c.bytes or 0 for c in last.values())
-    shutdown, fixups, boot = _measured(records, copies)
-    return Projection(
-        (
-            _part("shutdown", shutdown, ASSUMED_SHUTDOWN, "assumed"),
-            Part("final copy", copy_seconds, f"as the last warm pass, {human(moved)}"),
-            _part("fix-ups", fixups, ASSUMED_FIXUPS, "assumed"),
-            _part("boot", boot, float(boot_time), "configured"),
-        )
-    )
+    shutdown, checked, fixups, boot = _measured(records, copies)
+    parts = [
+        _part("shutdown", shutdown, ASSUMED_SHUTDOWN, "assumed"),
+        Part("final copy", copy_seconds, f"as the last warm pass, {human(moved)}"),
+    ]
+    if integrity != "skip":
+        like = first if integrity == "checksum" else last
+        guess = sum(c.end - c.start for c in like.values())
+        which = "first" if integrity == "checksum" else "last"
+        parts.append(_part("integrity check", checked, guess, f"as the {which} warm pass"))
+    parts += [
+        _part("fix-ups", fixups, ASSUMED_FIXUPS, "assumed"),
+        _part("boot", boot, float(boot_time), "configured"),
+    ]
+    return Projection(tuple(parts))
 
 
 def _part(name: str, measured: float | None, otherwise: float, how: str) -> Part:
@@ -91,8 +111,8 @@ def _all_copies(records: list[dict]) -> list[Copy]:
 
 
 def _measured(records: list[dict], copies: list[Copy]) -> tuple[float | None, ...]:
-    """The last measured shutdown, fix-ups and boot, from any attempt."""
-    shutdown = fixups = boot = None
+    """The last measured shutdown, integrity check, fix-ups and boot, from any attempt."""
+    shutdown = checked = fixups = boot = None
     marks: dict[str, float] = {}
     for record in records:
         if record.get("event") != "mark":
@@ -107,10 +127,14 @@ def _measured(records: list[dict], copies: list[Copy]) -> tuple[float | None, ..
             marks[FINAL_COPY_DONE] = when
             final = [
                 c for c in copies
-                if marks[DOWNTIME_START] <= c.end <= when and is_copy(c.step, "cutover")
+                if marks[DOWNTIME_START] <= c.end <= when
+                and (is_copy(c.step, "cutover") or is_integrity(c.step))
             ]  # fmt: skip
             if final:
                 fixups = when - max(c.end for c in final)
+            checks = [c for c in final if is_integrity(c.step)]
+            if checks:
+                checked = sum(c.end - c.start for c in checks)
         elif step in ANSWERING and FINAL_COPY_DONE in marks:
             boot = when - marks[FINAL_COPY_DONE]
-    return shutdown, fixups, boot
+    return shutdown, checked, fixups, boot

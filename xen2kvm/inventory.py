@@ -166,6 +166,11 @@ class Guest:
     integrity: str = "checksum"  # checksum or metadata: what the check after the copy reads
     skip_integrity: str | None = None  # the reason its integrity check is skipped
 
+    @property
+    def integrity_check(self) -> str:
+        """How its final copy is checked: ``checksum``, ``metadata`` or ``skip``."""
+        return "skip" if self.skip_integrity else self.integrity
+
 
 @dataclass(frozen=True)
 class Fleet:

@@ -194,7 +194,11 @@ def guest_state(records: list[dict]) -> str:
 
 
 def guest_report(
-    guest: str, destination: str, records: list[dict], boot_time: int = 90
+    guest: str,
+    destination: str,
+    records: list[dict],
+    boot_time: int = 90,
+    integrity_check: str = "checksum",
 ) -> GuestReport:
     """What one guest's journal says (``records`` empty: the move has not started). Its
     projected downtime is the one the journal gave just before its cutover began (or
@@ -216,7 +220,7 @@ def guest_report(
         downtime_end=answering,
         attempts=1 + sum(1 for r in records if r.get("step") == ROLLED_BACK),
         integrity=integrity(summary),
-        projected_downtime=projected(records, boot_time),
+        projected_downtime=projected(records, boot_time, integrity_check),
     )
 
 
@@ -237,7 +241,9 @@ def integrity(summary: Summary) -> str:
     return f"0 differences ({', '.join(found)})"
 
 
-def projected(records: list[dict], boot_time: int) -> float | None:
+def projected(
+    records: list[dict], boot_time: int, integrity_check: str = "checksum"
+) -> float | None:
     """The downtime projected from the journal as it was when the current attempt's
     cutover began (the whole journal, before it began)."""
     attempt = len(records) - len(current(records))
@@ -249,7 +255,7 @@ def projected(records: list[dict], boot_time: int) -> float | None:
         ),
         len(records),
     )
-    found = project(records[:start], boot_time)
+    found = project(records[:start], boot_time, integrity_check)
     return found.total if found else None
 
 

@@ -19,6 +19,7 @@ import pytest
 
 from tests.lab.conftest import LAB_CLI, Ssh
 from tests.lab.runs import changed_operations, pyinfra, text, untouched
+from xen2kvm.journal import is_copy, is_integrity
 from xen2kvm.lab import dom0, modules
 from xen2kvm.lab.config import LabConfig
 
@@ -93,11 +94,14 @@ def test_wave3_rehomes(pristine_lab, ssh):
     assert ssh(GUEST, "cat /root/x2k-marker").stdout == marker
     journal = ssh(NEW, f"cat /var/lib/xen2kvm/journal/{GUEST}.jsonl").stdout
     records = [json.loads(line) for line in journal.splitlines() if line.strip()]
-    copies = [r for r in records if r["event"] == "end" and r["step"].startswith("rehome-")]
+    copies = [r for r in records if r["event"] == "end" and is_copy(r["step"])]
     assert {r["step"] for r in copies} == {
         "rehome-presync:/", "rehome-presync:/var", "rehome-cutover:/", "rehome-cutover:/var"
     }  # fmt: skip
     assert all(r["rc"] == 0 for r in copies), copies
+    checks = [r for r in records if r["event"] == "end" and is_integrity(r["step"])]
+    assert {r["step"] for r in checks} == {"rehome-integrity:/", "rehome-integrity:/var"}
+    assert all(r["rc"] == 0 and r["differences"] == 0 for r in checks), checks
     assert installed_modules(ssh) == [f"linux-modules-{FIRST} {modules.RELEASES[FIRST]} amd64"]
 
 

@@ -24,10 +24,22 @@ def test_first_warm_pass_with_assumed_and_configured_parts():
     assert [(p.name, p.seconds, p.source.split(",")[0]) for p in found.parts] == [
         ("shutdown", ASSUMED_SHUTDOWN, "assumed"),
         ("final copy", 60, "as the last warm pass"),
+        ("integrity check", 60, "as the first warm pass"),  # reads all, as the first did
         ("fix-ups", ASSUMED_FIXUPS, "assumed"),
         ("boot", 75, "configured"),
     ]
-    assert found.total == ASSUMED_SHUTDOWN + 60 + ASSUMED_FIXUPS + 75
+    assert found.total == ASSUMED_SHUTDOWN + 60 + 60 + ASSUMED_FIXUPS + 75
+
+
+def test_the_integrity_check_as_the_inventory_sets_it():
+    records = [*copy("presync:/", 0, 60, 800_000_000), *copy("presync:/", 70, 78, 1_000_000)]
+    by_kind = {
+        kind: {p.name: p.seconds for p in project(records, 90, kind).parts}  # type: ignore[union-attr]
+        for kind in ("checksum", "metadata", "skip")
+    }
+    assert by_kind["checksum"]["integrity check"] == 60  # reads every file: the first pass
+    assert by_kind["metadata"]["integrity check"] == 8  # walks the trees: the last pass
+    assert "integrity check" not in by_kind["skip"]
 
 
 def test_each_filesystem_counts_its_last_warm_copy():
@@ -46,6 +58,8 @@ def test_measured_parts_from_an_earlier_attempt_win():
         *copy("presync:/", 0, 60, 800_000_000),
         rec("downtime-start", "mark", 100),
         *copy("cutover:/", 107, 119, 400_000),
+        rec("integrity:/", "start", 119),
+        rec("integrity:/", "end", 124, rc=0, differences=0),
         rec("final-copy-done", "mark", 132),
         rec("kvm-answering", "mark", 208),
         rec("cutover-complete", "mark", 210),
@@ -55,7 +69,8 @@ def test_measured_parts_from_an_earlier_attempt_win():
     assert found is not None
     assert {p.name: (p.seconds, p.source) for p in found.parts if p.name != "final copy"} == {
         "shutdown": (7, "measured"),
-        "fix-ups": (13, "measured"),
+        "integrity check": (5, "measured"),
+        "fix-ups": (8, "measured"),
         "boot": (76, "measured"),
     }
     assert found.parts[1].seconds == 9  # the new attempt's warm pass
@@ -70,6 +85,6 @@ def test_a_rehomed_guest_is_projected_the_same_way():
         rec("final-copy-done", "mark", 61),
         rec("guest-answering", "mark", 101),
     ]
-    found = project(records, 90)
+    found = project(records, 90, "skip")
     assert found is not None
     assert [p.seconds for p in found.parts] == [5, 30, 1, 40]

@@ -30,6 +30,7 @@ def move(kind: str, migrated: bool = False, fstypes=("ext4",), vg=None):
             arch="amd64",
             boot_time=90,
             downtime_budget=None,
+            integrity_check="checksum",
         ),
         state_dir="/var/lib/xen2kvm",
         projection=lambda: "no projected downtime yet (no warm copy)",
