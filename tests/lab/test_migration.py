@@ -23,6 +23,8 @@ The tests of this module run in order and share the lab; they start from wave 1 
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
 
 from tests.lab import hostile
@@ -36,6 +38,7 @@ from tests.lab.runs import (
     text,
     untouched,
 )
+from xen2kvm.lab import kvmhost
 from xen2kvm.lab.config import LabConfig
 from xen2kvm.report import projected
 
@@ -212,6 +215,15 @@ def test_dry_run_shows_drift(wave1, ssh):
     assert ssh("xen1", "test -e /etc/xen/auto/web1.cfg").returncode == 1
 
 
+def pv_loops(lab: LabConfig) -> list[str]:
+    """The outer machine's loop devices over kvm1's PV image: the lab boots each KVM
+    domain from its LV's byte range of that image (``xen2kvm.lab.outer_libvirt``)."""
+    found = subprocess.run(
+        ["losetup", "-j", str(kvmhost.pv_path(lab))], capture_output=True, text=True, check=True
+    )
+    return [line for line in found.stdout.splitlines() if line.strip()]
+
+
 def test_rollback_returns_a_guest_to_xen_with_its_data(wave1, ssh):
     marker = ssh("legacy1", "cat /etc/hostname; md5sum /etc/passwd").stdout
     # One guest alone, with its dom0 and KVM host, as the README's runbook says.
@@ -221,6 +233,9 @@ def test_rollback_returns_a_guest_to_xen_with_its_data(wave1, ssh):
     assert "legacy1" not in ssh("kvm1", "virsh list --all --name").stdout
     assert ssh("legacy1", "cat /etc/hostname; md5sum /etc/passwd").stdout == marker
     assert ssh("xen1", "test -L /etc/xen/auto/legacy1.cfg").returncode == 0
+    # The destroyed domain's loop device went with it: one left per running domain.
+    running = ssh("kvm1", "virsh list --name").stdout.split()
+    assert "web1" in running and len(pv_loops(wave1)) == len(running), (running, pv_loops(wave1))
 
 
 def test_a_domain_renamed_on_xen_is_refused_in_the_plan(wave1, ssh):
