@@ -25,7 +25,7 @@ from .units import MAX_MEMORY_MIB, MAX_VCPUS, MIB, MIN_MEMORY_MIB, human, round_
 
 if TYPE_CHECKING:
     from .inventory import Guest, KvmHost
-    from .xenconfig import XenDomain
+    from .xenconfig import XenDisk, XenDomain
 
 SECTOR = 512
 ALIGN = MIB  # partitions start on MiB boundaries
@@ -292,10 +292,20 @@ def source_volumes(
     So is a filesystem whose mountpoint is not a plain, normalised absolute path (the
     host mounts it there below the new tree), or that the journal cannot name.
     """
+    if domain.type == "hvm":
+        raise PlanError(
+            guest,
+            "type",
+            "an HVM guest (type 'hvm'): its disks are whole disks with their own partition "
+            "tables and boot loader; xen2kvm moves PV guests, one LV per partition",
+        )
     volumes = []
     for disk in domain.disks:
-        if disk.cdrom or disk.partition_number is None:
+        if disk.cdrom:
             continue
+        _check_disk(guest, disk)
+        if disk.partition_number is None:
+            continue  # refused with the volumes (_check_volumes), by its own message
         names = set(_xen_names(disk.vdev))
         entry = next((e for e in fstab if e.device in names), None)
         if entry is None:
@@ -323,6 +333,19 @@ def source_volumes(
             )
         )
     return volumes
+
+
+def _check_disk(guest: str, disk: XenDisk) -> None:
+    """A disk xen2kvm can move is on a block device of the dom0 (a whole disk is refused
+    with the volumes, ``_check_volumes``)."""
+    where = f"{disk.vdev} ({disk.spec or disk.target})"
+    if disk.backend in ("file", "tap") or disk.format != "raw":
+        raise PlanError(
+            guest,
+            "disk",
+            f"{where} is an image file ({disk.backend or 'file'}:, {disk.format}): xen2kvm "
+            "reads the dom0's block devices (phy:); copy the image to an LV first",
+        )
 
 
 def _check_mountpoint(guest: str, entry: FstabEntry) -> None:

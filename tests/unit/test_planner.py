@@ -275,3 +275,32 @@ def test_source_volume_sizes_must_be_positive(fleet, www_domain):
             parse_xen_config("memory=1\ndisk=['phy:/dev/vg0/x,xvda2,w']\n", "x.cfg"),
             [volume],
         )
+
+
+@pytest.mark.parametrize(
+    ("config", "field", "words"),
+    [
+        (
+            "builder = 'hvm'\ndisk = ['phy:/dev/vg0/w,hda,w']\n",
+            "type",
+            "an HVM guest",
+        ),
+        (
+            "disk = ['file:/srv/xen/w-root.img,xvda2,w']\n",
+            "disk",
+            "is an image file (file:, raw)",
+        ),
+        (
+            "disk = ['tap:qcow2:/srv/xen/w-root.qcow2,xvda2,w']\n",
+            "disk",
+            "is an image file (tap:, qcow2)",
+        ),
+    ],
+    ids=["hvm", "file-image", "qcow2-image"],
+)
+def test_guests_of_other_kinds_are_refused_in_the_plan(config, field, words):
+    domain = parse_xen_config(f"name = 'w'\nmemory = 512\n{config}", "w.cfg")
+    fstab = parse_fstab("/dev/xvda2 / ext4 defaults 0 1\n/dev/hda1 / ext4 defaults 0 1\n")
+    with pytest.raises(PlanError) as refused:
+        source_volumes("w", domain, fstab, {})
+    assert (refused.value.field, words in str(refused.value)) == (field, True), refused.value
