@@ -219,6 +219,11 @@ def _users(dom0, devices: list[str]) -> dict[str, str]:
     return found
 
 
+def _stranger(users: dict[str, str], domain: str) -> tuple[str, str] | None:
+    """The first (device, domain) of ``users`` whose domain is not ``domain``."""
+    return next(((device, user) for device, user in users.items() if user != domain), None)
+
+
 def _check_devices(devices: object) -> list[str]:
     if not isinstance(devices, (list, tuple)) or not devices:
         raise OperationValueError(f"devices must be a list of the guest's LVs, not {devices!r}")
@@ -257,14 +262,14 @@ def source_unused(guest: str, domain: str, devices: list[str], running: bool = F
     devices = _check_devices(devices)
     check_bool("running", running)
     users = _users(host, devices)
-    for device, user in users.items():
-        if user != domain:
-            raise OperationError(
-                f"{host.name}: {device} of {guest} is in use by the running Xen domain "
-                f"{user}, not by {domain}, the domain xen2kvm stops for it: {user} would "
-                f"run on beside the KVM copy. If {user} is {guest}, set xen_domain: {user} "
-                f"for it in the inventory; if not, {user} must not use {guest}'s LVs"
-            )
+    if stranger := _stranger(users, domain):
+        device, user = stranger
+        raise OperationError(
+            f"{host.name}: {device} of {guest} is in use by the running Xen domain "
+            f"{user}, not by {domain}, the domain xen2kvm stops for it: {user} would "
+            f"run on beside the KVM copy. If {user} is {guest}, set xen_domain: {user} "
+            f"for it in the inventory; if not, {user} must not use {guest}'s LVs"
+        )
     if users and not running and host.state.is_executing:
         device = next(iter(users))
         raise OperationError(
@@ -302,13 +307,13 @@ def xen_stopped(guest: str, xen_host: str, devices: list[str] | None = None):
     _names(guest=guest, xen_host=xen_host)
     dom0 = inventory.get_host(xen_host)
     users = _users(dom0, _check_devices(devices)) if devices is not None else {}
-    for device, user in users.items():
-        if user != guest:
-            raise OperationError(
-                f"{device} on {xen_host} is in use by the running Xen domain {user} (the "
-                f"guest's domain is {guest}): the KVM copy is not started while a Xen "
-                "domain uses its disks"
-            )
+    if stranger := _stranger(users, guest):
+        device, user = stranger
+        raise OperationError(
+            f"{device} on {xen_host} is in use by the running Xen domain {user} (the "
+            f"guest's domain is {guest}): the KVM copy is not started while a Xen "
+            "domain uses its disks"
+        )
     running = dom0.get_fact(XenDomains)
     if guest in running and not host.state.is_executing:
         # Planning: the cutover stops it in an earlier operation; checked when this runs.
