@@ -278,3 +278,44 @@ class BlockDeviceId(FactBase[str | None]):
         if not re.fullmatch(r"[0-9a-f]+:[0-9a-f]+", text):
             raise FactProcessError(f"stat did not print a device number: {text!r}")
         return text
+
+
+class GrubBootCode(FactBase[bool | None]):
+    """
+    Whether a disk's first sector holds grub's boot code (``boot.img``, which
+    ``grub-install`` writes before the partition table): ``True``, ``False`` (another
+    loader's code, or none), ``None`` when the path is not a block device.
+
+    .. code:: python
+
+        True
+
+    Sample output::
+
+        grub
+    """
+
+    @override
+    def requires_command(self, device: str) -> str:
+        return "head"
+
+    @override
+    def command(self, device: str) -> StringCommand:
+        path = QuoteString(device)
+        # boot.img's messages sit in the code area: "GRUB \0Geom\0Hard Disk\0Read\0 Error".
+        return StringCommand(
+            "! test -b",
+            path,
+            "|| { head -c 440",
+            path,
+            "| tr -d '\\000' | grep -qa 'GRUB Geom' && echo grub || echo none; }",
+        )
+
+    @override
+    def process(self, output: list[str]) -> bool | None:
+        text = "".join(output).strip()
+        if not text:
+            return None
+        if text not in ("grub", "none"):
+            raise FactProcessError(f"unexpected answer about the boot code: {text!r}")
+        return text == "grub"

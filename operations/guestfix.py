@@ -34,6 +34,7 @@ from pyinfra.api import (
 from pyinfra.facts.files import File, FileContents, FindFiles, Link, Sha1File
 from pyinfra.facts.server import Which
 
+from facts.disk import GrubBootCode
 from facts.tree import where
 from operations.util.checks import check_bool
 from operations.util.tree import checked, relative
@@ -212,7 +213,9 @@ def bootloader(
     no program of the guest), and write its menu: one entry per kernel in the tree's
     ``/boot``, newest first. Runs again when the menu differs (a later copy brought a new
     kernel) or the boot code is missing. The guest's own ``update-grub`` rewrites the
-    menu at its next kernel upgrade, under KVM.
+    menu at its next kernel upgrade, under KVM. The boot code is looked for where the
+    BIOS reads it (the disk's first sector) as well as in ``/boot/grub``: a disk whose
+    first sector was overwritten gets it again.
 
     + root: the migrated guest's tree on this host, with its ``/boot`` mounted
     + disk: the whole new disk (the host LV), where grub's boot code goes
@@ -271,8 +274,9 @@ def bootloader(
     menu = render.grub_cfg(kernels, boot_uuid, root_device, cmdline, serial_console)
     grub_cfg = where(root, "boot/grub/grub.cfg")
     core = host.get_fact(File, path=where(root, f"boot/grub/{target}/core.img"))
+    boot_code = host.get_fact(GrubBootCode, device=disk)
     current = host.get_fact(FileContents, path=grub_cfg)
-    if core and current == menu.splitlines():
+    if core and boot_code and current == menu.splitlines():
         host.noop(f"grub is already on {disk} and its menu lists every kernel in {boot}")
         return
     yield StringCommand(

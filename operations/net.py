@@ -117,7 +117,7 @@ def arp_announce(addresses: list[str], interface: str = "eth0", count: int = 3):
 def wait_for_port(address: str, port: int = 22, timeout: int = 600):
     """
     Wait, from this host, until a TCP port answers (a freshly started guest's sshd).
-    Fails after ``timeout`` seconds.
+    Fails after ``timeout`` seconds, saying so.
 
     + address: the IPv4 or IPv6 address to reach
     + port: the TCP port
@@ -144,4 +144,7 @@ def wait_for_port(address: str, port: int = 22, timeout: int = 600):
         "x2k-wait",
         QuoteString(str(ip)),
         QuoteString(str(port)),
+        "|| { echo",
+        QuoteString(f"{ip} port {port} did not answer within {timeout} s"),
+        ">&2; exit 1; }",
     )

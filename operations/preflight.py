@@ -119,7 +119,8 @@ def kvm_host(
     if need_bytes > free:
         raise OperationError(
             f"{host.name}: volume group {vg} has {human(free)} free, the wave needs "
-            f"{human(need_bytes)}"
+            f"{human(need_bytes)} more: grow {vg} (vgextend) or move fewer of its guests "
+            "in this wave"
         )
     host.get_fact(LibvirtDomains, **at)  # fails the fact (and the run) when libvirt does not answer
     if check_bridge and not host.get_fact(Directory, path=f"/sys/class/net/{bridge}/bridge"):

@@ -218,20 +218,31 @@ def projected_downtime(move: Move, gate: bool, force: bool = False):
 
 
 def xen_state(move: Move, dom0: str, config: str, running: bool, again: bool = False):
-    """On a dom0: the guest's autostart link and its domain, both on or both off (the
-    autostart first: nothing starts a guest again that is being stopped)."""
+    """On a dom0: the guest's autostart link and its domain, both on or both off. Started:
+    the link first. Stopped: the domain first, so a guest that does not stop in time keeps
+    its autostart (it still runs on Xen, and a dom0 reboot brings it back); its KVM copy
+    starts only after both succeeded (the cutover's barrier), so a link left by a failed
+    run cannot start it beside the KVM copy."""
     name, more = move.guest.name, " again" if again else ""
-    xen.autostart(
-        name=f"{name}: {'autostart' if running else 'no autostart'} on {dom0}{more}",
-        config=config,
-        enabled=running,
-    )
+
+    def link() -> None:
+        xen.autostart(
+            name=f"{name}: {'autostart' if running else 'no autostart'} on {dom0}{more}",
+            config=config,
+            enabled=running,
+        )
+
+    if running:
+        link()
     xen.domain(
         name=f"{name}: {'running' if running else 'stopped'} on {dom0}{more}",
         domain=move.xen_domain,
         config=config,
         running=running,
+        shutdown_timeout=move.guest.shutdown_timeout,
     )
+    if not running:
+        link()
 
 
 def reconnect(state, host):

@@ -161,6 +161,8 @@ class Guest:
     rehome_to: str | None = None
     boot_time: int = 90  # seconds to SSH at its destination, until one boot was measured
     downtime_budget: int | None = None  # seconds its cutover may project, at most
+    shutdown_timeout: int = 300  # seconds it may take to stop on Xen
+    boot_timeout: int | None = None  # seconds to answer once started (None: the destination's)
     # Its Xen domain's name when the inventory says it (None: its config's ``name =``).
     xen_domain: str | None = None
     integrity: str = "checksum"  # checksum or metadata: what the check after the copy reads

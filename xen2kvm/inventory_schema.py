@@ -112,6 +112,16 @@ def _i440fx_vcpus(name: str, v: Mapping[str, Any], lookup: Lookup) -> str | None
     return None
 
 
+def _boot_timeout(name: str, v: Mapping[str, Any], lookup: Lookup) -> str | None:
+    timeout, boot = v["boot_timeout"], v["boot_time"]
+    if timeout is not None and timeout <= boot:
+        return (
+            f"{timeout} s is not longer than its boot_time ({boot} s): its cutover would "
+            "give up before it could answer"
+        )
+    return None
+
+
 def _guest_vg_not_host_vg(name: str, v: Mapping[str, Any], lookup: Lookup) -> str | None:
     host_vg = lookup.entry("kvm_hosts", v["kvm_host"]).get("vg")
     if host_vg is not None and v["guest_vg"] == host_vg:
@@ -442,6 +452,23 @@ GUESTS = Section(
             from_defaults=True,
         ),
         Field(
+            "shutdown_timeout",
+            Kind("whole number", k.whole(10, 3600), "seconds", "10 to 3600"),
+            "how long its cutover waits for it to stop on Xen (xl shutdown -w); a guest "
+            "still running then fails its cutover, and it stays on Xen",
+            300,
+            from_defaults=True,
+        ),
+        Field(
+            "boot_timeout",
+            Kind("whole number", k.whole(30, 7200), "seconds", "30 to 7200"),
+            "how long its cutover waits for it to answer SSH once started at its "
+            "destination before that guest's run fails; none: 600 on KVM, 300 on a dom0",
+            None,
+            True,
+            from_defaults=True,
+        ),
+        Field(
             "downtime_budget",
             Kind("whole number", k.whole(1, 86400), "seconds", "1 to 86400"),
             "the longest downtime its cutover may project: over it, the cutover is not "
@@ -511,6 +538,12 @@ GUESTS = Section(
             ("xen_host", "kvm_host", "rehome_to"),
             "a dom0 with a migration_address sends its guests to hosts with one",
             _dom0_migration_path,
+        ),
+        Rule(
+            "boot_timeout",
+            ("boot_timeout", "boot_time"),
+            "boot_timeout is longer than boot_time",
+            _boot_timeout,
         ),
         Rule(
             "vcpus", ("vcpus", "machine"), "at most 255 vcpus on machine pc (i440fx)", _i440fx_vcpus

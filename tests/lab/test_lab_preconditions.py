@@ -4,7 +4,8 @@ each host, each command and its Debian fix, and changes nothing (``preflight.com
 
 One plan run over wave 1 with a binary moved aside on each of three hosts (two on the KVM
 host); every binary is put back in a ``finally``, so the lab stays as ``lab up`` left it.
-Wave 1 must not be migrated (the plan checks only moves not yet complete): the lab is reset
+A second plan run finds the KVM host's volume group filled by another LV and refuses the
+wave for its size. Wave 1 must not be migrated (the plan checks only moves not yet complete): the lab is reset
 first when it is.
 """
 
@@ -69,3 +70,26 @@ def missing(lab, ssh: Ssh) -> Iterator[str]:
 @pytest.mark.parametrize(("host", "name", "line"), CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES])
 def test_plan_names_each_missing_command(missing: str, host: str, name: str, line: str) -> None:
     assert line in missing, missing[-3000:]
+
+
+FILLER = "vg0/x2k-filler"
+
+
+def test_plan_refuses_a_volume_group_too_small(lab, ssh: Ssh) -> None:
+    """The KVM host's VG filled by another LV: the plan names the VG, its free space and
+    what the wave needs, and changes nothing."""
+    untouched(ssh, {"web1": "kvm1", "legacy1": "kvm1"})
+    made = ssh("kvm1", "lvcreate -q -y -Wn -Zn -l 100%FREE -n x2k-filler vg0")
+    assert made.returncode == 0, made.stderr
+    try:
+        before = ssh("kvm1", STATE).stdout
+        result = pyinfra("--limit", "wave1", "--data", "phase=plan", timeout=600)
+        after = ssh("kvm1", STATE).stdout
+    finally:
+        removed = ssh("kvm1", f"lvremove -q -y {FILLER}")
+        assert removed.returncode == 0, f"kvm1: {FILLER} NOT removed: {removed.stderr}"
+    output = text(result)
+    assert result.returncode != 0, output[-3000:]
+    assert "kvm1: volume group vg0 has 0B free, the wave needs " in output, output[-3000:]
+    assert "grow vg0 (vgextend) or move fewer of its guests in this wave" in output
+    assert after == before, "the plan run changed the KVM host"

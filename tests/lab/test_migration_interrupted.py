@@ -1,7 +1,10 @@
-"""Interrupted runs on the lab: wave 2's controller is killed (as a crash or a lost
-terminal would) during the warm copy, and again inside the cutover window once the Xen
-guest is stopped; the next runs finish the job, and the run after changes nothing. Wave 1,
-moved or not, is left as it was.
+"""Interrupted runs and faults on the lab, over wave 2 (``mail1``): the controller killed
+(as a crash or a lost terminal would) during the warm copy; a guest that ignores Xen's
+shutdown (the cutover gives up, the guest keeps running on Xen); the SSH connection to the
+KVM host dropped during the final copy; the controller killed inside the window once the
+new disk is complete; a new disk whose boot code is broken (the guest does not boot on
+KVM: the run says so, and ``phase=rollback`` brings it back on Xen). The next runs finish
+the job, and the run after changes nothing. Wave 1, moved or not, is left as it was.
 
 Needs wave 2 untouched (the lab is reset first when an earlier run moved it) and leaves it
 migrated.
@@ -21,7 +24,22 @@ from pathlib import Path
 import pytest
 
 from tests.lab.conftest import LAB_CLI, Ssh
-from tests.lab.runs import PYINFRA, changed_operations, journal, marks, pyinfra, text, untouched
+from tests.lab.runs import (
+    PYINFRA,
+    changed_operations,
+    inventory_with,
+    journal,
+    marks,
+    pyinfra,
+    text,
+    untouched,
+)
+from xen2kvm.journal import (
+    CUTOVER_COMPLETE,
+    DOWNTIME_START,
+    FINAL_COPY_DONE,
+    ROLLED_BACK,
+)
 from xen2kvm.lab.config import LabConfig
 from xen2kvm.waiting import wait_until
 
@@ -120,18 +138,108 @@ def test_status_follows_the_copy_from_another_terminal(wave2):
     assert found["rate"] > 0 and found["total"] >= found["copied"] > 0, found
 
 
-def test_interrupted_in_the_cutover_window(wave2, ssh, tmp_path):
-    def xen_stopped() -> bool:
-        return bool(marks(journal(ssh, GUEST), "downtime-start")) and not on_xen(ssh)
+# The lab fault that makes a guest ignore Xen's shutdown request (xen2kvm.lab.hypervisor).
+IGNORE_SHUTDOWN = "/run/x2k-lab-ignore-shutdown"
 
-    took = kill_when(xen_stopped, tmp_path / "run.log", "--limit", "wave2")
-    print(f"\nkilled after {took:.0f} s, with the Xen guest stopped")
+
+def test_a_guest_that_does_not_stop_stays_on_xen(wave2, ssh, tmp_path):
+    """The cutover waits ``shutdown_timeout`` for the guest to stop, then gives up: nothing
+    is copied or started, the guest still runs and answers on Xen, its autostart kept."""
+    inventory = inventory_with(tmp_path, GUEST, shutdown_timeout=15)
+    assert ssh(GUEST, f"touch {IGNORE_SHUTDOWN}").returncode == 0
+    try:
+        result = pyinfra("-y", "--limit", "wave2", inventory=inventory)
+    finally:
+        ssh(GUEST, f"rm -f {IGNORE_SHUTDOWN}")
+    output = text(result)
+    assert result.returncode != 0, output[-5000:]
+    assert f"timeout 15 xl shutdown -w {GUEST}" in output, output[-5000:]
+    assert on_xen(ssh) == set(GUESTS) and on_kvm(ssh) == set()
+    assert ssh(GUEST, "hostname").stdout.strip() == GUEST, "it no longer answers on Xen"
+    assert ssh("xen1", f"test -e /etc/xen/auto/{GUEST}.cfg").returncode == 0, "autostart gone"
+    assert ssh("xen1", "pgrep -f 'xl shutdown'").returncode == 1, "an xl shutdown still waits"
+    records = journal(ssh, GUEST)
+    assert marks(records, DOWNTIME_START), "the cutover did not begin"
+    assert not marks(records, FINAL_COPY_DONE)
+
+
+# On kvm1, before the real rsync in PATH: the final copy of mail1's root filesystem (read
+# from the dom0, not from the running guest) drops the SSH connection it runs in, the
+# controller's to kvm1, two seconds into the copy; once.
+DROPPING_RSYNC = r"""#!/bin/sh
+case "$*" in
+    *--stats*:/mail1/\ */target/mail1/)
+        if mkdir /run/x2k-dropped 2>/dev/null; then
+            /usr/bin/rsync "$@" & copy=$!
+            sleep 2
+            p=$$
+            while [ "$p" -gt 1 ]; do
+                case "$(ps -o args= -p "$p")" in "sshd: root@"*) kill "$p"; break ;; esac
+                p=$(ps -o ppid= -p "$p" | tr -d ' ')
+            done
+            wait $copy
+            exit
+        fi ;;
+esac
+exec /usr/bin/rsync "$@"
+"""
+WRAPPER = "/usr/local/bin/rsync"
+
+
+def test_the_ssh_connection_dropped_in_the_final_copy(wave2, ssh):
+    put = ssh("kvm1", f"cat > {WRAPPER} <<'EOF'\n{DROPPING_RSYNC}EOF\nchmod 0755 {WRAPPER}")
+    assert put.returncode == 0, put.stderr
+    try:
+        result = pyinfra("-y", "--limit", "wave2")
+    finally:
+        removed = ssh("kvm1", f"rm {WRAPPER}")
+        dropped = ssh("kvm1", "rmdir /run/x2k-dropped").returncode == 0
+    assert removed.returncode == 0, f"kvm1: {WRAPPER} NOT removed: {removed.stderr}"
+    output = text(result)
+    assert dropped, "the final copy never ran:\n" + output[-5000:]
+    assert result.returncode != 0, output[-5000:]
+    assert on_xen(ssh) == set() and on_kvm(ssh) == set(), "both copies down, none running"
+    assert not marks(journal(ssh, GUEST), FINAL_COPY_DONE)
+
+
+def test_interrupted_in_the_cutover_window(wave2, ssh, tmp_path):
+    """The next run is killed once the new disk is complete and let go: the start is left."""
+
+    def complete() -> bool:
+        return bool(marks(journal(ssh, GUEST), FINAL_COPY_DONE))
+
+    took = kill_when(complete, tmp_path / "run.log", "--limit", "wave2")
+    print(f"\nkilled after {took:.0f} s, with the new disk complete")
     assert on_xen(ssh) == set() and on_kvm(ssh) == set(), "both copies down, none running"
 
 
+def test_a_guest_that_does_not_boot_is_rolled_back(wave2, ssh, tmp_path):
+    """Its new disk's boot code overwritten before its start: the run waits
+    ``boot_timeout`` and fails naming it; the rollback brings it back on Xen."""
+    wiped = ssh("kvm1", f"dd if=/dev/zero of=/dev/vg0/{GUEST} bs=440 count=1 conv=notrunc")
+    assert wiped.returncode == 0, wiped.stderr
+    inventory = inventory_with(tmp_path, GUEST, boot_timeout=100)
+    result = pyinfra("-y", "--limit", "wave2", inventory=inventory)
+    output = text(result)
+    assert result.returncode != 0, output[-5000:]
+    assert f"{GUEST}: answers SSH under KVM" in output, output[-5000:]
+    assert "port 22 did not answer within 100 s" in output, output[-5000:]
+    assert on_kvm(ssh) == set(GUESTS) and on_xen(ssh) == set(), "started on KVM only"
+    assert not marks(journal(ssh, GUEST), CUTOVER_COMPLETE)
+
+    result = pyinfra("-y", "--limit", "wave2", "--data", "phase=rollback")
+    assert result.returncode == 0, text(result)[-5000:]
+    assert on_xen(ssh) == set(GUESTS) and on_kvm(ssh) == set()
+    assert ssh(GUEST, "hostname").stdout.strip() == GUEST, "it does not answer on Xen"
+    assert ssh("xen1", f"test -e /etc/xen/auto/{GUEST}.cfg").returncode == 0
+    assert marks(journal(ssh, GUEST), ROLLED_BACK)
+
+
 def test_the_next_runs_finish_the_job(wave2, ssh):
-    # The first run after the kill cannot reach the stopped guest: it finishes its
-    # cutover but does not record it complete until it announced its addresses.
+    # A new attempt after the rollback: its copy and fix-ups put grub's boot code back.
+    # (Had a run been killed with the guest stopped, the first run after it could not
+    # reach the guest: it would finish the cutover but record it complete only once the
+    # next announced its addresses.)
     attempts = []
     for _ in range(2):
         result = pyinfra("-y", "--limit", "wave2")
@@ -141,7 +249,7 @@ def test_the_next_runs_finish_the_job(wave2, ssh):
     assert attempts[-1] == 0, text(result)[-6000:]
     assert on_kvm(ssh) == set(GUESTS) and on_xen(ssh) == set()
     for guest in GUESTS:
-        assert marks(journal(ssh, guest), "cutover-complete"), guest
+        assert marks(journal(ssh, guest), CUTOVER_COMPLETE), guest
         found = ssh(guest, "findmnt -n -o SOURCE /; findmnt -n -o SOURCE /srv").stdout.split()
         assert found == [f"/dev/mapper/{guest}-root", f"/dev/mapper/{guest}-srv"]
     assert ssh("kvm1", "ls /var/lib/xen2kvm/locks").stdout.split() == [], "locks left"

@@ -148,6 +148,12 @@ def _ns_init(pid: int) -> int | None:
     return int(children[0]) if children else None
 
 
+def init_pid(cfg: LabConfig, name: str) -> int | None:
+    """The running container's PID 1 (as seen from outside), or None."""
+    pid = running(cfg, name)
+    return None if pid is None else _ns_init(pid)
+
+
 def stop(cfg: LabConfig, name: str, graceful: bool = True, timeout: float = 30.0) -> None:
     pid = running(cfg, name)
     if pid is not None and graceful:

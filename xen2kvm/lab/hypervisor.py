@@ -14,7 +14,10 @@ Protocol: one JSON object per connection, one JSON answer line back.
   "domid": D}``: network up, container booted from the same LV images
 - ``{"op": "shutdown", "name": N}`` / ``{"op": "destroy", "name": N}``: container stopped
   (cleanly / killed), its network namespace deleted so its addresses stop answering; the
-  loop devices stay, so its LVs remain mountable (read-only) in the dom0
+  loop devices stay, so its LVs remain mountable (read-only) in the dom0. A shutdown is a
+  request the guest may ignore, as a hung guest does: one holding the lab fault
+  ``/run/x2k-lab-ignore-shutdown`` (its tmpfs, gone when it stops) keeps running and the
+  answer says ``"pending": true`` (``xl shutdown -w`` then waits, as real xl does)
 - ``{"op": "rename", "name": N, "new": M}``: the running domain of guest N is called M
   from now on (``xl rename``), until it stops; ``list`` names it M, its ``guest`` N
 - errors: ``{"ok": false, "error": "..."}``
@@ -189,10 +192,22 @@ class Controller:
         if name not in state["domains"] or self._runs_on(name, state["domains"][name]) != where:
             return {"ok": False, "error": f"domain {name!r} is not running on {where}"}
         domid = state["domains"][name]["domid"]
+        if graceful and ignores_shutdown(self.cfg, name):
+            return {"ok": True, "domid": domid, "pending": True}
         stop_guest(self.cfg, name, graceful)
         del state["domains"][name]
         self._save(state)
         return {"ok": True, "domid": domid}
+
+
+IGNORE_SHUTDOWN = "run/x2k-lab-ignore-shutdown"
+
+
+def ignores_shutdown(cfg: LabConfig, name: str) -> bool:
+    """Whether the guest holds the lab fault that makes it ignore a shutdown request (read
+    through its PID 1's root: the file is in the guest's own /run)."""
+    init = containers.init_pid(cfg, name)
+    return init is not None and Path(f"/proc/{init}/root/{IGNORE_SHUTDOWN}").exists()
 
 
 def stop_guest(cfg: LabConfig, name: str, graceful: bool) -> None:
