@@ -1,9 +1,16 @@
 """
-cutover: the downtime window, kept to what depends on the final delta. Stop the guest on
-its dom0 and disable its autostart there, mount its LVs read-only on the dom0, copy the
-last changes to the destination, redo the in-place fix-ups, let go of the new volumes,
-then (only once the dom0 shows the guest stopped) start it at the destination, wait for it
-to answer and announce its addresses from inside it.
+cutover: the downtime window, each guest its own, kept to what depends on the final
+delta. Stop the guest on its dom0 and disable its autostart there, mount its LVs read-only
+on the dom0, copy the last changes to the destination, redo the in-place fix-ups, let go
+of the new volumes, then (only once the dom0 shows the guest stopped) start it at the
+destination, wait for it to answer and announce its addresses from inside it.
+
+No guest is down while another's steps run: the wave's guests are cut over in rounds
+(``xen2kvm.windows``). Guests whose hosts all differ share a round and go side by side;
+one that shares a dom0 or a destination with an earlier guest waits for the next round,
+still running on Xen. Each round's steps meet at barriers of their own hosts: no dom0
+stops a guest once a host of the run failed, no guest starts at its destination before
+its dom0 shows it stopped.
 
 A guest whose move is complete only gets the operations that hold its end state: a
 scheduled ``--dry`` run then shows drift (an autostart link back on the dom0, an edited
@@ -20,117 +27,122 @@ from pyinfra import host
 
 from operations import baseline, flow, journal, net, preflight
 from tasks import steps
-from tasks.move import moves
+from tasks.move import Move, Where, moves, window_rounds
 from xen2kvm.journal import DOWNTIME_START, FINAL_COPY_DONE
 
-# 0. The guest's baseline for the verify suite (it travels with the final copy), then note
-#    when the downtime starts: right before the shutdown.
+# Before any window: each guest's baseline for the verify suite (it travels with the
+# final copy), taken once per attempt while it still runs.
 for move in moves("guest"):
-    if not move.cutover_started:  # taken once per attempt, before the guest stops
+    if not move.cutover_started:
         baseline.capture(name=f"{move.guest.name}: baseline before the cutover")
 
-for move in moves("dest"):
-    if not move.migrated and not move.cutover_started:  # the gate: within its budget
-        forced = str(host.data.get("force_downtime", "")).lower() in ("1", "true", "yes")
-        steps.projected_downtime(move, gate=True, force=forced)
-    if not move.migrated:
+
+def mine(where: Where, names: list[str]) -> list[Move]:
+    """This host's moves, in the role ``where``, among the round's guests (one at most)."""
+    return [move for move in moves(where) if move.guest.name in names]
+
+
+for names in host.loop(window_rounds()):
+    sources, dests, guests = mine("source", names), mine("dest", names), mine("guest", names)
+    if not (sources or dests or guests):
+        continue  # not a host of this round's windows
+    label = ", ".join(names)
+
+    # 1. Within its budget, the downtime starts: the shutdown on the dom0.
+    for move in dests:
+        if not move.migrated and not move.cutover_started:  # the gate: within its budget
+            forced = str(host.data.get("force_downtime", "")).lower() in ("1", "true", "yes")
+            steps.projected_downtime(move, gate=True, force=forced)
+        if not move.migrated:
+            journal.milestone(
+                name=f"{move.guest.name}: downtime starts (shutdown on {move.source.name})",
+                guest=move.guest.name,
+                step=DOWNTIME_START,
+                state_dir=move.state_dir,
+            )
+    flow.barrier(name=f"cutover of {label}: downtime starts", label=f"{label}: downtime starts")
+    for move in sources:
+        steps.xen_state(move, move.source.name, move.guest.xen_config, running=False)
+    flow.barrier(name=f"cutover of {label}: stopped on Xen", label=f"{label}: stopped on Xen")
+
+    # 2. The stopped guest's LVs, read-only on the dom0, readable by the destination's key.
+    for move in sources:
+        if not (move.migrated or move.final_copied):
+            steps.stopped_source(move, readable=True)
+    flow.barrier(
+        name=f"cutover of {label}: the source LVs are mounted read-only",
+        label=f"{label}: the source LVs are mounted read-only",
+    )
+
+    # 3. The final copy and the fix-ups, then the new volumes let go.
+    for move in dests:
+        if move.migrated or move.final_copied:
+            continue
+        source = move.source
+        move.to.open(move)
+        steps.trust_host_keys(move, source.name, move.dom0_dialled, "for the final copy")
+        steps.copy(move, "cutover", source.name, move.dom0_dialled, f"/{move.guest.name}")
+        steps.integrity(move, source.name, move.dom0_dialled, f"/{move.guest.name}")
+        move.to.fixups(move)
+        move.to.close(move)
         journal.milestone(
-            name=f"{move.guest.name}: downtime starts (shutdown on {move.source.name})",
+            name=f"{move.guest.name}: the new volumes are complete and let go",
             guest=move.guest.name,
-            step=DOWNTIME_START,
+            step=FINAL_COPY_DONE,
             state_dir=move.state_dir,
         )
-
-flow.barrier(name="cutover: downtime starts", label="downtime starts")
-
-# 1. Stop on its dom0: the downtime starts.
-for move in moves("source"):
-    steps.xen_state(move, move.source.name, move.guest.xen_config, running=False)
-
-flow.barrier(name="cutover: the Xen guests are stopped", label="the Xen guests are stopped")
-
-# 2. The stopped guest's LVs, read-only on the dom0, readable by the destination's key.
-for move in moves("source"):
-    if move.migrated or move.final_copied:
-        continue
-    steps.stopped_source(move, readable=True)
-
-flow.barrier(
-    name="cutover: the source LVs are mounted read-only",
-    label="the source LVs are mounted read-only",
-)
-
-# 3. The final copy and the fix-ups, then the new volumes let go.
-for move in moves("dest"):
-    if move.migrated or move.final_copied:
-        continue
-    source = move.source
-    move.to.open(move)
-    steps.trust_host_keys(move, source.name, move.dom0_dialled, "for the final copy")
-    steps.copy(move, "cutover", source.name, move.dom0_dialled, f"/{move.guest.name}")
-    steps.integrity(move, source.name, move.dom0_dialled, f"/{move.guest.name}")
-    move.to.fixups(move)
-    move.to.close(move)
-    journal.milestone(
-        name=f"{move.guest.name}: the new volumes are complete and let go",
-        guest=move.guest.name,
-        step=FINAL_COPY_DONE,
-        state_dir=move.state_dir,
+    flow.barrier(
+        name=f"cutover of {label}: the final copies are done",
+        label=f"{label}: the final copies are done",
     )
 
-flow.barrier(name="cutover: the final copies are done", label="the final copies are done")
-
-# 4. The dom0 lets go of the stopped guest's LVs and of the key.
-for move in moves("source"):
-    if move.migrated:
-        continue
-    steps.stopped_source(move, readable=False)
-
-flow.barrier(
-    name="cutover: the dom0s let go of the source LVs",
-    label="the dom0s let go of the source LVs",
-)
-
-# 5. Start at the destination once the dom0 shows the guest stopped (all of the wave's
-#    guests, then wait for each: they boot side by side).
-for move in moves("dest"):
-    preflight.xen_stopped(
-        name=f"{move.guest.name}: not running on {move.source.name} (split-brain guard)",
-        guest=move.xen_domain,
-        xen_host=move.source.name,
-        devices=move.source_devices,
+    # 4. The dom0 lets go of the stopped guest's LVs and of the key.
+    for move in sources:
+        if not move.migrated:
+            steps.stopped_source(move, readable=False)
+    flow.barrier(
+        name=f"cutover of {label}: the dom0s let go of the source LVs",
+        label=f"{label}: the dom0s let go of the source LVs",
     )
-    move.to.end_state(move)
-for move in moves("dest"):
-    if not move.migrated:
-        under = move.to.under(move)
-        net.wait_for_port(
-            name=f"{move.guest.name}: answers SSH {under}",
-            address=move.guest.address,
-            port=move.guest.ssh.port,
-            timeout=move.to.connect_timeout,
+
+    # 5. Started at the destination once the dom0 shows the guest stopped; its downtime
+    #    ends when it answers.
+    for move in dests:
+        preflight.xen_stopped(
+            name=f"{move.guest.name}: not running on {move.source.name} (split-brain guard)",
+            guest=move.xen_domain,
+            xen_host=move.source.name,
+            devices=move.source_devices,
         )
+        move.to.end_state(move)
+        if not move.migrated:
+            under = move.to.under(move)
+            net.wait_for_port(
+                name=f"{move.guest.name}: answers SSH {under}",
+                address=move.guest.address,
+                port=move.guest.ssh.port,
+                timeout=move.guest.boot_timeout or move.to.connect_timeout,
+            )
+            journal.milestone(
+                name=f"{move.guest.name}: downtime ends (SSH answers {under})",
+                guest=move.guest.name,
+                step=move.to.answering,
+                state_dir=move.state_dir,
+            )
+    flow.barrier(name=f"cutover of {label}: they answer", label=f"{label}: they answer")
+
+    # 6. From inside the moved guest: its addresses taken back; then the move is complete.
+    for move in guests:
+        if not move.migrated:
+            steps.announce(move, move.to.where(move))
+    flow.barrier(
+        name=f"cutover of {label}: addresses announced", label=f"{label}: addresses announced"
+    )
+    for move in dests:
         journal.milestone(
-            name=f"{move.guest.name}: downtime ends (SSH answers {under})",
+            name=f"{move.guest.name}: move to {move.dest} complete",
             guest=move.guest.name,
-            step=move.to.answering,
+            step=move.to.complete,
             state_dir=move.state_dir,
+            requires=[move.guest.name],  # it announced its addresses in this run
         )
-
-flow.barrier(name="cutover: the guests answer", label="the guests answer")
-
-# 6. From inside the moved guest: take its addresses back.
-for move in moves("guest"):
-    if not move.migrated:
-        steps.announce(move, move.to.where(move))
-
-flow.barrier(name="cutover: addresses announced", label="addresses announced")
-
-for move in moves("dest"):
-    journal.milestone(
-        name=f"{move.guest.name}: move to {move.dest} complete",
-        guest=move.guest.name,
-        step=move.to.complete,
-        state_dir=move.state_dir,
-        requires=[move.guest.name],  # it announced its addresses in this run
-    )

@@ -26,7 +26,7 @@ from facts.disk import BlockDeviceSize
 from facts.journal import MigrationJournal
 from facts.xen import XenConfigFile
 from tasks.destinations import Destination, destination
-from xen2kvm import journal, paths
+from xen2kvm import journal, paths, windows
 from xen2kvm.downtime import project
 from xen2kvm.errors import Xen2KvmError
 from xen2kvm.fstab import FstabEntry, parse_fstab
@@ -163,6 +163,15 @@ def moves(where: Where, need_plan: bool = True) -> list[Move]:
             if _concerns(guest, where) == host.name
         ]
     return _MOVES[key]
+
+
+def window_rounds() -> list[list[str]]:
+    """The run's guests in the cutover's rounds (``xen2kvm.windows``): the same on every
+    host of the run, each guest with the hosts its window uses."""
+    guests = selected_guests(host)
+    return windows.rounds(
+        [(guest.name, (guest.xen_host, destination(guest).host(guest))) for guest in guests]
+    )
 
 
 def _concerns(guest: Guest, where: Where) -> str:
