@@ -227,6 +227,18 @@ def root(cfg: LabConfig, name: str) -> Path:
     return cfg.run / name / "mnt"
 
 
+def clean_tmp(cfg: LabConfig, name: str) -> None:
+    """Empty the stopped dom0's /tmp, as Debian's boot does (tmpfiles' ``D /tmp``); the
+    tree below it has an empty /tmp, so its upper dir holds all there is."""
+    tmp = cfg.run / name / "upper/tmp"
+    if tmp.is_dir():
+        for entry in tmp.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+
+
 def guest_spec(cfg: LabConfig, guest: Guest, loops: dict[str, str]) -> containers.Spec:
     """A guest container mounts its own LVs (root at its root, /var at /var ...)."""
     mounts = [
