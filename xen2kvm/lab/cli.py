@@ -1,4 +1,4 @@
-"""``xen2kvm lab up|down|status|ssh HOST [CMD...]|exec -- CMD...``.
+"""``xen2kvm lab up|down|reboot DOM0|status|ssh HOST [CMD...]|exec -- CMD...``.
 
 Everything runs as root (namespaces, loop devices, mounts). ``exec`` and ``ssh`` run
 inside the lab network's namespace ``<prefix>-net``, the only place lab addresses exist.
@@ -37,6 +37,17 @@ def cmd_down(args: argparse.Namespace) -> int:
 
     _require_root()
     orchestrate.down(LabConfig.from_env())
+    return 0
+
+
+def cmd_reboot(args: argparse.Namespace) -> int:
+    from . import orchestrate
+
+    _require_root()
+    try:
+        orchestrate.reboot(LabConfig.from_env(), args.dom0)
+    except RuntimeError as exc:
+        sys.exit(f"xen2kvm lab reboot {args.dom0}: {exc}")
     return 0
 
 
@@ -144,6 +155,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     up.add_argument("--no-kvm", action="store_true", help="only the Xen side (dom0 and guests)")
     up.set_defaults(func=cmd_up)
     labsub.add_parser("down", help="stop everything the lab started").set_defaults(func=cmd_down)
+    reboot = labsub.add_parser(
+        "reboot", help="reboot a dom0 as Debian does (its domains shut down, autostarted)"
+    )
+    reboot.add_argument("dom0")
+    reboot.set_defaults(func=cmd_reboot)
     labsub.add_parser("status", help="what runs").set_defaults(func=cmd_status)
     ssh = labsub.add_parser("ssh", help="ssh to a lab host by name (from lab.yml)")
     ssh.add_argument("host")

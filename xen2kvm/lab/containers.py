@@ -148,10 +148,12 @@ def _ns_init(pid: int) -> int | None:
     return int(children[0]) if children else None
 
 
-def init_pid(cfg: LabConfig, name: str) -> int | None:
-    """The running container's PID 1 (as seen from outside), or None."""
+def seen_inside(cfg: LabConfig, name: str, path: Path) -> Path | None:
+    """``path`` as the running container's PID 1 sees it (through its mount namespace:
+    its root exists only there), or None when the container does not run."""
     pid = running(cfg, name)
-    return None if pid is None else _ns_init(pid)
+    init = _ns_init(pid) if pid is not None else None
+    return Path(f"/proc/{init}/root") / str(path).lstrip("/") if init is not None else None
 
 
 def stop(cfg: LabConfig, name: str, graceful: bool = True, timeout: float = 30.0) -> None:

@@ -193,22 +193,50 @@ def prepare_upper(cfg: LabConfig, fleet: Fleet, host: Host, upper: Path) -> None
 
 
 def spec(cfg: LabConfig, fleet: Fleet, host: Host, socket_dir: Path) -> containers.Spec:
+    """The dom0 as ``lab up`` starts it: its disk (the overlay's upper dir) given the lab's
+    files first (``prepare_upper``), then booted."""
+    upper = cfg.run / host.name / "upper"
+    upper.mkdir(parents=True, exist_ok=True)
+    prepare_upper(cfg, fleet, host, upper)
+    return boot_spec(cfg, fleet, host, socket_dir)
+
+
+def boot_spec(cfg: LabConfig, fleet: Fleet, host: Host, socket_dir: Path) -> containers.Spec:
+    """The dom0 booted from its disk as it is: a reboot rewrites nothing in the upper dir
+    (keys added to authorized_keys, removed autostart links, files in /root all stay)."""
     base = cfg.run / host.name
     upper, work = base / "upper", base / "work"
-    upper.mkdir(parents=True, exist_ok=True)
+    if not upper.is_dir():
+        raise RuntimeError(f"{host.name} has no disk in {upper}: `xen2kvm lab up` makes it")
     work.mkdir(parents=True, exist_ok=True)
-    prepare_upper(cfg, fleet, host, upper)
     lower = images.tree_path(cfg, "dom0-amd64")
     overlay = f"lowerdir={lower},upperdir={upper},workdir={work}"
     return containers.Spec(
         name=host.name,
-        root=str(base / "mnt"),
+        root=str(root(cfg, host.name)),
         workdir=str(base),
         mounts=[containers.Mount("overlay", "/", "overlay", overlay)],
         services=["ssh"],
         binds=[containers.Mount(str(socket_dir), XL_SOCKET_DIR, "none")],
         devnodes=lv_devnodes(cfg, fleet, host),
     )
+
+
+def root(cfg: LabConfig, name: str) -> Path:
+    """Where the dom0's root is mounted, inside its own mount namespace."""
+    return cfg.run / name / "mnt"
+
+
+def clean_tmp(cfg: LabConfig, name: str) -> None:
+    """Empty the stopped dom0's /tmp, as Debian's boot does (tmpfiles' ``D /tmp``); the
+    tree below it has an empty /tmp, so its upper dir holds all there is."""
+    tmp = cfg.run / name / "upper/tmp"
+    if tmp.is_dir():
+        for entry in tmp.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
 
 
 def guest_spec(cfg: LabConfig, guest: Guest, loops: dict[str, str]) -> containers.Spec:

@@ -200,14 +200,14 @@ class Controller:
         return {"ok": True, "domid": domid}
 
 
-IGNORE_SHUTDOWN = "run/x2k-lab-ignore-shutdown"
+IGNORE_SHUTDOWN = Path("/run/x2k-lab-ignore-shutdown")
 
 
 def ignores_shutdown(cfg: LabConfig, name: str) -> bool:
-    """Whether the guest holds the lab fault that makes it ignore a shutdown request (read
-    through its PID 1's root: the file is in the guest's own /run)."""
-    init = containers.init_pid(cfg, name)
-    return init is not None and Path(f"/proc/{init}/root/{IGNORE_SHUTDOWN}").exists()
+    """Whether the guest holds the lab fault that makes it ignore a shutdown request (the
+    file is in the guest's own /run)."""
+    found = containers.seen_inside(cfg, name, IGNORE_SHUTDOWN)
+    return found is not None and found.exists()
 
 
 def stop_guest(cfg: LabConfig, name: str, graceful: bool) -> None:

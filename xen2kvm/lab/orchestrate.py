@@ -1,10 +1,11 @@
-"""Bring the whole lab up, down, or say what runs.
+"""Bring the whole lab up, down, reboot one dom0, or say what runs.
 
 Order up: SSH key, cached trees and images (built on first run), known_hosts and
 ssh_config, the lab network, the apt repo, the Xen controller, the dom0 (with the guests'
 LVs on loop devices), the guests (created through the controller, as ``xl create`` would),
 the KVM side (``xen2kvm.lab.kvmhost``, when present), then wait for SSH on every host.
-Down is the reverse, by PID and by recorded loop device, and idempotent.
+Down is the reverse, by PID and by recorded loop device, and idempotent. A reboot takes
+one dom0 through what a real dom0's shutdown and boot do (see ``reboot``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from types import ModuleType
 from typing import Any
 
-from . import containers, dom0, fleet, hypervisor, images, modules, net, repo
+from . import containers, dom0, fleet, hypervisor, images, modules, net, repo, xendomains
 from .config import LabConfig
 from .util import in_netns, netns_exists
 
@@ -203,6 +204,50 @@ def down(cfg: LabConfig) -> None:
     net.lab_net_down(cfg)
     shutil.rmtree(cfg.run, ignore_errors=True)
     say("lab down")
+
+
+def reboot(cfg: LabConfig, name: str) -> None:
+    """Reboot the dom0 ``name`` as a Debian Xen dom0 reboots.
+
+    xendomains shuts its domains down (through the controller, as ``xl shutdown`` does),
+    the container stops (processes, /run, /dev, every mount made in it are gone) and boots
+    again from its disk as it is (the overlay's upper dir: /etc, /root, /var, the host keys;
+    /tmp emptied as Debian's boot does), then xendomains creates the domains linked in its
+    /etc/xen/auto. Raises RuntimeError, naming what failed, unless the dom0 and every
+    domain it started answer SSH.
+    """
+    say = Progress()
+    lab = fleet.load()
+    host = next((h for h in lab.xen_hosts if h.name == name), None)
+    if host is None:
+        dom0s = ", ".join(h.name for h in lab.xen_hosts)
+        raise RuntimeError(f"{name} is not a dom0 of the lab (its dom0s: {dom0s})")
+    if containers.running(cfg, name) is None:
+        raise RuntimeError(
+            f"{name} is not running, so it cannot reboot: `xen2kvm lab up` starts it"
+        )
+    if hypervisor.controller_pid(cfg) is None:
+        raise RuntimeError("the xen controller is not running: `xen2kvm lab up` starts it")
+    say(f"{name}: reboot: xendomains stop")
+    stopped = xendomains.stop(cfg, name, say)
+    containers.stop(cfg, name, graceful=True)
+    net.host_net_down(cfg, name)
+    say(f"{name}: halted (its processes, /run, /dev and mounts are gone; its disk stays)")
+    dom0.clean_tmp(cfg, name)
+    ns = net.host_net_up(cfg, name, host.address, host_mac(name), ())
+    containers.start(cfg, dom0.boot_spec(cfg, lab, host, hypervisor.socket_dir(cfg)), ns)
+    say(f"{name}: booted (sshd started)")
+    root = containers.seen_inside(cfg, name, dom0.root(cfg, name))
+    if root is None:
+        raise RuntimeError(f"{name} stopped again right after its boot: see its console.log")
+    started, problems = xendomains.start(cfg, name, root, say)
+    wait_ssh(cfg, [host, *(lab.host(guest) for guest in started)], say)
+    off = sorted(set(stopped) - set(started))
+    if off:
+        say(f"{name}: stay off (not in /etc/xen/auto, or failed): {', '.join(off)}")
+    if problems:
+        raise RuntimeError(f"{name} rebooted, but xendomains failed:\n  " + "\n  ".join(problems))
+    say(f"{name}: rebooted; running on it: {', '.join(started) or 'no domain'}")
 
 
 def status(cfg: LabConfig) -> dict[str, Any]:
