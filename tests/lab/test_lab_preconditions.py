@@ -5,8 +5,8 @@ each host, each command and its Debian fix, and changes nothing (``preflight.com
 One plan run over wave 1 with a binary moved aside on each of three hosts (two on the KVM
 host); every binary is put back in a ``finally``, so the lab stays as ``lab up`` left it.
 A second plan run finds the KVM host's volume group filled by another LV and refuses the
-wave for its size. Wave 1 must not be migrated (the plan checks only moves not yet complete): the lab is reset
-first when it is.
+wave for its size. Wave 1 must not be migrated (the plan checks only moves not yet
+complete): the lab is reset first when it is.
 """
 
 from __future__ import annotations

@@ -1,10 +1,11 @@
-"""Interrupted runs and faults on the lab, over wave 2 (``mail1``): the controller killed
-(as a crash or a lost terminal would) during the warm copy; a guest that ignores Xen's
-shutdown (the cutover gives up, the guest keeps running on Xen); the SSH connection to the
-KVM host dropped during the final copy; the controller killed inside the window once the
-new disk is complete; a new disk whose boot code is broken (the guest does not boot on
-KVM: the run says so, and ``phase=rollback`` brings it back on Xen). The next runs finish
-the job, and the run after changes nothing. Wave 1, moved or not, is left as it was.
+"""Interrupted runs and faults on the lab, over wave 2 (``mail1``), in this order: the
+controller killed (as a crash or a lost terminal would) during the warm copy; a guest that
+ignores Xen's shutdown (the cutover gives up, the guest keeps running on Xen); the dom0
+rebooted before the next cutover; the SSH connection to the KVM host dropped during the
+final copy; the controller killed inside the window once the new disk is complete; a new
+disk whose boot code is broken (the guest does not boot on KVM: the run says so, and
+``phase=rollback`` brings it back on Xen). The next runs finish the job, and the run after
+changes nothing. Wave 1, moved or not, is left as it was.
 
 Needs wave 2 untouched (the lab is reset first when an earlier run moved it) and leaves it
 migrated.
@@ -161,6 +162,20 @@ def test_a_guest_that_does_not_stop_stays_on_xen(wave2, ssh, tmp_path):
     records = journal(ssh, GUEST)
     assert marks(records, DOWNTIME_START), "the cutover did not begin"
     assert not marks(records, FINAL_COPY_DONE)
+
+
+def test_the_dom0_rebooted_between_presync_and_cutover(wave2, ssh):
+    """xen1 rebooted after the presync (``xen2kvm lab reboot``: its domains shut down, its
+    processes, mounts and /tmp gone, the domains linked in /etc/xen/auto started again):
+    mail1 runs on Xen again, its autostart kept by the cutover that gave up; the runs
+    below finish its cutover."""
+    rebooted = subprocess.run(
+        [*LAB_CLI, "reboot", "xen1"], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert rebooted.returncode == 0, rebooted.stdout + rebooted.stderr
+    assert f"{GUEST} created" in rebooted.stdout, rebooted.stdout
+    assert on_xen(ssh) == set(GUESTS) and on_kvm(ssh) == set()
+    assert ssh(GUEST, "hostname").stdout.strip() == GUEST
 
 
 # On kvm1, before the real rsync in PATH: the final copy of mail1's root filesystem (read
