@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.lab.test_migration import changed_operations  # noqa: E402
+from tests.lab.runs import changed_operations  # noqa: E402
 
 
 def deploy(wave: int) -> str:

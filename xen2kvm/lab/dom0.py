@@ -222,6 +222,11 @@ def boot_spec(cfg: LabConfig, fleet: Fleet, host: Host, socket_dir: Path) -> con
     )
 
 
+def guest_root(cfg: LabConfig, name: str) -> Path:
+    """Where a guest's root is mounted, inside its own mount namespace."""
+    return cfg.run / name / "mnt"
+
+
 def root(cfg: LabConfig, name: str) -> Path:
     """Where the dom0's root is mounted, inside its own mount namespace."""
     return cfg.run / name / "mnt"
@@ -248,7 +253,7 @@ def guest_spec(cfg: LabConfig, guest: Guest, loops: dict[str, str]) -> container
     ]
     return containers.Spec(
         name=guest.name,
-        root=str(cfg.run / guest.name / "mnt"),
+        root=str(guest_root(cfg, guest.name)),
         workdir=str(cfg.run / guest.name),
         mounts=mounts,
         services=["rsyslog", "cron", "exim4", "ssh", "x2k-app"],

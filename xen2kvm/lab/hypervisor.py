@@ -200,13 +200,13 @@ class Controller:
         return {"ok": True, "domid": domid}
 
 
-IGNORE_SHUTDOWN = Path("/run/x2k-lab-ignore-shutdown")
+IGNORE_SHUTDOWN = "run/x2k-lab-ignore-shutdown"
 
 
 def ignores_shutdown(cfg: LabConfig, name: str) -> bool:
     """Whether the guest holds the lab fault that makes it ignore a shutdown request (the
-    file is in the guest's own /run)."""
-    found = containers.seen_inside(cfg, name, IGNORE_SHUTDOWN)
+    file is in the guest's own /run, a tmpfs of its mount namespace)."""
+    found = containers.seen_inside(cfg, name, dom0.guest_root(cfg, name) / IGNORE_SHUTDOWN)
     return found is not None and found.exists()
 
 
