@@ -11,7 +11,7 @@ from pyinfra.api import OperationError, OperationValueError, operation
 from pyinfra.facts.files import Directory
 
 from facts.commands import NAME, CommandsMissing
-from facts.debian import DebianArchitecture
+from facts.debian import DebianArchitecture, OsRelease
 from facts.disk import BlockDeviceId
 from facts.journal import MigrationJournal
 from facts.libvirt import LibvirtDomains, uri_problem
@@ -20,6 +20,7 @@ from facts.xen import XenConfigFile, XenDomainDisks, XenDomains
 from operations.util.checks import check_bool, check_domain, check_guest, check_path
 from xen2kvm.downtime import INTEGRITY, project
 from xen2kvm.errors import XenConfigError
+from xen2kvm.guestkinds import kvm_boot_note, rehome_boot_problem, userland, xen_boot
 from xen2kvm.inventory import GUEST_ARCHES
 from xen2kvm.units import human
 from xen2kvm.xenconfig import parse_xen_config
@@ -131,12 +132,16 @@ def kvm_host(
 
 
 @operation()
-def xen_config(guest: str, path: str):
+def xen_config(guest: str, path: str, rehome: bool = False):
     """
-    Check a guest's Xen config exists on its dom0 and parses.
+    Check a guest's Xen config exists on its dom0 and parses, and that its move can boot
+    it: a guest that boots its own kernel (pygrub, pvgrub) moves to KVM (said), but is
+    not rehomed (``xen2kvm.guestkinds``).
 
     + guest: the guest's name (for messages)
     + path: its config file on this dom0
+    + rehome: whether it is rehomed onto another dom0 (``rehome_to``) rather than moved
+      to KVM
 
     **Example:**
 
@@ -144,6 +149,7 @@ def xen_config(guest: str, path: str):
 
         preflight.xen_config(guest="web1", path="/etc/xen/web1.cfg")
     """
+    check_bool("rehome", rehome)
     text = host.get_fact(XenConfigFile, path=path)
     if text is None:
         raise OperationError(f"{guest}: its Xen config {path} is not on {host.name}")
@@ -151,17 +157,26 @@ def xen_config(guest: str, path: str):
         domain = parse_xen_config(text, f"{host.name}:{path}")
     except XenConfigError as exc:
         raise OperationError(f"{guest}: {exc}") from None
+    boot = xen_boot(domain)
+    if rehome and (problem := rehome_boot_problem(boot)):
+        raise OperationError(f"{guest}: rehome_to: {host.name}:{path}: {problem}")
     disks = ", ".join(disk.vdev for disk in domain.disks if not disk.cdrom)
-    host.noop(f"{guest}: {path} parses ({domain.type}, {domain.memory_mib} MiB, disks {disks})")
+    note = "" if rehome else kvm_boot_note(boot)
+    said = f"{guest}: {path} parses ({domain.type}, {domain.memory_mib} MiB, disks {disks})"
+    host.noop(f"{said}; it {note}" if note else said)
     yield from ()  # a check: never a command
 
 
 @operation()
-def guest(arch: str):
+def guest(arch: str, installs_kernel: bool = True):
     """
-    Check a guest answers and runs the userland the inventory says.
+    Check a guest answers and runs the userland the inventory says: a Debian release
+    xen2kvm is made for (11, 12 or 13: ``xen2kvm.guestkinds.userland``; not Ubuntu) on
+    the inventory's architecture.
 
     + arch: the dpkg architecture the inventory gives (``amd64`` or ``i386``)
+    + installs_kernel: whether its move installs a Debian kernel in it (to KVM; a rehomed
+      guest boots its new dom0's kernel)
 
     **Example:**
 
@@ -171,10 +186,15 @@ def guest(arch: str):
     """
     if arch not in GUEST_ARCHES:
         raise OperationValueError(f"arch must be one of {', '.join(GUEST_ARCHES)}, not {arch!r}")
+    check_bool("installs_kernel", installs_kernel)
     found = host.get_fact(DebianArchitecture)
+    try:
+        release = userland(host.get_fact(OsRelease) or {}, found, installs_kernel)
+    except ValueError as exc:
+        raise OperationError(f"{host.name}: {exc}") from None
     if found != arch:
         raise OperationError(f"{host.name}: the inventory says {arch}, the guest runs {found}")
-    host.noop(f"{host.name} answers, {arch} userland")
+    host.noop(f"{host.name} answers, {arch} userland, {release}")
     yield from ()  # a check: never a command
 
 

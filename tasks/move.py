@@ -22,11 +22,11 @@ from pyinfra import host, inventory
 from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.files import FileContents
 
-from facts.disk import BlockDeviceSize
+from facts.disk import BlkidFilesystems, BlockDeviceSize
 from facts.journal import MigrationJournal
 from facts.xen import XenConfigFile
 from tasks.destinations import Destination, destination
-from xen2kvm import journal, paths, windows
+from xen2kvm import guestkinds, journal, paths, windows
 from xen2kvm.downtime import project
 from xen2kvm.errors import Xen2KvmError
 from xen2kvm.fstab import FstabEntry, parse_fstab
@@ -190,10 +190,16 @@ def _move(guest: Guest, need_plan: bool) -> Move:
     volumes: list[SourceVolume] = []
     plan, fstab = None, []
     try:
-        inputs = frozen_inputs(dest, state_dir, guest) or live_inputs(guest)
+        frozen = frozen_inputs(dest, state_dir, guest)
+        inputs = frozen or live_inputs(guest)
         domain = _parse(guest, inputs.xen_config)
+        found = {} if frozen else live_filesystems(guest, domain)
+        guestkinds.check_filesystems(guest.name, guestkinds.partition_disks(domain), found)
         fstab = parse_fstab(inputs.fstab)
         volumes = source_volumes(guest.name, domain, fstab, inputs.sizes)
+        guestkinds.check_fstab_types(
+            guest.name, [(v.vdev, v.device, v.fstype, v.mountpoint) for v in volumes], found
+        )
         plan = to.plan(fleet, guest, domain, volumes)
     except (Xen2KvmError, ValueError) as exc:
         if need_plan:
@@ -278,6 +284,17 @@ def live_inputs(guest: Guest) -> PlanInputs:
     if fstab is None:
         raise OperationError(f"{guest.name}: it has no /etc/fstab")
     return PlanInputs(text, "\n".join(fstab) + "\n", sizes)
+
+
+def live_filesystems(guest: Guest, domain: XenDomain) -> dict[str, dict[str, str]]:
+    """What ``blkid`` finds on the guest's Xen disks on its dom0, by device (before its
+    inputs are frozen): what tells a LUKS container or the guest's own LVM, which its
+    fstab does not name, from a filesystem a move can recreate."""
+    devices = [device for _vdev, device in guestkinds.partition_disks(domain)]
+    if not devices:
+        return {}
+    found = inventory.get_host(guest.xen_host).get_fact(BlkidFilesystems, devices=devices)
+    return found or {}
 
 
 def _parse(guest: Guest, text: str) -> XenDomain:

@@ -2,7 +2,10 @@
 plan: checks only, no changes. Every host of the run has the commands its role(s) need
 (``xen2kvm.requirements``), each destination can take its moves (a KVM host has room in
 its VG, libvirt and the bridge), the dom0s hold parsable configs for the wave's guests,
-the guests answer and run the planned userland.
+the guests answer and run the planned userland (a Debian release xen2kvm is made for,
+``xen2kvm.guestkinds``). What a guest's Xen config and disks hold that no move can
+recreate (its own LVM, LUKS, btrfs) is refused while its move is planned
+(``tasks.move``), before any of these.
 """
 
 from operations import preflight
@@ -26,6 +29,7 @@ for move in moves("source"):
         "its config parses",
         guest=move.guest.name,
         path=move.guest.xen_config,
+        rehome=move.to.kind == "dom0",
     )
     if move.volumes and not move.migrated:
         preflight.source_unused(
@@ -43,4 +47,8 @@ for move in moves("dest"):  # what a cutover would cost now (the gate is in the 
 
 for move in moves("guest"):
     if not move.migrated:
-        preflight.guest(name=f"{move.guest.name} answers", arch=move.guest.arch)
+        preflight.guest(
+            name=f"{move.guest.name} answers and runs a Debian release xen2kvm moves",
+            arch=move.guest.arch,
+            installs_kernel=move.to.installs_kernel,
+        )

@@ -7,6 +7,7 @@ import json
 import sys
 
 from .cli_convert import refusals
+from .guestkinds import rehome_boot_problem, xen_boot
 from .xenconfig import XenDisk, XenDomain, XenVif, load_xen_config
 
 
@@ -36,6 +37,13 @@ def run(args: argparse.Namespace) -> int:
     domain = load_xen_config(args.config)
     for problem in refusals(domain):
         print(f"xen2kvm: warning: {problem.located} (convert refuses it)", file=sys.stderr)
+    if rehome_boot_problem(boot := xen_boot(domain)):
+        print(
+            f"xen2kvm: note: {args.config}: boots its own kernel ({boot.kind}): moved to KVM "
+            "it boots xen2kvm's grub and the kernel prepare installs; a rehome (rehome_to) "
+            "refuses it",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps(domain.to_json(), indent=2))
     else:

@@ -12,7 +12,9 @@ import posixpath
 import re
 from collections.abc import Mapping
 
-from .errors import Xen2KvmError
+from .errors import PlanError, Xen2KvmError
+from .guestkinds import rehome_boot_problem, xen_boot
+from .xenconfig import XenDomain, parse_xen_config
 
 _KERNEL_LINE = re.compile(r"^\s*(kernel|ramdisk|bootloader)\s*=", re.MULTILINE)
 # What ``uname -r`` prints for a Debian kernel: 6.1.0-35-amd64, 2.6.26-2-xen-amd64.
@@ -43,25 +45,34 @@ def kernel_paths(release: str) -> tuple[str, str]:
     return f"/boot/vmlinuz-{release}", f"/boot/initrd.img-{release}"
 
 
+def check_rehomable(guest: str, domain: XenDomain) -> None:
+    """Refuse (``PlanError``) a guest that cannot be rehomed as its config is, while
+    planning: one that boots its own kernel (``guestkinds.rehome_boot_problem``)."""
+    problem = rehome_boot_problem(xen_boot(domain))
+    if problem:
+        raise PlanError(guest, "rehome_to", f"{domain.filename}: {problem}")
+
+
 def rehome_config(text: str, release: str, devices: Mapping[str, str], source: str) -> str:
     """The guest's Xen config for the new dom0, from its config on the old one.
 
     ``kernel`` and ``ramdisk`` name the new dom0's kernel ``release``; every disk of
     ``devices`` (old LV -> new LV) points at the new LV; the rest is kept as it is. A
     config with a ``bootloader`` (pygrub: the guest boots its own kernel) is refused: a
-    rehomed 32-bit guest boots the dom0's 64-bit kernel.
+    rehomed 32-bit guest boots the dom0's 64-bit kernel (the plan refuses it first:
+    ``check_rehomable``).
     """
+    problem = rehome_boot_problem(xen_boot(parse_xen_config(text, source)))
+    if problem:
+        raise RehomeError(f"{source}: {problem}")
     kernel, ramdisk = kernel_paths(release)
     wanted = {"kernel": kernel, "ramdisk": ramdisk}
     lines = []
     seen = set()
     for line in text.splitlines():
         match = _KERNEL_LINE.match(line)
-        if match and match[1] == "bootloader":
-            raise RehomeError(
-                f"{source}: boots with a bootloader ({line.strip()}); a rehomed guest boots "
-                "the new dom0's kernel: remove the bootloader line first"
-            )
+        if match and match[1] == "bootloader":  # empty (bootloader = ''): dropped
+            continue
         if match:
             key = match[1]
             seen.add(key)

@@ -34,6 +34,7 @@ class Destination:
     connect_timeout: ClassVar[int]  # seconds for the guest to answer SSH once started
     dest_role: ClassVar[str]  # what the destination needs (xen2kvm.requirements)
     guest_role: ClassVar[str]  # what the guest needs
+    installs_kernel: ClassVar[bool] = False  # prepare installs a Debian kernel in the guest
 
     def host(self, guest: Guest) -> str:
         """The destination host's inventory name."""

@@ -26,6 +26,8 @@ from tasks.destinations.kvm import without_key
 from xen2kvm import journal, paths, rehome, requirements
 from xen2kvm.errors import Xen2KvmError
 from xen2kvm.inventory import Fleet, Guest, XenHost
+from xen2kvm.planner import SourceVolume
+from xen2kvm.xenconfig import XenDomain
 
 if TYPE_CHECKING:
     from tasks.move import Move
@@ -65,6 +67,14 @@ class Dom0(Destination):
 
     def state_dir(self, fleet: Fleet, guest: Guest) -> str:
         return paths.DOM0_STATE
+
+    def plan(
+        self, fleet: Fleet, guest: Guest, domain: XenDomain, volumes: list[SourceVolume]
+    ) -> None:
+        """No new disk to plan (the LVs are copied one for one); a guest that boots its
+        own kernel is refused here, while planning (it would be at its cutover)."""
+        rehome.check_rehomable(guest.name, domain)
+        return None
 
     def makes_lvs(self, move: Move) -> bool:
         return bool(move.dest_spec.vg)  # without one, its admin made them beforehand

@@ -67,6 +67,7 @@ class Kvm(Destination):
     connect_timeout = 600
     dest_role = requirements.KVM_HOST
     guest_role = requirements.GUEST
+    installs_kernel = True
 
     def host(self, guest: Guest) -> str:
         return str(guest.kvm_host)
