@@ -21,12 +21,11 @@ from facts.kpartx import KpartxMappings
 from operations.util.checks import check_bool, check_path
 from operations.util.tree import checked
 from xen2kvm.devices import device_aliases
+from xen2kvm.filesystems import FILESYSTEMS, LABEL_LIMITS
 
 SECTOR = 512
 MBR_LIMIT = 2**32  # sectors an MBR entry can address
 EXTENDED_TYPES = (0x05, 0x0F, 0x85)
-FILESYSTEMS = ("ext2", "ext3", "ext4", "xfs", "swap")
-LABEL_LIMITS = {"ext2": 16, "ext3": 16, "ext4": 16, "xfs": 12, "swap": 16}
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _TYPE = re.compile(r"(0x)?[0-9a-fA-F]{1,2}")
 # Partition tables -----------------------------------------------------------------

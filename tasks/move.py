@@ -9,8 +9,8 @@ operations that hold its end state, never the copying ones (which would mount it
 on the destination while it runs there).
 
 Its plan comes from inputs frozen on the destination at the first presync (see
-``xen2kvm.planinputs``) or, before that, from live facts: the Xen config and LV sizes on
-its dom0, the fstab in the running guest.
+``xen2kvm.planinputs``) or, before that, from live facts: the Xen config, the LV sizes and
+the filesystems on them (blkid) on its dom0, the fstab in the running guest.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from pyinfra import host, inventory
 from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.files import FileContents
 
-from facts.disk import BlockDeviceSize
+from facts.disk import BlkidFilesystems, BlockDeviceSize
 from facts.journal import MigrationJournal
 from facts.xen import XenConfigFile
 from tasks.destinations import Destination, destination
@@ -31,7 +31,7 @@ from xen2kvm.downtime import project
 from xen2kvm.errors import Xen2KvmError
 from xen2kvm.fstab import FstabEntry, parse_fstab
 from xen2kvm.inventory import Guest, KvmHost, XenHost
-from xen2kvm.planinputs import PlanInputs
+from xen2kvm.planinputs import PlanInputs, identity
 from xen2kvm.planner import GuestPlan, SourceVolume, source_volumes
 from xen2kvm.pyinfra_inventory import fleet_for, selected_guests
 from xen2kvm.xenconfig import XenDomain, parse_xen_config
@@ -193,7 +193,7 @@ def _move(guest: Guest, need_plan: bool) -> Move:
         inputs = frozen_inputs(dest, state_dir, guest) or live_inputs(guest)
         domain = _parse(guest, inputs.xen_config)
         fstab = parse_fstab(inputs.fstab)
-        volumes = source_volumes(guest.name, domain, fstab, inputs.sizes)
+        volumes = source_volumes(guest.name, domain, fstab, inputs.sizes, inputs.filesystems)
         plan = to.plan(fleet, guest, domain, volumes)
     except (Xen2KvmError, ValueError) as exc:
         if need_plan:
@@ -266,7 +266,7 @@ def live_inputs(guest: Guest) -> PlanInputs:
     if text is None:
         raise OperationError(f"{guest.name}: its Xen config {guest.xen_config} is not on {dom0}")
     domain = _parse(guest, text)
-    sizes = {}
+    sizes, filesystems = {}, {}
     for found in domain.disks:
         if found.cdrom or not found.target:
             continue
@@ -274,10 +274,13 @@ def live_inputs(guest: Guest) -> PlanInputs:
         if not size:
             raise OperationError(f"{guest.name}: {found.target} not found on {dom0}")
         sizes[found.target] = size
+        # One device per call: blkid may print another name of the device it was given.
+        held = dom0.get_fact(BlkidFilesystems, devices=found.target)
+        filesystems[found.target] = identity(held, found.target)
     fstab = inventory.get_host(guest.name).get_fact(FileContents, path="/etc/fstab")
     if fstab is None:
         raise OperationError(f"{guest.name}: it has no /etc/fstab")
-    return PlanInputs(text, "\n".join(fstab) + "\n", sizes)
+    return PlanInputs(text, "\n".join(fstab) + "\n", sizes, filesystems)
 
 
 def _parse(guest: Guest, text: str) -> XenDomain:
