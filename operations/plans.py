@@ -25,6 +25,7 @@ def frozen(
     fstab: str,
     sizes: dict[str, int],
     state_dir: str = "/var/lib/xen2kvm",
+    filesystems: dict[str, dict[str, str]] | None = None,
 ):
     """
     Freeze a guest's plan inputs on its destination (run there, before anything is built).
@@ -35,6 +36,8 @@ def frozen(
     + fstab: the text of its ``/etc/fstab``, as read now
     + sizes: the size in bytes of each of its disks on the dom0 (``/dev/xenvg/web1-root``)
     + state_dir: the destination's state directory (``<state_dir>/plans/<guest>.json``)
+    + filesystems: what blkid reads on each of its disks on the dom0, its ``TYPE``,
+      ``UUID`` and ``LABEL`` (those it has): the new filesystems keep the UUID and label
 
     **Example:**
 
@@ -45,6 +48,7 @@ def frozen(
             xen_config=open("web1.cfg").read(),
             fstab="/dev/xvda2 / ext4 defaults 0 1\n",
             sizes={"/dev/xenvg/web1-root": 1610612736},
+            filesystems={"/dev/xenvg/web1-root": {"TYPE": "ext4", "LABEL": "root"}},
         )
     """
     check_guest(guest)
@@ -57,12 +61,24 @@ def frozen(
         for k, v in sizes.items()
     ):
         raise OperationValueError(f"sizes must map devices to sizes in bytes, not {sizes!r}")
+    if filesystems is not None and not (
+        isinstance(filesystems, dict)
+        and all(
+            isinstance(k, str)
+            and isinstance(v, dict)
+            and all(isinstance(key, str) and isinstance(value, str) for key, value in v.items())
+            for k, v in filesystems.items()
+        )
+    ):
+        raise OperationValueError(
+            f"filesystems must map devices to what blkid reads on them, not {filesystems!r}"
+        )
     path = paths.plan_inputs(state_dir, guest)
     if host.get_fact(FileContents, path=path):
         host.noop(f"the plan of {guest} is already frozen")
         return
     yield from files.put._inner(
-        src=StringIO(PlanInputs(xen_config, fstab, sizes).to_json()),
+        src=StringIO(PlanInputs(xen_config, fstab, sizes, filesystems).to_json()),
         dest=path,
         mode="0600",
         create_remote_dir=True,

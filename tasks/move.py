@@ -9,8 +9,8 @@ operations that hold its end state, never the copying ones (which would mount it
 on the destination while it runs there).
 
 Its plan comes from inputs frozen on the destination at the first presync (see
-``xen2kvm.planinputs``) or, before that, from live facts: the Xen config and LV sizes on
-its dom0, the fstab in the running guest.
+``xen2kvm.planinputs``) or, before that, from live facts: the Xen config, the LV sizes and
+the filesystems on them (blkid) on its dom0, the fstab in the running guest.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from xen2kvm.downtime import project
 from xen2kvm.errors import Xen2KvmError
 from xen2kvm.fstab import FstabEntry, parse_fstab
 from xen2kvm.inventory import Guest, KvmHost, XenHost
-from xen2kvm.planinputs import PlanInputs
+from xen2kvm.planinputs import PlanInputs, identity
 from xen2kvm.planner import GuestPlan, SourceVolume, source_volumes
 from xen2kvm.pyinfra_inventory import fleet_for, selected_guests
 from xen2kvm.xenconfig import XenDomain, parse_xen_config
@@ -190,13 +190,12 @@ def _move(guest: Guest, need_plan: bool) -> Move:
     volumes: list[SourceVolume] = []
     plan, fstab = None, []
     try:
-        frozen = frozen_inputs(dest, state_dir, guest)
-        inputs = frozen or live_inputs(guest)
+        inputs = frozen_inputs(dest, state_dir, guest) or live_inputs(guest)
         domain = _parse(guest, inputs.xen_config)
-        found = {} if frozen else live_filesystems(guest, domain)
+        found = inputs.filesystems or {}  # none in inputs frozen by an older xen2kvm
         guestkinds.check_filesystems(guest.name, guestkinds.partition_disks(domain), found)
         fstab = parse_fstab(inputs.fstab)
-        volumes = source_volumes(guest.name, domain, fstab, inputs.sizes)
+        volumes = source_volumes(guest.name, domain, fstab, inputs.sizes, inputs.filesystems)
         guestkinds.check_fstab_types(
             guest.name, [(v.vdev, v.device, v.fstype, v.mountpoint) for v in volumes], found
         )
@@ -272,7 +271,7 @@ def live_inputs(guest: Guest) -> PlanInputs:
     if text is None:
         raise OperationError(f"{guest.name}: its Xen config {guest.xen_config} is not on {dom0}")
     domain = _parse(guest, text)
-    sizes = {}
+    sizes, filesystems = {}, {}
     for found in domain.disks:
         if found.cdrom or not found.target:
             continue
@@ -280,21 +279,13 @@ def live_inputs(guest: Guest) -> PlanInputs:
         if not size:
             raise OperationError(f"{guest.name}: {found.target} not found on {dom0}")
         sizes[found.target] = size
+        # One device per call: blkid may print another name of the device it was given.
+        held = dom0.get_fact(BlkidFilesystems, devices=found.target)
+        filesystems[found.target] = identity(held, found.target)
     fstab = inventory.get_host(guest.name).get_fact(FileContents, path="/etc/fstab")
     if fstab is None:
         raise OperationError(f"{guest.name}: it has no /etc/fstab")
-    return PlanInputs(text, "\n".join(fstab) + "\n", sizes)
-
-
-def live_filesystems(guest: Guest, domain: XenDomain) -> dict[str, dict[str, str]]:
-    """What ``blkid`` finds on the guest's Xen disks on its dom0, by device (before its
-    inputs are frozen): what tells a LUKS container or the guest's own LVM, which its
-    fstab does not name, from a filesystem a move can recreate."""
-    devices = [device for _vdev, device in guestkinds.partition_disks(domain)]
-    if not devices:
-        return {}
-    found = inventory.get_host(guest.xen_host).get_fact(BlkidFilesystems, devices=devices)
-    return found or {}
+    return PlanInputs(text, "\n".join(fstab) + "\n", sizes, filesystems)
 
 
 def _parse(guest: Guest, text: str) -> XenDomain:

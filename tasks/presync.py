@@ -44,6 +44,7 @@ for move in todo:
         xen_config=inputs.xen_config,
         fstab=inputs.fstab,
         sizes=inputs.sizes,
+        filesystems=inputs.filesystems,
         state_dir=move.state_dir,
     )
     move.to.build(move)

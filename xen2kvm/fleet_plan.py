@@ -28,13 +28,13 @@ WIDTH = 100  # the text is wrapped here
 LIVE_KVM = (
     "Xen domain name",
     "disks (LVs on the dom0) and their sizes",
-    "filesystems (the guest's /etc/fstab)",
+    "filesystems (the guest's /etc/fstab; their UUIDs and labels by blkid on the dom0)",
     "guest LVs and the host LV's size",
 )
 LIVE_REHOME = (
     "Xen domain name",
     "disks (LVs on the dom0) and their sizes",
-    "filesystems (the guest's /etc/fstab)",
+    "filesystems (the guest's /etc/fstab; their UUIDs and labels by blkid on the dom0)",
     "new LVs (the old LVs' names, in the new dom0's VG)",
     "the new dom0's kernel release",
 )

@@ -92,7 +92,8 @@ def mountpoint_problem(mountpoint: str) -> str | None:
 def rename_devices(entries: list[FstabEntry], renames: dict[str, str]) -> list[FstabEntry]:
     """Entries with Xen device names (``/dev/xvda2``) replaced by the new ones.
 
-    Entries naming other devices (``proc``, ``tmpfs``, NFS, ``UUID=``, bind mounts) are
-    kept as they are.
+    Entries naming other devices (``proc``, ``tmpfs``, NFS, bind mounts) are kept as they
+    are, and so are ``UUID=`` and ``LABEL=`` entries: the new filesystems keep their
+    source's UUID and label (``xen2kvm.filesystems``).
     """
     return [replace(e, device=renames.get(e.device, e.device)) for e in entries]

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import SizeError
+from .filesystems import FILESYSTEMS
 from .units import GIB, MIB, TIB, parse_size
 
 # ``\Z``, not ``$``: ``$`` also matches before a trailing newline ("web1\n").
@@ -56,7 +57,7 @@ LVM_RESERVED_PARTS = (
     "_vorigin",
     "_vdata",
 )
-MKFS_FSTYPES = ("ext2", "ext3", "ext4", "xfs", "swap")  # what disk.filesystem makes
+MKFS_FSTYPES = FILESYSTEMS  # what disk.filesystem makes
 
 _SHOW = reprlib.Repr()
 _SHOW.maxstring = 60

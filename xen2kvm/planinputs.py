@@ -1,17 +1,24 @@
 """What a guest's plan is computed from, frozen on its destination (pure: no pyinfra).
 
-The inputs are three hosts' files: the guest's Xen config and LV sizes on its dom0, and
-its fstab. They are read live until the first presync freezes them on the destination
-(``paths.plan_inputs``); every later run, before and after the cutover, plans exactly
-the same disk from them, even when the guest's files have changed or the guest is down.
+The inputs are three hosts' files: the guest's Xen config, its LVs' sizes and the
+filesystems on them (their type, UUID and label, as ``blkid`` reads them) on its dom0,
+and its fstab. They are read live until the first presync freezes them on the
+destination (``paths.plan_inputs``); every later run, before and after the cutover,
+plans exactly the same disk from them, even when the guest's files have changed or the
+guest is down.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-PLAN_VERSION = 1
+from .filesystems import IDENTITY
+
+# 1: the config, the fstab and the sizes. 2: and the filesystems (frozen by a xen2kvm
+# that reads them; inputs frozen as 1 are still read, without them).
+PLAN_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -21,12 +28,32 @@ class PlanInputs:
     xen_config: str  # the config file's text
     fstab: str  # the guest's /etc/fstab text
     sizes: dict[str, int]  # dom0 device -> bytes
+    # dom0 device -> what blkid reads on it ({"TYPE": "ext4", "UUID": ..., "LABEL": ...},
+    # those it has); None in inputs frozen before xen2kvm read them (version 1)
+    filesystems: dict[str, dict[str, str]] | None = None
 
     def to_json(self) -> str:
-        data = {"version": PLAN_VERSION, **self.__dict__}
+        data: dict = {"xen_config": self.xen_config, "fstab": self.fstab, "sizes": self.sizes}
+        if self.filesystems is None:
+            data["version"] = 1
+        else:
+            data["version"] = PLAN_VERSION
+            data["filesystems"] = self.filesystems
         return json.dumps(data, indent=2, sort_keys=True) + "\n"
 
     @classmethod
     def from_json(cls, text: str) -> PlanInputs:
         data = json.loads(text)
-        return cls(data["xen_config"], data["fstab"], dict(data["sizes"]))
+        found = data.get("filesystems")
+        filesystems = None if found is None else {k: dict(v) for k, v in found.items()}
+        return cls(data["xen_config"], data["fstab"], dict(data["sizes"]), filesystems)
+
+
+def identity(found: Mapping[str, Mapping[str, str]], device: str) -> dict[str, str]:
+    """What the plan keeps of blkid's answer for one ``device`` (its TYPE, UUID and LABEL):
+    the entry blkid printed for it, or its only entry (blkid may print another name of the
+    same device); empty when blkid found nothing on it."""
+    held = found.get(device)
+    if held is None and len(found) == 1:
+        held = next(iter(found.values()))
+    return {key: held[key] for key in IDENTITY if held and held.get(key)}

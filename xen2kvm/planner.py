@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .errors import PlanError, XenConfigError
+from .filesystems import FILESYSTEM_TAGS, PARTITION_TAGS, fstab_tag, label_problem
 from .fstab import FstabEntry, mountpoint_problem
 from .journal import COPY_PHASES, JournalError, copy_step
 from .units import MAX_MEMORY_MIB, MAX_VCPUS, MIB, MIN_MEMORY_MIB, human, round_up
@@ -59,6 +60,11 @@ class SourceVolume:
     options: str = "defaults"
     dump: int = 0
     passno: int = 0
+    # Its filesystem's UUID and label on the dom0 (blkid): the new filesystem keeps them,
+    # so the guest's UUID= and LABEL= fstab entries still name it. None: it has none, or
+    # the plan inputs were frozen by a xen2kvm that did not read them.
+    uuid: str | None = None
+    label: str | None = None
 
 
 @dataclass(frozen=True)
@@ -284,13 +290,22 @@ def source_volumes(
     domain: XenDomain,
     fstab: list[FstabEntry],
     sizes: Mapping[str, int],
+    filesystems: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[SourceVolume]:
     """Match the Xen config's partition disks with the guest's fstab and the dom0's sizes.
 
-    ``sizes`` maps each disk's dom0 device (the Xen config's target) to its size in bytes.
+    ``sizes`` maps each disk's dom0 device (the Xen config's target) to its size in bytes;
+    ``filesystems`` maps it to what blkid reads there (``TYPE``, ``UUID``, ``LABEL``), or
+    is None when it was not read (plan inputs frozen by an older xen2kvm). An fstab entry
+    names a disk by its Xen device (``/dev/xvda2``, or an ``sda``/``hda`` alias), or by
+    the ``UUID=`` or ``LABEL=`` of the filesystem on it; such an entry that names no disk,
+    or more than one, is refused, and so is a ``PARTUUID=`` or ``PARTLABEL=`` (a Xen
+    partition disk has no partition table).
+
     A disk the guest's fstab does not mention is refused: data on it would be left behind.
     So is a filesystem whose mountpoint is not a plain, normalised absolute path (the
-    host mounts it there below the new tree), or that the journal cannot name.
+    host mounts it there below the new tree), or that the journal cannot name, or whose
+    label its new filesystem cannot keep.
     """
     if domain.type == "hvm":
         raise PlanError(
@@ -299,15 +314,15 @@ def source_volumes(
             "an HVM guest (type 'hvm'): its disks are whole disks with their own partition "
             "tables and boot loader; xen2kvm moves PV guests, one LV per partition",
         )
-    volumes = []
-    for disk in domain.disks:
-        if disk.cdrom:
-            continue
+    disks = [disk for disk in domain.disks if not disk.cdrom]
+    for disk in disks:
         _check_disk(guest, disk)
-        if disk.partition_number is None:
-            continue  # refused with the volumes (_check_volumes), by its own message
-        names = set(_xen_names(disk.vdev))
-        entry = next((e for e in fstab if e.device in names), None)
+    # whole disks are refused with the volumes (_check_volumes), by their own message
+    parts = [disk for disk in disks if disk.partition_number is not None]
+    named = [_named_disk(guest, entry, parts, filesystems) for entry in fstab]
+    volumes = []
+    for disk in parts:
+        entry = next((e for e, vdev in zip(fstab, named, strict=True) if vdev == disk.vdev), None)
         if entry is None:
             raise PlanError(
                 guest,
@@ -320,6 +335,16 @@ def source_volumes(
         size = sizes.get(disk.target or "")
         if not size:
             raise PlanError(guest, "size", f"no size known for {disk.target} on the dom0")
+        held = (filesystems or {}).get(disk.target or "", {})
+        label = held.get("LABEL") or None
+        problem = label and label_problem(entry.fstype, label)
+        if problem:
+            raise PlanError(
+                guest,
+                "label",
+                f"{disk.vdev} ({disk.target}): its label {label!r} is {problem} (the new "
+                f"{entry.fstype} keeps the source's label): shorten it on Xen first",
+            )
         volumes.append(
             SourceVolume(
                 vdev=disk.vdev,
@@ -330,9 +355,66 @@ def source_volumes(
                 options=entry.options,
                 dump=entry.dump,
                 passno=entry.passno,
+                uuid=held.get("UUID") or None,
+                label=label,
             )
         )
     return volumes
+
+
+def _named_disk(
+    guest: str,
+    entry: FstabEntry,
+    disks: list[XenDisk],
+    filesystems: Mapping[str, Mapping[str, str]] | None,
+) -> str | None:
+    """The vdev of the disk an fstab entry names, None when it names none of them (proc,
+    tmpfs, NFS, a device outside the Xen config). Refuses a tag that cannot be matched:
+    the guest mounts that filesystem, and nothing would move it."""
+    tag = fstab_tag(entry.device)
+    if tag is None:
+        return next((d.vdev for d in disks if entry.device in _xen_names(d.vdev)), None)
+    key, value = tag
+    where = _where(entry)
+    if key in PARTITION_TAGS:
+        raise PlanError(
+            guest,
+            "fstab",
+            f"{where}: {key}= names a partition, and a Xen partition disk (one LV per "
+            "filesystem) has no partition table: name it by UUID=, LABEL= or its Xen device",
+        )
+    assert key in FILESYSTEM_TAGS
+    if filesystems is None:
+        raise PlanError(
+            guest,
+            "fstab",
+            f"{where}: its plan inputs were frozen by an older xen2kvm, without the UUIDs "
+            "and labels of its filesystems: name it by its Xen device, or plan it anew",
+        )
+
+    def holds(disk: XenDisk) -> bool:
+        found = filesystems.get(disk.target or "", {}).get(key)
+        if found is None:
+            return False
+        return found.lower() == value.lower() if key == "UUID" else found == value
+
+    matches = [disk for disk in disks if holds(disk)]
+    if not matches:
+        raise PlanError(
+            guest,
+            "fstab",
+            f"{where}: no disk of its Xen config holds a filesystem with {key} {value!r} "
+            "(as blkid reads them on the dom0): add its disk to the Xen config, or fix the line",
+        )
+    if len(matches) > 1:
+        found = ", ".join(f"{d.vdev} ({d.target})" for d in matches)
+        raise PlanError(
+            guest,
+            "fstab",
+            f"{where}: {key} {value!r} is on {found}, so the guest mounts either of them: "
+            f"give each filesystem its own {key.lower()} on Xen first",
+        )
+    return matches[0].vdev
 
 
 def _check_disk(guest: str, disk: XenDisk) -> None:
@@ -346,6 +428,12 @@ def _check_disk(guest: str, disk: XenDisk) -> None:
             f"{where} is an image file ({disk.backend or 'file'}:, {disk.format}): xen2kvm "
             "reads the dom0's block devices (phy:); copy the image to an LV first",
         )
+
+
+def _where(entry: FstabEntry) -> str:
+    """An fstab entry as messages name it: its line number and text (quoted as Python
+    does, so no control character reaches the operator's terminal)."""
+    return f"line {entry.line} ({entry.text.strip()!r})" if entry.line else repr(entry.device)
 
 
 def _check_mountpoint(guest: str, entry: FstabEntry) -> None:

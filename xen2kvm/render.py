@@ -12,6 +12,7 @@ from functools import lru_cache
 import jinja2
 
 from .errors import PlanError
+from .filesystems import fstab_tag
 from .fstab import FstabEntry, escape, rename_devices
 from .planner import DomainPlan, GuestPlan
 from .resources import templates_dir
@@ -68,12 +69,14 @@ def domain_xml(dom: DomainPlan, xen_host: str, xen_config: str) -> str:
 def target_fstab_entries(plan: GuestPlan, source: list[FstabEntry]) -> list[FstabEntry]:
     """The migrated guest's fstab entries: its own, renamed, plus the new /boot."""
     entries = rename_devices(source, plan.renames)
-    # The planned volumes are authoritative for the filesystems that moved.
+    # The planned volumes are authoritative for the filesystems that moved, except where
+    # the guest names one by its UUID= or LABEL=: the new filesystem keeps both.
     by_mount = {volume.mountpoint: volume for volume in plan.volumes if volume.mountpoint}
     out: list[FstabEntry] = []
     for entry in entries:
         volume = by_mount.get(entry.mountpoint)
-        if volume is not None and entry.device != volume.device:
+        kept = fstab_tag(entry.device) is not None
+        if volume is not None and entry.device != volume.device and not kept:
             entry = FstabEntry(
                 volume.device,
                 entry.mountpoint,

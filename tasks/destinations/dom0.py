@@ -17,7 +17,6 @@ from pyinfra import inventory
 from pyinfra.api.exceptions import OperationError
 from pyinfra.operations import files
 
-from facts.disk import BlkidFilesystems
 from facts.xen import XenInfo
 from operations import disk, kernel, lvm, preflight
 from tasks import steps
@@ -95,9 +94,6 @@ class Dom0(Destination):
 
     def build(self, move: Move) -> None:
         guest, new = move.guest, dom0(move)
-        found = inventory.get_host(move.source.name).get_fact(
-            BlkidFilesystems, devices=[v.device for v in move.volumes]
-        )
         for volume in move.volumes:
             device = new_devices(move)[volume.device]
             if new.vg:
@@ -107,13 +103,12 @@ class Dom0(Destination):
                     lv=device.rsplit("/", 1)[-1],
                     size=volume.size,
                 )
-            held = found.get(volume.device, {})
             disk.filesystem(
                 name=f"{guest.name}: {volume.fstype} on {device}",
                 device=device,
                 fstype=volume.fstype,
-                uuid=held.get("UUID"),
-                label=held.get("LABEL"),
+                uuid=volume.uuid,  # the source's, as the plan inputs hold them
+                label=volume.label,
             )
         self.open(move)
 

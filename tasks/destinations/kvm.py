@@ -189,11 +189,14 @@ class Kvm(Destination):
             )
         for volume in plan.volumes:
             where = device(plan, volume)
+            # The source's UUID and label (the plan inputs hold them), so the guest's
+            # UUID= and LABEL= fstab entries name it as before.
             disk.filesystem(
                 name=f"{guest.name}: {volume.fstype} on {where}",
                 device=where,
                 fstype=volume.fstype,
-                label=volume.name[:16],
+                uuid=volume.source.uuid,
+                label=volume.source.label,
                 options=guest.mkfs_options.get(volume.fstype),
             )
         self._mount_tree(move)

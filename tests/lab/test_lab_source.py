@@ -182,6 +182,22 @@ def test_fstab_names_xen_vdevs(ssh: Ssh, guest: str) -> None:
     assert "/dev/xvda2 / ext4 errors=remount-ro 0 1" in fstab and "/dev/xvda1 none swap sw" in fstab
 
 
+def test_mail1_names_var_by_label_and_srv_by_uuid_which_its_lvs_carry(ssh: Ssh) -> None:
+    """Issue #11: the UUID= and LABEL= entries of mail1's fstab name its Xen LVs' own
+    filesystems, as blkid reads them on the dom0 (what the plan matches them with)."""
+    mail1 = LAB.guest("mail1")
+    disks = {disk.role: disk for disk in mail1.disks}
+    fstab = ssh("mail1", "cat /etc/fstab").stdout
+    assert f"LABEL={mail1.fs_label(disks['var'])} /var ext4 defaults 0 2" in fstab
+    assert f"UUID={mail1.fs_uuid(disks['srv'])} /srv ext4 defaults 0 2" in fstab
+    for role, key, value in (
+        ("var", "LABEL", mail1.fs_label(disks["var"])),
+        ("srv", "UUID", mail1.fs_uuid(disks["srv"])),
+    ):
+        found = ssh("xen1", f"blkid -o value -s {key} {dom0.lv_path('mail1', role)}").stdout
+        assert found.strip() == value, role
+
+
 @pytest.mark.parametrize("guest", GUESTS)
 def test_persistent_net_rule_pins_xen_mac(ssh: Ssh, guest: str) -> None:
     rules = ssh(guest, "cat /etc/udev/rules.d/70-persistent-net.rules").stdout

@@ -41,6 +41,7 @@ from xen2kvm.journal import (
     FINAL_COPY_DONE,
     ROLLED_BACK,
 )
+from xen2kvm.lab import fleet
 from xen2kvm.lab.config import LabConfig
 from xen2kvm.waiting import wait_until
 
@@ -267,6 +268,13 @@ def test_the_next_runs_finish_the_job(wave2, ssh):
         assert marks(journal(ssh, guest), CUTOVER_COMPLETE), guest
         found = ssh(guest, "findmnt -n -o SOURCE /; findmnt -n -o SOURCE /srv").stdout.split()
         assert found == [f"/dev/mapper/{guest}-root", f"/dev/mapper/{guest}-srv"]
+        # Its fstab names /srv by UUID= and /var by LABEL= (issue #11): kept as they were,
+        # and naming the new filesystems, which kept the UUID and the label.
+        fstab = ssh(guest, "cat /etc/fstab").stdout
+        lab = fleet.load().guest(guest)
+        for disk in lab.disks:
+            if disk.fstab_by != "device":
+                assert f"{lab.fstab_device(disk)} {disk.mountpoint} " in fstab, fstab
     assert ssh("kvm1", "ls /var/lib/xen2kvm/locks").stdout.split() == [], "locks left"
     assert ssh("kvm1", "ls /var/lib/xen2kvm/running").stdout.split() == [], "commands left"
     for guest in GUESTS:

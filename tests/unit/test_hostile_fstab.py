@@ -106,3 +106,32 @@ def test_parse_fstab_keeps_each_entry_s_line():
 @pytest.mark.parametrize("mountpoint", ["/", "/var", "/srv/a b"])
 def test_mountpoint_problem_accepts_normalised_absolute_paths(mountpoint):
     assert mountpoint_problem(mountpoint) is None
+
+
+# UUID= and LABEL= (issue #11): the tag's value comes from the guest, the label from the
+# filesystem on the dom0's LV; neither is trusted.
+FILESYSTEMS = {
+    "/dev/vg0/evil-root": {"TYPE": "ext4", "UUID": "5ab1e000-0000-4000-8000-0000000000e1"},
+    "/dev/vg0/evil-data": {"TYPE": "ext4", "LABEL": "$(reboot)'\";x y"},
+}
+
+
+def test_a_hostile_label_is_matched_and_kept_verbatim():
+    """It reaches mkfs as one argument (disk.filesystem quotes it: quote_label_device)."""
+    fstab = "/dev/xvda1 / ext4 defaults 0 1\nLABEL=$(reboot)'\";x\\040y /srv ext4 defaults 0 2\n"
+    domain = parse_xen_config(CONFIG, "evil.cfg")
+    volumes = source_volumes("evil", domain, parse_fstab(fstab), SIZES, FILESYSTEMS)
+    assert [(v.mountpoint, v.label) for v in volumes] == [("/", None), ("/srv", "$(reboot)'\";x y")]
+
+
+@pytest.mark.parametrize(
+    "device", ["LABEL=\x1b[2Jx", "UUID=$(reboot)", "LABEL=../../etc", "UUID=\\012"]
+)
+def test_a_hostile_tag_naming_nothing_is_refused_quoted(device):
+    fstab = f"/dev/xvda1 / ext4 defaults 0 1\n/dev/xvda2 /srv ext4 defaults 0 2\n{device} /x ext4\n"
+    domain = parse_xen_config(CONFIG, "evil.cfg")
+    with pytest.raises(PlanError) as info:
+        source_volumes("evil", domain, parse_fstab(fstab), SIZES, FILESYSTEMS)
+    assert info.value.field == "fstab"
+    assert "line 3 (" in str(info.value)
+    assert "\x1b" not in str(info.value) and "\n" not in str(info.value)

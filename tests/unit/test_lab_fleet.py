@@ -8,7 +8,7 @@ import pytest
 
 from xen2kvm.errors import InventoryError
 from xen2kvm.inventory import load_fleet
-from xen2kvm.lab import fleet
+from xen2kvm.lab import fleet, guestfiles
 
 LAB_YML = Path(__file__).resolve().parents[2] / "inventory" / "lab.yml"
 
@@ -78,3 +78,26 @@ def test_the_labs_own_network_settings_agree_with_lab_yml():
     assert all(ipaddress.ip_address(h.address) in subnet for h in lab.hosts)
     assert all(g.gateway == config.LAB_GATEWAY for g in lab.fleet.guests.values())
     assert lab.host("kvm1").address == vmimage.KVM_ADDRESS
+
+
+def test_mail1_s_fstab_names_var_by_label_and_srv_by_uuid():
+    """Issue #11: the lab migrates a guest whose fstab uses LABEL= and UUID=; the labels
+    and UUIDs are the images' own (set by mkfs at build time), stable per guest and role."""
+    mail1 = fleet.load(LAB_YML).guest("mail1")
+    srv_uuid = fleet.fs_uuid("mail1", "srv")
+    assert guestfiles.fstab(mail1).splitlines()[2:] == [
+        "/dev/xvda2 / ext4 errors=remount-ro 0 1",
+        f"UUID={srv_uuid} /srv ext4 defaults 0 2",
+        "LABEL=mail1-var /var ext4 defaults 0 2",
+        "/dev/xvda1 none swap sw 0 0",
+        "proc /proc proc defaults 0 0",
+    ]
+    assert srv_uuid == fleet.fs_uuid("mail1", "srv") != fleet.fs_uuid("web1", "srv")
+    assert "fstab_by='UUID'" in repr(mail1)  # in the image's cache stamp
+
+
+def test_the_other_guests_fstabs_name_xen_devices():
+    for guest in fleet.load(LAB_YML).guests:
+        if guest.name != "mail1":
+            assert "LABEL=" not in guestfiles.fstab(guest)
+            assert "UUID=" not in guestfiles.fstab(guest)

@@ -3,13 +3,15 @@
 Hosts, addresses, arches and where each guest goes come from ``load_fleet`` (the same
 reading and checks as the deploy; there is no second parser of the file here). What the
 fleet file does not say and the lab must build is kept apart, under "Lab-only settings":
-each guest's Xen disks (vdevs, sizes, mount points) and its stable Xen MAC.
+each guest's Xen disks (vdevs, sizes, mount points, how its fstab names them, their
+filesystems' UUIDs and labels) and its stable Xen MAC.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,14 +21,25 @@ from xen2kvm.inventory import load_fleet
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
+FS_UUID_NAMESPACE = uuid.UUID("0d5c1a8e-6b4f-5e2a-9c3d-7f1e2a3b4c5d")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Disk:
     role: str  # root, var, srv, swap: the LV is <guest>-<role>
     vdev: str  # xvda2 ...
     size_mib: int
     mountpoint: str | None  # None for swap
+    fstab_by: str = "device"  # how the guest's fstab names it: device (/dev/xvdaN), LABEL, UUID
+
+    def __repr__(self) -> str:
+        # Hashed into the image's cache stamp (Guest.__repr__): a disk its fstab names by
+        # device keeps the form it always had.
+        by = "" if self.fstab_by == "device" else f", fstab_by={self.fstab_by!r}"
+        return (
+            f"Disk(role={self.role!r}, vdev={self.vdev!r}, size_mib={self.size_mib!r}, "
+            f"mountpoint={self.mountpoint!r}{by})"
+        )
 
 
 @dataclass(frozen=True, repr=False)
@@ -86,6 +99,24 @@ class Guest:
     def extra_ips(self) -> tuple[str, ...]:
         return tuple(ip for ip in self.ips if ip != self.address)
 
+    def fs_uuid(self, disk: Disk) -> str:
+        """The UUID of the filesystem (or swap) on one of its disks: stable per guest and
+        role, so its fstab can name it and a rebuilt image is the same."""
+        return fs_uuid(self.name, disk.role)
+
+    def fs_label(self, disk: Disk) -> str:
+        """Its label (``mail1-var``): at most 16 bytes, as ext4 and swap take."""
+        return f"{self.name}-{disk.role}"[:16]
+
+    def fstab_device(self, disk: Disk) -> str:
+        """The fstab's first field for one of its disks: ``/dev/xvda3``, ``LABEL=...`` or
+        ``UUID=...``, as ``disk.fstab_by`` says."""
+        if disk.fstab_by == "LABEL":
+            return f"LABEL={self.fs_label(disk)}"
+        if disk.fstab_by == "UUID":
+            return f"UUID={self.fs_uuid(disk)}"
+        return f"/dev/{disk.vdev}"
+
 
 @dataclass(frozen=True)
 class Host:
@@ -140,13 +171,21 @@ def xen_mac(name: str) -> str:
     return "00:16:3e:" + ":".join(f"{b:02x}" for b in (digest[0] & 0x7F, digest[1], digest[2]))
 
 
+def fs_uuid(guest: str, role: str) -> str:
+    """A stable filesystem UUID for one of a lab guest's LVs."""
+    return str(uuid.uuid5(FS_UUID_NAMESPACE, f"{guest}\0{role}"))
+
+
 def guest_disks(name: str) -> tuple[Disk, ...]:
-    """Xen LVs of a lab guest: root, /var, swap (and /srv on mail1), like xen-tools made them."""
+    """Xen LVs of a lab guest: root, /var, swap (and /srv on mail1), like xen-tools made them.
+    mail1's fstab names /var by its label and /srv by its UUID, as installers write it
+    (issue #11); the others name every disk by its Xen device."""
+    mail1 = name == "mail1"
     disks = [
         Disk("root", "xvda2", 1536, "/"),
-        Disk("var", "xvda3", 512, "/var"),
+        Disk("var", "xvda3", 512, "/var", fstab_by="LABEL" if mail1 else "device"),
         Disk("swap", "xvda1", 128, None),
     ]
-    if name == "mail1":
-        disks.append(Disk("srv", "xvda4", 256, "/srv"))
+    if mail1:
+        disks.append(Disk("srv", "xvda4", 256, "/srv", fstab_by="UUID"))
     return tuple(disks)

@@ -4,7 +4,8 @@ Identity (hostname, hosts, mailname, machine-id, host keys), its network as ifup
 brings it up under any hypervisor, the lab's apt repo, root's authorized_keys, the
 x2k-app service and heartbeat cron jobs, and the Xen-isms the migration must fix: a
 getty on ``hvc0``, ``70-persistent-net.rules`` pinning eth0 to the Xen MAC and an fstab
-naming the Xen vdevs (``/dev/xvda2``...).
+naming the Xen vdevs (``/dev/xvda2``...), or a filesystem's label or UUID where the lab
+fleet says so (mail1's /var and /srv).
 """
 
 from __future__ import annotations
@@ -42,12 +43,13 @@ dc_localdelivery='mail_spool'
 def fstab(guest: Guest) -> str:
     lines = ["# /etc/fstab: written by xen-tools for a Xen PV guest", ""]
     for disk in sorted(guest.disks, key=lambda d: (d.mountpoint is None, d.mountpoint or "")):
+        device = guest.fstab_device(disk)
         if disk.mountpoint is None:
-            lines.append(f"/dev/{disk.vdev} none swap sw 0 0")
+            lines.append(f"{device} none swap sw 0 0")
         elif disk.mountpoint == "/":
-            lines.append(f"/dev/{disk.vdev} / ext4 errors=remount-ro 0 1")
+            lines.append(f"{device} / ext4 errors=remount-ro 0 1")
         else:
-            lines.append(f"/dev/{disk.vdev} {disk.mountpoint} ext4 defaults 0 2")
+            lines.append(f"{device} {disk.mountpoint} ext4 defaults 0 2")
     lines.append("proc /proc proc defaults 0 0")
     return "\n".join(lines) + "\n"
 

@@ -5,10 +5,12 @@ Cached under ``cfg.cache`` (kept across ``lab down``):
 - ``trees/<tree>``: debootstrap trees (``guest-amd64`` with systemd-sysv, ``guest-i386``
   with sysvinit-core, ``dom0-amd64``), each with a ``<tree>.stamp``;
 - ``images/<guest>/<role>.img``: one ext4 (or swap) image per Xen LV, exactly like the LVs
-  of a xen-tools guest (root, var, swap, srv), filled with ``mkfs.ext4 -d`` (no mount);
+  of a xen-tools guest (root, var, swap, srv), filled with ``mkfs.ext4 -d`` (no mount),
+  each with the label and UUID the lab fleet gives it (``Guest.fs_label``, ``fs_uuid``);
 - ``hostkeys/<host>/``: SSH host keys made once per host, so known_hosts stays valid.
 
-A build runs again when ``RECIPE_VERSION`` (or the inputs hashed into a stamp) changes.
+A build runs again when ``RECIPE_VERSION`` (or the inputs hashed into a stamp) changes;
+the guests' images also when ``IMAGE_VERSION`` does (``build_guest``'s own recipe).
 The cached images are pristine: ``lab up`` runs each guest from a copy under ``cfg.run``.
 """
 
@@ -25,6 +27,7 @@ from .fleet import Fleet, Guest
 from .util import debian_mirror, replace_known_hosts, run
 
 RECIPE_VERSION = "3"
+IMAGE_VERSION = "2"  # 2: each filesystem's UUID set (mkfs -U), stable per guest and role
 FILES = Path(__file__).parent / "files"
 BASE = "openssh-server,rsync,python3,iproute2,procps,less,iputils-ping"
 TREES: dict[str, tuple[str, str]] = {
@@ -153,6 +156,7 @@ def _guest_stamp(cfg: LabConfig, guest: Guest) -> str:
         hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted((FILES / "guest").iterdir())
     )
     return _stamp(
+        IMAGE_VERSION,
         repr(guest),
         tree_stamp,
         files,
@@ -193,11 +197,11 @@ def build_guest(cfg: LabConfig, fleet: Fleet, guest: Guest) -> bool:
     for disk in guest.disks:
         img = tmp / f"{disk.role}.img"
         run(["truncate", "-s", f"{disk.size_mib}M", str(img)])
+        named = ["-U", guest.fs_uuid(disk), "-L", guest.fs_label(disk)]
         if disk.mountpoint is None:
-            run(["mkswap", "-q", "-L", f"{guest.name}-swap", str(img)])
+            run(["mkswap", "-q", *named, str(img)])
         else:
-            label = f"{guest.name}-{disk.role}"[:16]
-            run(["mkfs.ext4", "-q", "-F", "-L", label, "-d", str(sources[disk.role]), str(img)])
+            run(["mkfs.ext4", "-q", "-F", *named, "-d", str(sources[disk.role]), str(img)])
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     shutil.rmtree(build, ignore_errors=True)
