@@ -20,18 +20,12 @@ from facts.disk import BlkidFilesystems, BlockDeviceSize, FindmntMounts, SfdiskP
 from facts.kpartx import KpartxMappings
 from operations.util.checks import check_bool, check_path
 from operations.util.tree import checked
-from xen2kvm import guestkinds
 from xen2kvm.devices import device_aliases
 from xen2kvm.filesystems import FILESYSTEMS, LABEL_LIMITS
 
 SECTOR = 512
 MBR_LIMIT = 2**32  # sectors an MBR entry can address
 EXTENDED_TYPES = (0x05, 0x0F, 0x85)
-<<<<<<< HEAD
-FILESYSTEMS = guestkinds.FILESYSTEMS  # what a move recreates; the plan refuses the rest
-LABEL_LIMITS = {"ext2": 16, "ext3": 16, "ext4": 16, "xfs": 12, "swap": 16}
-=======
->>>>>>> fstab-uuid
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _TYPE = re.compile(r"(0x)?[0-9a-fA-F]{1,2}")
 # Partition tables -----------------------------------------------------------------

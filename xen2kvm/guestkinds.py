@@ -24,13 +24,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .errors import PlanError
+from .filesystems import FILESYSTEMS  # what a move recreates; the plan refuses the rest
 
 if TYPE_CHECKING:
     from .xenconfig import XenDomain
 
 # What ``disk.filesystem`` makes (``operations/disk.py``, ``requirements.MKFS``): the only
 # filesystems a move recreates on its destination.
-FILESYSTEMS = ("ext2", "ext3", "ext4", "xfs", "swap")
 SUPPORTED = "xen2kvm makes ext2, ext3, ext4, xfs and swap only"
 _FAMILY = {"ext2": "ext", "ext3": "ext", "ext4": "ext", "xfs": "xfs", "swap": "swap"}
 

@@ -211,18 +211,13 @@ class _NoJournal:
 def test_the_plan_names_a_luks_disk_before_fstab_matching(monkeypatch, fleet):
     monkeypatch.setattr(tasks.move, "fleet_for", lambda _host: fleet)
     monkeypatch.setattr(tasks.move, "frozen_inputs", lambda *_args: None)
+    found = {
+        "/dev/xenvg/web1-root": {"TYPE": "ext4"},
+        "/dev/xenvg/web1-data": {"TYPE": "crypto_LUKS", "UUID": "1ec4dfa9"},
+    }  # blkid on the dom0, in the plan's inputs
+    sizes = {"/dev/xenvg/web1-root": 1 << 31}
     monkeypatch.setattr(
-        tasks.move,
-        "live_inputs",
-        lambda _guest: PlanInputs(LUKS_CONFIG, LUKS_FSTAB, {"/dev/xenvg/web1-root": 1 << 31}),
-    )
-    monkeypatch.setattr(
-        tasks.move,
-        "live_filesystems",
-        lambda _guest, _domain: {
-            "/dev/xenvg/web1-root": {"TYPE": "ext4"},
-            "/dev/xenvg/web1-data": {"TYPE": "crypto_LUKS", "UUID": "1ec4dfa9"},
-        },
+        tasks.move, "live_inputs", lambda _guest: PlanInputs(LUKS_CONFIG, LUKS_FSTAB, sizes, found)
     )
     monkeypatch.setattr(tasks.move, "inventory", SimpleNamespace(get_host=lambda _n: _NoJournal()))
     with pytest.raises(OperationError) as info:
