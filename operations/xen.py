@@ -135,7 +135,15 @@ def domain(
         return
     shutdown = StringCommand(f"timeout {shutdown_timeout} xl shutdown -w", QuoteString(domain))
     if not force:
-        yield shutdown
+        yield StringCommand(
+            shutdown,
+            "|| { echo",
+            QuoteString(
+                f"{domain} still runs {shutdown_timeout}s after its shutdown: left running "
+                "(shutdown_timeout)"
+            ),
+            ">&2; exit 1; }",
+        )
         return
     yield StringCommand(
         shutdown,

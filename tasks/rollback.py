@@ -6,6 +6,11 @@ again (only once the destination shows it stopped), its addresses announced, and
 migration key removed from it. The source's LVs were only ever read: the guest comes back
 as it was at the cutover; what it wrote at the destination since stays there only. The
 journal notes the rollback: a later run moves the guest afresh.
+
+A guest the run cannot reach when it starts (it never booted at its destination) is
+still stopped there and started on its dom0; pyinfra then ends the run with an error for
+that host, and the next rollback run, which reaches it, announces its addresses and takes
+the key away.
 """
 
 from operations import flow, journal, net, sync

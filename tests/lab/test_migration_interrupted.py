@@ -155,7 +155,8 @@ def test_a_guest_that_does_not_stop_stays_on_xen(wave2, ssh, tmp_path):
         ssh(GUEST, f"rm -f {IGNORE_SHUTDOWN}")
     output = text(result)
     assert result.returncode != 0, output[-5000:]
-    assert f"timeout 15 xl shutdown -w {GUEST}" in output, output[-5000:]
+    said = f"{GUEST} still runs 15s after its shutdown: left running (shutdown_timeout)"
+    assert said in output, output[-5000:]
     assert on_xen(ssh) == set(GUESTS) and on_kvm(ssh) == set()
     assert ssh(GUEST, "hostname").stdout.strip() == GUEST, "it no longer answers on Xen"
     assert ssh("xen1", f"test -e /etc/xen/auto/{GUEST}.cfg").returncode == 0, "autostart gone"
@@ -243,12 +244,21 @@ def test_a_guest_that_does_not_boot_is_rolled_back(wave2, ssh, tmp_path):
     assert on_kvm(ssh) == set(GUESTS) and on_xen(ssh) == set(), "started on KVM only"
     assert not marks(journal(ssh, GUEST), CUTOVER_COMPLETE)
 
-    result = pyinfra("-y", "--limit", "wave2", "--data", "phase=rollback")
-    assert result.returncode == 0, text(result)[-5000:]
+    # The rollback's run cannot reach the guest when it connects (it never booted): it
+    # brings it back on Xen, but fails for the host it could not reach (pyinfra's exit
+    # code); the next run, which reaches it, announces its addresses from inside it and
+    # takes the migration key away. As after an interrupted cutover.
+    rollback = ("-y", "--limit", "wave2", "--data", "phase=rollback")
+    first = pyinfra(*rollback)
+    assert f"{GUEST}: rolled back to xen1" in text(first), text(first)[-5000:]
     assert on_xen(ssh) == set(GUESTS) and on_kvm(ssh) == set()
     assert ssh(GUEST, "hostname").stdout.strip() == GUEST, "it does not answer on Xen"
     assert ssh("xen1", f"test -e /etc/xen/auto/{GUEST}.cfg").returncode == 0
     assert marks(journal(ssh, GUEST), ROLLED_BACK)
+    if first.returncode != 0:
+        again = pyinfra(*rollback)
+        assert again.returncode == 0, text(again)[-5000:]
+        assert f"{GUEST}: announce its addresses" in text(again)
 
 
 def test_the_next_runs_finish_the_job(wave2, ssh):
