@@ -1,0 +1,181 @@
+"""bench/downtime.py's pure part: a cutover's journal read into its downtime by step, the
+tool's share, and the set-up time read from the run's output."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bench.downtime import NoCutover, breakdown, projected_line, setup_seconds
+
+
+def rec(step: str, event: str, time: float, extra: str = "") -> dict:
+    """A record as x2k-journal writes it (files/x2k-journal.sh ``record``): its printf,
+    the time as ``date +%s.%N | cut -c1-14`` gives it, and ``extra`` as its callers do."""
+    stamp = f"{time:.3f}"[:14]
+    line = '{"guest":"%s","step":"%s","event":"%s","time":%s%s}' % (  # noqa: UP031
+        "web1",
+        step,
+        event,
+        stamp,
+        extra,
+    )
+    return json.loads(line)
+
+
+def copy(step: str, start: float, end: float, size: int, rc: int = 0) -> list[dict]:
+    """A copy step (``x2k-journal ... run rsync --stats``): its end has rc and bytes."""
+    return [rec(step, "start", start), rec(step, "end", end, f',"rc":{rc},"bytes":{size}')]
+
+
+def check(step: str, start: float, end: float, differences: int = 0) -> list[dict]:
+    """An integrity step (``x2k-journal ... check``): rc and differences, no bytes."""
+    return [
+        rec(step, "start", start),
+        rec(step, "end", end, f',"rc":0,"differences":{differences}'),
+    ]
+
+
+T = 1_733_000_000.0  # a time as the KVM host's clock gives it
+
+WARM = [
+    *copy("presync:/", T, T + 60, 900_000_000),
+    *copy("presync:/var", T + 61, T + 70, 80_000_000),
+    *copy("presync:/", T + 71, T + 80, 2_000_000),
+]
+CUTOVER = [
+    rec("downtime-start", "mark", T + 100),
+    *copy("cutover:/", T + 112, T + 122.5, 52_000_000),
+    *copy("cutover:/var", T + 123, T + 127, 1_000_000),
+    *check("integrity:/", T + 127.5, T + 140),
+    *check("integrity:/var", T + 140.2, T + 143),
+    rec("final-copy-done", "mark", T + 160),
+    rec("kvm-answering", "mark", T + 230),
+    rec("cutover-complete", "mark", T + 235),
+]
+
+
+def test_records_are_shaped_as_the_journal_tool_writes_them():
+    assert CUTOVER[1] == {"guest": "web1", "step": "cutover:/", "event": "start", "time": T + 112}
+    assert CUTOVER[2]["rc"] == 0 and CUTOVER[2]["bytes"] == 52_000_000
+    assert set(CUTOVER[6]) == {"guest", "step", "event", "time", "rc", "differences"}
+
+
+def test_the_downtime_by_step():
+    found = breakdown(WARM + CUTOVER)
+    assert found.downtime == pytest.approx(130)
+    assert found.shutdown == pytest.approx(12)  # nothing attributed to the set-up
+    assert [(s.name, round(s.seconds, 1)) for s in found.copies] == [
+        ("cutover:/", 10.5),
+        ("cutover:/var", 4.0),
+    ]
+    assert [(s.name, round(s.seconds, 1)) for s in found.checks] == [
+        ("integrity:/", 12.5),
+        ("integrity:/var", 2.8),
+    ]
+    assert found.between == pytest.approx(0.5 + 0.5 + 0.2)
+    assert found.fixups == pytest.approx(17)
+    assert found.boot == pytest.approx(70)
+    assert found.final_rsync == pytest.approx(14.5)
+    assert "49.6 MiB moved" in found.copies[0].note
+    assert found.checks[0].note == "0 differences"
+
+
+def test_the_rows_add_up_to_the_downtime():
+    found = breakdown(WARM + CUTOVER, setup=5)
+    assert sum(row.seconds for row in found.rows()) == pytest.approx(found.downtime)
+
+
+def test_the_set_up_is_taken_off_the_shutdown():
+    found = breakdown(WARM + CUTOVER, setup=5)
+    assert (found.shutdown, found.setup) == (pytest.approx(7), 5)
+    # never more than the whole gap from downtime-start to the first copy
+    assert breakdown(WARM + CUTOVER, setup=50).setup == pytest.approx(12)
+    assert breakdown(WARM + CUTOVER, setup=50).shutdown == 0
+
+
+def test_the_tool_share_with_the_boot_measured_by_hand():
+    found = breakdown(WARM + CUTOVER, setup=5)
+    # (130 - 7 shutdown - 14.5 final rsync - 60 hand boot) / 130
+    assert found.tool_share(boot=60) == pytest.approx((130 - 7 - 14.5 - 60) / 130)
+    # without one, the journal's start and boot (70 s)
+    assert found.tool_share() == pytest.approx((130 - 7 - 14.5 - 70) / 130)
+
+
+def test_the_last_cutover_of_the_current_attempt():
+    rehearsal = [
+        rec("downtime-start", "mark", T - 1000),
+        *copy("cutover:/", T - 990, T - 900, 5),
+        rec("final-copy-done", "mark", T - 890),
+        rec("kvm-answering", "mark", T - 800),
+        rec("rolled-back", "mark", T - 700),
+    ]
+    assert breakdown(rehearsal + WARM + CUTOVER).downtime == pytest.approx(130)
+
+
+def test_an_interrupted_cutover_finished_by_the_next_run_counts_from_its_start():
+    # a second run found final-copy-done missing and redid the copies: one window
+    redone = [
+        rec("downtime-start", "mark", T + 100),
+        *copy("cutover:/", T + 110, T + 115, 1_000),
+        *copy("cutover:/", T + 200, T + 202, 10),
+        rec("final-copy-done", "mark", T + 210),
+        rec("kvm-answering", "mark", T + 260),
+    ]
+    found = breakdown(WARM + redone)
+    assert found.downtime == pytest.approx(160)
+    assert [s.name for s in found.copies] == ["cutover:/", "cutover:/"]
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        WARM,  # no cutover yet
+        WARM + CUTOVER[:5],  # stopped before final-copy-done
+        [*WARM, *CUTOVER, rec("rolled-back", "mark", T + 300)],  # rolled back since
+        [*WARM, CUTOVER[0], CUTOVER[-3], CUTOVER[-2]],  # no final copy
+    ],
+    ids=["no-cutover", "unfinished", "rolled-back", "no-copy"],
+)
+def test_no_complete_cutover_is_refused(records):
+    with pytest.raises(NoCutover):
+        breakdown(records)
+
+
+def output(*lines: tuple[float, str]) -> list[tuple[float, str]]:
+    return list(lines)
+
+
+RUN = output(
+    (10.0, "--> Starting operation: web1: downtime starts (shutdown on xen1) "),
+    (10.4, "    [kvm1] Success"),
+    (10.5, "--> Starting operation: cutover of web1: downtime starts "),
+    (11.0, "--> Starting operation: \x1b[1mweb1: stopped on xen1\x1b[0m "),
+    (19.0, "    [xen1] Success"),
+    (19.1, "--> Starting operation: web1: no autostart on xen1 "),
+    (19.6, "--> Starting operation: web1: / read-only on xen1 "),
+    (23.6, "--> Starting operation: web1: cutover copy of / to kvm1 "),
+    (33.0, "--> Starting operation: web1: cutover copy of /var to kvm1 "),
+)
+
+
+def test_the_set_up_from_the_run_output():
+    # from the operation after the stop to the first final copy
+    assert setup_seconds(RUN, "web1", "xen1") == pytest.approx(23.6 - 19.1)
+
+
+def test_no_set_up_when_the_output_does_not_show_it():
+    assert setup_seconds(RUN, "mail1", "xen1") is None
+    assert setup_seconds(RUN[:7], "web1", "xen1") is None  # no copy started
+
+
+def test_the_projection_the_gate_printed():
+    run = [
+        *RUN[:2],
+        (10.2, "--> Starting operation: web1: projected downtime 127 s: shutdown 8 s "
+               "(measured), final copy 15 s (as the last warm pass, 412.0K), boot 90 s "
+               "(configured) "),
+    ]  # fmt: skip
+    assert projected_line(run, "web1").startswith("web1: projected downtime 127 s:")
+    assert projected_line(RUN, "web1") is None
