@@ -11,13 +11,22 @@
 #   x2k-journal STATE_DIR GUEST STEP mark         record that STEP happened now
 #   x2k-journal STATE_DIR GUEST - stop            stop the CMD a run left running for GUEST
 #                                                 (its step then gets a "stopped" record)
+#   x2k-journal STATE_DIR GUEST STEP marked       exit 0 if STEP is marked in the current
+#                                                 attempt (after the last rolled-back mark)
+#   x2k-journal STATE_DIR GUEST STEP watch SECONDS ADDRESS PORT
+#                                                 return at once, leaving a watcher behind
+#                                                 that marks STEP when ADDRESS:PORT first
+#                                                 answers (TCP), within SECONDS; none when
+#                                                 STEP is marked or a watcher is on it
+#   x2k-journal STATE_DIR GUEST STEP wait         wait while the watcher runs: exit 0 once
+#                                                 STEP is marked, 3 if it ended without it
 #
 # While CMD runs, STATE_DIR/running/GUEST holds "PID START STEP": CMD runs in a session of
 # its own (its process group is PID, START its start time in /proc) so that what a run
 # left running when its controller died (no signal reaches a command over SSH without a
 # terminal) can be found and stopped, all of it, by the next run before it takes the lock.
 set -u
-[ $# -ge 4 ] || { echo "usage: x2k-journal STATE_DIR GUEST STEP run CMD... | check CMD... | mark | stop" >&2; exit 2; }
+[ $# -ge 4 ] || { echo "usage: x2k-journal STATE_DIR GUEST STEP run CMD... | check CMD... | mark | marked | watch SECONDS ADDRESS PORT | wait | stop" >&2; exit 2; }
 dir=$1 guest=$2 step=$3 action=$4
 shift 4
 # Records are JSON written with printf: a name that would need escaping never gets in
@@ -34,6 +43,23 @@ record() {
         "$guest" "$step" "$1" "$(date +%s.%N | cut -c1-14)" "${2:-}" >> "$journal"
 }
 
+# A rollback starts a new attempt: its mark is a line of its own (written by record).
+ROLLED_BACK='"step":"rolled-back","event":"mark"'
+
+# Whether STEP is marked after the last rolled-back mark.
+marked() {
+    [ -f "$journal" ] || return 1
+    awk -v want="\"step\":\"$step\",\"event\":\"mark\"" -v back="$ROLLED_BACK" '
+        index($0, back) { found = 0 } index($0, want) { found = 1 } END { exit !found }
+    ' "$journal"
+}
+
+# How many attempts the journal has ended (a watcher marks nothing for an older one).
+attempts() {
+    [ -f "$journal" ] || { echo 0; return; }
+    grep -cF "$ROLLED_BACK" "$journal"
+}
+
 # When process $1 started (field 22 of /proc/PID/stat, after the command name); empty
 # when no such process runs.
 started() {
@@ -47,7 +73,59 @@ live() {
     [ -n "$start" ] && [ "$(started "$pid")" = "$start" ]
 }
 
+# Whether a watcher of STEP for the current attempt still runs (STATE_DIR/watching/GUEST
+# holds "PID START STEP ATTEMPT"; one of an attempt a rollback ended marks nothing).
+watching="$dir/watching/$guest"
+watcher() {
+    [ -f "$watching" ] || return 1
+    read -r wpid wstart wstep wattempt < "$watching" || return 1
+    [ -n "$wstart" ] && [ "$(started "$wpid")" = "$wstart" ] && [ "$wstep" = "$step" ] \
+        && [ "$wattempt" = "$(attempts)" ]
+}
+
 case $action in
+    marked)
+        marked
+        ;;
+    watch)
+        [ $# -eq 3 ] || { echo "usage: x2k-journal STATE_DIR GUEST STEP watch SECONDS ADDRESS PORT" >&2; exit 2; }
+        seconds=$1 address=$2 port=$3
+        case "$seconds/$port" in
+            *[!0-9/]* | /* | */) echo "x2k-journal: not seconds and a port: $seconds $port" >&2; exit 2 ;;
+        esac
+        case "$address" in
+            "" | *[!0-9A-Fa-f:.]*) echo "x2k-journal: not an IP address: $address" >&2; exit 2 ;;
+        esac
+        marked && exit 0
+        watcher && exit 0
+        mkdir -p "$dir/watching"
+        attempt=$(attempts)
+        # A session of its own, detached from this command's SSH channel: the run goes on
+        # while the guest boots. It marks STEP the first time the port answers, unless a
+        # rollback ended the attempt meanwhile; it gives up after SECONDS.
+        setsid sh -c '
+            deadline=$(($(date +%s) + $1))
+            until timeout 5 bash -c "exec 3<>/dev/tcp/\$0/\$1" "$2" "$3" 2>/dev/null; do
+                [ "$(date +%s)" -ge "$deadline" ] && exit 0
+                sleep 1
+            done
+            exec sh "$4" "$5" "$6" "$7" watched "$8"
+        ' x2k-watch "$seconds" "$address" "$port" "$0" "$dir" "$guest" "$step" "$attempt" \
+            < /dev/null > /dev/null 2>&1 &
+        child=$!
+        printf '%s %s %s %s\n' "$child" "$(started "$child")" "$step" "$attempt" > "$watching"
+        ;;
+    watched)
+        # The watcher's last act (not for use by hand): the port answered.
+        [ "$(attempts)" = "${1:-}" ] && ! marked && record mark
+        exit 0
+        ;;
+    wait)
+        while ! marked; do
+            watcher || { marked && exit 0; exit 3; }
+            sleep 1
+        done
+        ;;
     mark)
         record mark
         ;;

@@ -15,9 +15,10 @@ from pyinfra.api import OperationError, OperationValueError, QuoteString, String
 from pyinfra.operations import files
 
 from facts.journal import MigrationCommand, MigrationJournal, MigrationLock
+from operations.net import plain_address
 from operations.util.checks import check_bool, check_guest, check_path
 from xen2kvm import runid
-from xen2kvm.journal import MILESTONES, TOOL, done
+from xen2kvm.journal import ANSWERING, KVM_ANSWERING, MILESTONES, TOOL, done
 
 TOOL_SOURCE = Path(__file__).resolve().parent.parent / "files" / "x2k-journal.sh"
 
@@ -76,6 +77,95 @@ def milestone(
         host.noop(f"{guest}: {step} is already in the journal")
         return
     yield StringCommand(TOOL, QuoteString(state_dir), QuoteString(guest), QuoteString(step), "mark")
+
+
+def _check_answering(step: str, address: str, port: int, timeout: int) -> str:
+    if step not in ANSWERING:
+        raise OperationValueError(f"not an answer's milestone: {step!r} ({', '.join(ANSWERING)})")
+    ip = str(plain_address(address))
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise OperationValueError(f"not a TCP port: {port!r}")
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
+        raise OperationValueError(f"timeout must be a whole number of seconds, not {timeout!r}")
+    return ip
+
+
+@operation(is_idempotent=False)
+def watch(
+    guest: str,
+    address: str,
+    port: int = 22,
+    timeout: int = 600,
+    step: str = KVM_ANSWERING,
+    state_dir: str = "/var/lib/xen2kvm",
+):
+    """
+    Watch, from this host, for a guest just started here to answer: a watcher left
+    running in the background marks ``step`` in the journal the first time the TCP port
+    answers (the downtime's end, to the second), or gives up after ``timeout`` seconds.
+    Returns at once: the run goes on (the next guest's window) while this one boots;
+    ``journal.answered`` waits for the mark. Nothing is started once the step is in the
+    journal, or while a watcher of this attempt runs.
+
+    + guest: the guest
+    + address: the IPv4 or IPv6 address it answers on
+    + port: its SSH port
+    + timeout: how long to watch, in seconds
+    + step: the milestone to mark (``kvm-answering``, ``guest-answering``)
+    + state_dir: where the journal lives
+
+    **Example:**
+
+    .. code:: python
+
+        journal.watch(guest="web1", address="198.51.100.101", port=22, timeout=600)
+    """
+    check_guest(guest)
+    ip = _check_answering(step, address, port, timeout)
+    if done(host.get_fact(MigrationJournal, state_dir=state_dir, guest=guest), step):
+        host.noop(f"{guest}: {step} is already in the journal")
+        return
+    yield StringCommand(
+        TOOL, QuoteString(state_dir), QuoteString(guest), QuoteString(step), "watch",
+        QuoteString(str(timeout)), QuoteString(ip), QuoteString(str(port)),
+    )  # fmt: skip
+
+
+@operation(is_idempotent=False)
+def answered(
+    guest: str,
+    address: str,
+    port: int = 22,
+    timeout: int = 600,
+    step: str = KVM_ANSWERING,
+    state_dir: str = "/var/lib/xen2kvm",
+):
+    """
+    Wait until the journal records that a guest answers (its ``journal.watch`` watcher
+    marked ``step``); fails, saying so, once the watcher gave up without an answer.
+
+    + guest: the guest
+    + address: the address it was watched on (for the message)
+    + port: its SSH port (for the message)
+    + timeout: how long its watcher watched (for the message)
+    + step: the milestone (``kvm-answering``, ``guest-answering``)
+    + state_dir: where the journal lives
+
+    **Example:**
+
+    .. code:: python
+
+        journal.answered(guest="web1", address="198.51.100.101", port=22, timeout=600)
+    """
+    check_guest(guest)
+    ip = _check_answering(step, address, port, timeout)
+    if done(host.get_fact(MigrationJournal, state_dir=state_dir, guest=guest), step):
+        host.noop(f"{guest}: {step} is already in the journal")
+        return
+    yield StringCommand(
+        TOOL, QuoteString(state_dir), QuoteString(guest), QuoteString(step), "wait",
+        *_fail(f"{guest}: {ip} port {port} did not answer within {timeout} s of its start"),
+    )  # fmt: skip
 
 
 def _since(lock: dict) -> str:

@@ -3,7 +3,7 @@ cutover: the downtime window, each guest its own, kept to what depends on the fi
 delta. Stop the guest on its dom0 and disable its autostart there, mount its LVs read-only
 on the dom0, copy the last changes to the destination, redo the in-place fix-ups, let go
 of the new volumes, then (only once the dom0 shows the guest stopped) start it at the
-destination, wait for it to answer and announce its addresses from inside it.
+destination; once it answers, announce its addresses from inside it.
 
 No guest is down while another's steps run: the wave's guests are cut over in rounds
 (``xen2kvm.windows``). Guests whose hosts all differ share a round and go side by side;
@@ -11,6 +11,13 @@ one that shares a dom0 or a destination with an earlier guest waits for the next
 still running on Xen. Each round's steps meet at barriers of their own hosts: no dom0
 stops a guest once a host of the run failed, no guest starts at its destination before
 its dom0 shows it stopped.
+
+A guest's boot is not waited for inside its round: a watcher on its destination
+(``journal.watch``) marks the downtime's end in the journal when its SSH port first
+answers, and the next round's windows run meanwhile. The round after that waits for the
+mark (``journal.answered``), announces and completes the guest. A guest that never
+answers fails its destination there, after the next round's guests were started: the
+run stops, and a rollback or the next run takes it from the journal.
 
 A guest whose move is complete only gets the operations that hold its end state: a
 scheduled ``--dry`` run then shows drift (an autostart link back on the dom0, an edited
@@ -25,7 +32,7 @@ recorded complete only once it has announced its addresses from its destination.
 
 from pyinfra import host
 
-from operations import baseline, flow, journal, net, preflight
+from operations import baseline, flow, journal, preflight
 from tasks import steps
 from tasks.move import Move, Where, moves, window_rounds
 from xen2kvm.journal import DOWNTIME_START, FINAL_COPY_DONE
@@ -38,14 +45,14 @@ for move in moves("guest"):
 
 
 def mine(where: Where, names: list[str]) -> list[Move]:
-    """This host's moves, in the role ``where``, among the round's guests (one at most)."""
+    """This host's moves, in the role ``where``, among the given guests."""
     return [move for move in moves(where) if move.guest.name in names]
 
 
-for names in host.loop(window_rounds()):
-    sources, dests, guests = mine("source", names), mine("dest", names), mine("guest", names)
-    if not (sources or dests or guests):
-        continue  # not a host of this round's windows
+def window(names: list[str]) -> None:
+    """One round's windows, up to the start at the destination: its boot is watched from
+    there while the run goes on."""
+    sources, dests = mine("source", names), mine("dest", names)
     label = ", ".join(names)
 
     # 1. Within its budget, the downtime starts: the shutdown on the dom0.
@@ -105,8 +112,8 @@ for names in host.loop(window_rounds()):
         label=f"{label}: the dom0s let go of the source LVs",
     )
 
-    # 5. Started at the destination once the dom0 shows the guest stopped; its downtime
-    #    ends when it answers.
+    # 5. Started at the destination once the dom0 shows the guest stopped; a watcher there
+    #    marks the downtime's end when it answers.
     for move in dests:
         preflight.xen_stopped(
             name=f"{move.guest.name}: not running on {move.source.name} (split-brain guard)",
@@ -116,22 +123,39 @@ for names in host.loop(window_rounds()):
         )
         move.to.end_state(move)
         if not move.migrated:
-            under = move.to.under(move)
-            net.wait_for_port(
-                name=f"{move.guest.name}: answers SSH {under}",
-                address=move.guest.address,
-                port=move.guest.ssh.port,
-                timeout=move.guest.boot_timeout or move.to.connect_timeout,
+            journal.watch(
+                name=f"{move.guest.name}: started; its answer watched for {move.to.under(move)}",
+                **answer(move),
             )
-            journal.milestone(
-                name=f"{move.guest.name}: downtime ends (SSH answers {under})",
-                guest=move.guest.name,
-                step=move.to.answering,
-                state_dir=move.state_dir,
+    flow.barrier(name=f"cutover of {label}: started", label=f"{label}: started")
+
+
+def answer(move: Move) -> dict:
+    guest = move.guest
+    return {
+        "guest": guest.name,
+        "address": guest.address,
+        "port": guest.ssh.port,
+        "timeout": guest.boot_timeout or move.to.connect_timeout,
+        "step": move.to.answering,
+        "state_dir": move.state_dir,
+    }
+
+
+def complete(names: list[str]) -> None:
+    """An earlier round's guests, booted meanwhile: answering, their addresses announced
+    from inside them, their moves complete."""
+    dests, guests = mine("dest", names), mine("guest", names)
+    label = ", ".join(names)
+    for move in dests:
+        if not move.migrated:
+            journal.answered(
+                name=f"{move.guest.name}: answers SSH {move.to.under(move)}",
+                **answer(move),
             )
     flow.barrier(name=f"cutover of {label}: they answer", label=f"{label}: they answer")
 
-    # 6. From inside the moved guest: its addresses taken back; then the move is complete.
+    # From inside the moved guest: its addresses taken back; then the move is complete.
     for move in guests:
         if not move.migrated:
             steps.announce(move, move.to.where(move))
@@ -146,3 +170,13 @@ for names in host.loop(window_rounds()):
             state_dir=move.state_dir,
             requires=[move.guest.name],  # it announced its addresses in this run
         )
+
+
+# Round by round: a round's windows, then the previous round's guests, which booted
+# during them, answer and announce. The last round's are waited for on their own.
+rounds = window_rounds()
+for now, booted in host.loop(list(zip([*rounds, []], [[], *rounds], strict=True))):
+    if mine("source", now) or mine("dest", now) or mine("guest", now):
+        window(now)
+    if mine("dest", booted) or mine("guest", booted):
+        complete(booted)

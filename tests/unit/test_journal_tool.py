@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,3 +159,98 @@ def test_check_keeps_the_comparison_s_own_failure(tmp_path):
     result = tool(tmp_path, "integrity:/var", "check", "sh", "-c", "exit 23")
     assert result.returncode == 23
     assert (records(tmp_path)[-1]["rc"], records(tmp_path)[-1]["differences"]) == (23, 0)
+
+
+# The boot watcher: the cutover starts a guest and goes on; the watcher marks its answer.
+
+
+@pytest.fixture
+def listener():
+    """A TCP port on this machine that answers while the fixture lasts."""
+    server = socket.create_server(("127.0.0.1", 0))
+    yield server.getsockname()[1]
+    server.close()
+
+
+def free_port() -> int:
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        return server.getsockname()[1]  # closed again: nothing answers there
+
+
+def steps(state: Path) -> list[tuple[str, str]]:
+    return [(r["step"], r["event"]) for r in records(state)]
+
+
+def test_the_watcher_marks_the_answer_and_wait_sees_it(tmp_path, listener):
+    started = tool(tmp_path, "kvm-answering", "watch", "60", "127.0.0.1", str(listener))
+    assert started.returncode == 0, started.stderr
+    assert tool(tmp_path, "kvm-answering", "wait").returncode == 0
+    assert steps(tmp_path) == [("kvm-answering", "mark")]
+    assert tool(tmp_path, "kvm-answering", "marked").returncode == 0
+    # Marked: a second watch starts nothing and marks nothing again.
+    first = (tmp_path / "watching" / "web1").read_text()
+    again = tool(tmp_path, "kvm-answering", "watch", "60", "127.0.0.1", str(listener))
+    assert again.returncode == 0
+    assert (tmp_path / "watching" / "web1").read_text() == first, "no second watcher"
+    assert tool(tmp_path, "kvm-answering", "wait").returncode == 0
+    assert steps(tmp_path) == [("kvm-answering", "mark")]
+
+
+def test_the_watcher_returns_at_once_and_marks_when_the_port_opens(tmp_path):
+    port = free_port()
+    started = time.monotonic()
+    assert tool(tmp_path, "kvm-answering", "watch", "60", "127.0.0.1", str(port)).returncode == 0
+    assert time.monotonic() - started < 5, "the run goes on while the guest boots"
+    assert tool(tmp_path, "kvm-answering", "marked").returncode == 1
+    pid = int((tmp_path / "watching" / "web1").read_text().split()[0])
+    assert alive(pid)
+    with socket.create_server(("127.0.0.1", port)):
+        opened = time.time()
+        assert tool(tmp_path, "kvm-answering", "wait").returncode == 0
+    (mark,) = records(tmp_path)
+    assert opened <= float(mark["time"]) <= opened + 8, "marked when it answered"
+    assert wait_until(lambda: not alive(pid), timeout=10)
+
+
+def test_a_watch_that_times_out_marks_nothing_and_wait_says_so(tmp_path):
+    port = free_port()
+    assert tool(tmp_path, "kvm-answering", "watch", "2", "127.0.0.1", str(port)).returncode == 0
+    waited = tool(tmp_path, "kvm-answering", "wait")
+    assert waited.returncode == 3
+    assert not (tmp_path / "journal" / "web1.jsonl").exists()
+
+
+def test_a_rollback_ends_the_attempt_the_watcher_watched_for(tmp_path):
+    port = free_port()
+    assert tool(tmp_path, "kvm-answering", "watch", "60", "127.0.0.1", str(port)).returncode == 0
+    pid = int((tmp_path / "watching" / "web1").read_text().split()[0])
+    assert tool(tmp_path, "rolled-back", "mark").returncode == 0
+    # The old watcher is no watcher of the new attempt: wait does not count on it.
+    assert tool(tmp_path, "kvm-answering", "wait").returncode == 3
+    with socket.create_server(("127.0.0.1", port)):
+        assert wait_until(lambda: not alive(pid), timeout=15)
+    assert steps(tmp_path) == [("rolled-back", "mark")], "nothing marked for the new attempt"
+    assert tool(tmp_path, "kvm-answering", "marked").returncode == 1
+
+
+def test_marked_reads_the_current_attempt_only(tmp_path):
+    assert tool(tmp_path, "kvm-answering", "mark").returncode == 0
+    assert tool(tmp_path, "kvm-answering", "marked").returncode == 0
+    assert tool(tmp_path, "rolled-back", "mark").returncode == 0
+    assert tool(tmp_path, "kvm-answering", "marked").returncode == 1
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("60", "127.0.0.1; touch /tmp/x", "22"),
+        ("60", "$(id)", "22"),
+        ("", "127.0.0.1", "22"),
+        ("60", "127.0.0.1", "22x"),
+        ("60", "127.0.0.1"),
+    ],
+)
+def test_watch_refuses_what_is_not_seconds_an_address_and_a_port(tmp_path, args):
+    result = tool(tmp_path, "kvm-answering", "watch", *args)
+    assert result.returncode == 2
+    assert not (tmp_path / "watching").exists()
