@@ -15,8 +15,9 @@ limited to the three move groups at once.
 Each downtime comes from the guest's journal on the KVM host (``downtime-start`` to SSH
 answering, as bench/downtime.py reads it): the one alone from the attempt the rollback
 ended, the wave's from the current attempt (``xen2kvm.journal.current``: a rollback
-starts the move afresh). The windows of the wave's guests are placed on one time axis by
-their ``downtime-start`` marks (one journal clock, the KVM host's).
+starts the move afresh). The wave's windows are placed on one time axis, each from its
+``downtime-start`` to its answer (one journal clock, the KVM host's): a cutover that
+starts the next round while a guest boots shows windows that overlap.
 
 Prints the table and ends with one line ``bench wave: guests=3 ratio=X
 worst_downtime_ratio=Y``: the wave's cutover run's wall time over the slowest single
@@ -116,17 +117,21 @@ def summary_line(results: Sequence[Result], wave_run: float) -> str:
 
 
 def table(results: Sequence[Result], wave_run: float) -> list[str]:
-    """One line per guest, in the order of their windows in the wave, then the totals and
-    the summary line."""
+    """One line per guest, in the order of their windows in the wave (each window from its
+    ``downtime-start`` to its answer, in seconds after the first window began: a window
+    that begins before the one above it ends overlaps it), then the totals and the
+    summary line."""
     first = min(r.wave_start for r in results)
     lines = [
         f"  {'guest':<10} {'alone: downtime':>16} {'cutover run':>12}   "
-        f"{'wave: window at':>16} {'downtime':>9}   {'ratio':>6}"
+        f"{'wave: window':>20} {'downtime':>9}   {'ratio':>6}"
     ]
     for r in sorted(results, key=lambda r: r.wave_start):
+        start = r.wave_start - first
+        window = f"+{start:.1f} to +{start + r.wave:.1f}"
         lines.append(
             f"  {r.guest:<10} {r.alone:14.1f} s {r.alone_run:10.1f} s   "
-            f"{'+' + format(r.wave_start - first, '.1f'):>14} s {r.wave:7.1f} s   {r.ratio:6.2f}"
+            f"{window:>18} s {r.wave:7.1f} s   {r.ratio:6.2f}"
         )
     slowest = max(results, key=lambda r: r.alone_run)
     lines.append(

@@ -115,11 +115,30 @@ def test_the_summary_line():
 def test_the_table_in_the_order_of_the_windows():
     lines = table(list(reversed(results())), WAVE_RUN)
     rows = [line.split() for line in lines[1:4]]
-    # guest, alone: downtime, run; wave: where its window began after the first, downtime
-    assert [(r[0], r[1], r[3], r[5], r[7], r[9]) for r in rows] == [
-        ("web1", "127.0", "400.0", "+0.0", "132.0", "1.04"),
-        ("legacy1", "146.0", "380.5", "+140.0", "162.0", "1.11"),
-        ("mail1", "136.0", "470.0", "+310.0", "141.0", "1.04"),
+    # guest, alone: downtime, run; wave: its window after the first began, downtime, ratio
+    assert [(r[0], r[1], r[3], " ".join(r[5:8]), r[9], r[11]) for r in rows] == [
+        ("web1", "127.0", "400.0", "+0.0 to +132.0", "132.0", "1.04"),
+        ("legacy1", "146.0", "380.5", "+140.0 to +302.0", "162.0", "1.11"),
+        ("mail1", "136.0", "470.0", "+310.0 to +451.0", "141.0", "1.04"),
     ]
     assert "slowest alone (mail1) 470.0 s = 2.66" in lines[4]
     assert lines[-1] == summary_line(results(), WAVE_RUN)
+
+
+def test_a_window_that_begins_before_the_last_answered_shows_it():
+    # a cutover that starts the next round while the last guest boots: legacy1's window
+    # began 20 s before web1 answered
+    overlapped = [
+        result("web1", JOURNALS["web1"], 400),
+        result(
+            "legacy1",
+            journal(
+                "legacy1",
+                LEGACY1_ALONE,
+                move("legacy1", T + 2112, 21, {"/": (4, 9), "/var": (1, 6)}, {"/": 10}, 14, 110),
+            ),
+            380.5,
+        ),
+    ]
+    rows = [line.split() for line in table(overlapped, 800)[1:3]]
+    assert [" ".join(r[5:8]) for r in rows] == ["+0.0 to +132.0", "+112.0 to +272.0"]
