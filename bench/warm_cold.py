@@ -1,0 +1,511 @@
+"""Benchmark: one guest migrated cold (stopped first, then the full copy, as virt-v2v
+works) against our warm path, on the lab: the data copy inside the window, and the whole
+downtime.
+
+    xen2kvm lab exec -- python bench/warm_cold.py [--guest web1] [--churn-mib 50]
+
+Needs a lab where the guest is not migrated yet (a fresh ``xen2kvm lab up``); it migrates
+it. The warm path is bench/downtime.py's: the deploy's plan, prepare and presync phases
+for ``move_<guest>``, the churn (about 2 % of the guest's files changed, CHURN_MIB MiB of
+new data), then the cutover, timed, and its journal broken down by step.
+
+The cold path's copy is measured in the same run between the same hosts, from what a cold
+migration copies: right after the warm cutover the guest runs on KVM, and its Xen LVs are
+as it left them, stopped and unused. The bench stops the KVM domain (as in a cold window,
+nothing of the guest runs during the copy), mounts the Xen LVs read-only on the dom0
+(below a directory of its own, ``ro,nodev,nosuid,noexec`` as the cutover mounts them),
+lets the KVM host's migration key read them as the cutover does (the same authorized_keys
+line: ``rrsync -ro``, from the KVM host's address only) and, on the KVM host, pulls every
+filesystem with the tool's own copy (``operations.sync.RSYNC``, the same excludes, the
+migration key and the dom0's known_hosts the cutover used) into an empty scratch
+filesystem (an ext4 LV in the KVM host's VG as large as the guest's filesystems, made for
+the purpose): the full copy, timed there per filesystem. Then all of it is undone, and the
+KVM domain started again, timed to SSH as bench/downtime.py's floor (b) does.
+
+The cold downtime is computed, not run end to end: the warm run's downtime with its final
+copies replaced by the full copy. It assumes a cold migration's shutdown, set-up (mounts,
+keys), integrity check (a ``--checksum`` comparison reads every file on both sides, however
+the copy was made), fix-ups and start and boot take what the warm run's took. The full
+copy reads LVs the cutover's integrity check has just read in full: what the machine
+still caches of them makes it faster than a copy from cold disks (caches are not dropped:
+the lab's dom0 shares the machine's kernel).
+
+Prints both breakdowns and ends with one line ``bench warm_cold: guest=G copy_ratio=X
+downtime_ratio=Y``: the full copy's seconds over the warm cutover's final copies' seconds
+(both inside the window), and the cold downtime over the warm one. Not part of CI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import sys
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.downtime import (  # noqa: E402
+    JOURNALS,
+    Breakdown,
+    NoCutover,
+    Step,
+    breakdown,
+    churn,
+    deploy,
+    floor_boot,
+    must,
+    setup_seconds,
+    ssh,
+)
+from operations.sync import RSYNC, access_line  # noqa: E402
+from tasks.destinations.kvm import Kvm  # noqa: E402
+from tasks.steps import RUNTIME  # noqa: E402
+from tests.lab.runs import journal  # noqa: E402
+from xen2kvm import paths  # noqa: E402
+from xen2kvm.fstab import parse_fstab  # noqa: E402
+from xen2kvm.inventory import Fleet, Guest, load_fleet, move_group  # noqa: E402
+from xen2kvm.journal import DOWNTIME_START, current  # noqa: E402
+from xen2kvm.planinputs import PlanInputs  # noqa: E402
+from xen2kvm.planner import source_volumes  # noqa: E402
+from xen2kvm.units import MIB  # noqa: E402
+from xen2kvm.xenconfig import parse_xen_config  # noqa: E402
+
+BENCH_DIR = "/var/lib/x2k-bench"  # on the dom0 and the KVM host, for the time of the copy
+DOM0_BASE = f"{BENCH_DIR}/cold"  # on the dom0: the read-only mounts (rrsync's root)
+SCRATCH_LV = "x2k-bench-cold"  # in the KVM host's VG
+SCRATCH = f"{BENCH_DIR}/scratch"  # on the KVM host: where the scratch LV is mounted
+MARGIN_MIB = 64  # the scratch filesystem's room beyond the guest's filesystems' sizes
+TAG = "x2k-cold"
+
+# --- the pure part: what the cold copy reads, its output, the two downtimes ---------
+
+
+@dataclass(frozen=True)
+class Filesystem:
+    """One filesystem of the guest, as its dom0 holds it (from its frozen plan inputs)."""
+
+    mountpoint: str
+    device: str  # the LV on the dom0
+    size: int  # the LV's bytes
+
+
+def filesystems(inputs: str, guest: str, where: str = "<plan inputs>") -> list[Filesystem]:
+    """The guest's filesystems (not swap), parents first, from the plan inputs its first
+    presync froze on the KVM host (``paths.plan_inputs``), read as the deploy reads them."""
+    frozen = PlanInputs.from_json(inputs)
+    domain = parse_xen_config(frozen.xen_config, where)
+    volumes = source_volumes(
+        guest, domain, parse_fstab(frozen.fstab), frozen.sizes, frozen.filesystems
+    )
+    found = [
+        Filesystem(v.mountpoint, v.device, v.size) for v in volumes if v.mountpoint is not None
+    ]
+    return sorted(found, key=lambda f: parents_first(f.mountpoint))
+
+
+def parents_first(mountpoint: str) -> tuple[bool, int, str]:
+    """Sort key for mount points: ``/`` first, then each parent before its children (as
+    the deploy mounts them: ``tasks.move.parents_first``)."""
+    return (mountpoint != "/", mountpoint.count("/"), mountpoint)
+
+
+def xen_domain(inputs: str) -> str | None:
+    """The Xen domain's name its frozen config gives (what ``xl list`` shows)."""
+    return parse_xen_config(PlanInputs.from_json(inputs).xen_config).name
+
+
+def excludes(mountpoint: str) -> list[str]:
+    """What the tool's copy of that filesystem leaves out (``tasks.steps.excludes`` for a
+    KVM host): the files the tool writes itself and the runtime trees, on ``/``."""
+    return list(Kvm.own_files + RUNTIME if mountpoint == "/" else ("/lost+found",))
+
+
+def scratch_mib(found: Sequence[Filesystem]) -> int:
+    """The scratch filesystem's size: the guest's filesystems' together, and a margin."""
+    return -(-sum(f.size for f in found) // MIB) + MARGIN_MIB
+
+
+class ColdCopyFailed(RuntimeError):
+    """A filesystem's copy failed, or the output lacks one."""
+
+
+def cold_copies(output: str, mountpoints: Sequence[str]) -> list[Step]:
+    """The full copy, one step per filesystem, from the KVM host's output (``x2k-cold
+    step=/var rc=0 start=T0 end=T1 bytes=B`` lines, in the order of ``mountpoints``)."""
+    found: dict[str, dict[str, str]] = {}
+    for line in output.splitlines():
+        if line.startswith(f"{TAG} "):
+            pairs = dict(item.split("=", 1) for item in line.split()[1:])
+            found[pairs["step"]] = pairs
+    steps = []
+    for mountpoint in mountpoints:
+        copy = found.get(mountpoint)
+        if copy is None:
+            raise ColdCopyFailed(f"no copy of {mountpoint} in the output")
+        if copy["rc"] != "0":
+            raise ColdCopyFailed(f"the copy of {mountpoint} failed (rsync rc {copy['rc']})")
+        moved = int(copy["bytes"]) / MIB
+        seconds = float(copy["end"]) - float(copy["start"])
+        steps.append(Step(f"full copy {mountpoint}", seconds, f"{moved:.1f} MiB moved"))
+    return steps
+
+
+@dataclass(frozen=True)
+class Cold:
+    """The cold path: the full copy measured, the rest of the window as the warm run's."""
+
+    warm: Breakdown
+    copies: tuple[Step, ...]
+
+    @property
+    def copy(self) -> float:
+        return sum(step.seconds for step in self.copies)
+
+    @property
+    def downtime(self) -> float:
+        """The warm downtime with its final copies replaced by the full copy."""
+        return self.warm.downtime - self.warm.final_rsync + self.copy
+
+    def rows(self) -> list[Step]:
+        """Its downtime by step: they add up to ``downtime``."""
+        same = "as the warm run (assumed)"
+        warm = self.warm
+        return [
+            Step("shutdown", warm.shutdown, same),
+            Step("set-up", warm.setup, same),
+            *self.copies,
+            *(Step(s.name, s.seconds, f"{same}: the same comparison") for s in warm.checks),
+            Step("between steps", warm.between, same),
+            Step("fix-ups", warm.fixups, same),
+            Step("start and boot", warm.boot, same),
+        ]
+
+    @property
+    def copy_ratio(self) -> float | None:
+        """The full copy over the warm final copies (inside the window both)."""
+        return self.copy / self.warm.final_rsync if self.warm.final_rsync > 0 else None
+
+    @property
+    def downtime_ratio(self) -> float | None:
+        return self.downtime / self.warm.downtime if self.warm.downtime > 0 else None
+
+
+def ratio(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f}"
+
+
+def summary_line(guest: str, cold: Cold) -> str:
+    return (
+        f"bench warm_cold: guest={guest} copy_ratio={ratio(cold.copy_ratio)} "
+        f"downtime_ratio={ratio(cold.downtime_ratio)}"
+    )
+
+
+def report(guest: str, cold: Cold, setup_found: bool, boot: float | None = None) -> list[str]:
+    """Both breakdowns, what the cold one assumes, and the summary line last. ``boot``:
+    the KVM start and boot timed by hand after the cold copy, shown beside the warm run's."""
+    warm = cold.warm
+    lines = [f"{guest}, warm (this run's cutover, from its journal):"]
+    lines += [f"  {s.name:<24} {s.seconds:8.1f} s  {s.note}" for s in warm.rows()]
+    lines.append(f"  {'downtime':<24} {warm.downtime:8.1f} s  {DOWNTIME_START} to answering")
+    if not setup_found:
+        lines.append("  (set-up not found in the run's output: the shutdown includes it)")
+    lines.append(f"{guest}, cold (the full copy measured, the rest as the warm run's):")
+    lines += [f"  {s.name:<24} {s.seconds:8.1f} s  {s.note}" for s in cold.rows()]
+    lines.append(f"  {'downtime':<24} {cold.downtime:8.1f} s  computed")
+    checks = sum(s.seconds for s in warm.checks)
+    lines.append(
+        "assumed: a cold migration's shutdown, set-up, integrity check, fix-ups and start and "
+        "boot take what the warm run's took; without the integrity check (virt-v2v does "
+        f"none) the cold downtime would be {cold.downtime - checks:.1f} s"
+    )
+    if boot is not None:
+        lines.append(
+            f"start and boot after the cold copy, by hand: {boot:.1f} s (the warm run's: "
+            f"{warm.boot:.1f} s, which the cold downtime uses)"
+        )
+    lines.append(
+        f"copy inside the window: {cold.copy:.1f} s cold / {warm.final_rsync:.1f} s warm = "
+        f"{ratio(cold.copy_ratio)}; downtime: {cold.downtime:.1f} s cold / "
+        f"{warm.downtime:.1f} s warm = {ratio(cold.downtime_ratio)}"
+    )
+    lines.append(summary_line(guest, cold))
+    return lines
+
+
+# --- the lab --------------------------------------------------------------------------
+
+# On the KVM host: the domain stopped (cleanly, else destroyed after 60 s), as in
+# bench/downtime.py's FLOOR_BOOT.
+KVM_STOP = r"""
+set -u
+uri=$1 domain=$2
+state() { virsh -c "$uri" domstate "$domain" 2>/dev/null | head -n 1; }
+virsh -c "$uri" shutdown "$domain" >/dev/null
+until=$(($(date +%s) + 60))
+while [ "$(state)" != "shut off" ]; do
+    if [ "$(date +%s)" -ge "$until" ]; then
+        virsh -c "$uri" destroy "$domain" >/dev/null; break
+    fi
+    sleep 0.5
+done
+[ "$(state)" = "shut off" ]
+"""
+
+# On the dom0: the stopped guest's LVs mounted read-only, parents first (each
+# argument pair: a device and its mount point); refused while its Xen domain runs.
+DOM0_MOUNT = r"""
+set -eu
+domain=$1; shift
+if xl list | awk 'NR>1 {print $1}' | grep -qxF -- "$domain"; then
+    echo "the Xen domain $domain runs: its LVs are not mounted" >&2; exit 3
+fi
+while [ $# -gt 0 ]; do
+    [ -d "$2" ] || mkdir -p "$2"
+    mount -o ro,nodev,nosuid,noexec "$1" "$2"
+    shift 2
+done
+"""
+
+# On the dom0: each mount point unmounted, children first, then the directories removed
+# (rmdir: never anything with files in it).
+DOM0_UNMOUNT = r"""
+rc=0
+for path in "$@"; do
+    if findmnt -n "$path" >/dev/null; then umount "$path" || rc=1; fi
+done
+for path in "$@"; do rmdir "$path" 2>/dev/null || true; done
+exit $rc
+"""
+
+# On the dom0: a line added to, or taken out of (that line exactly), authorized_keys.
+KEY_IN = r"""
+set -eu
+line=$1 keys=$2
+mkdir -p -m 0700 "$(dirname "$keys")"
+printf '%s\n' "$line" >> "$keys"
+chmod 0600 "$keys"
+"""
+KEY_OUT = r"""
+set -eu
+line=$1 keys=$2
+grep -vxF -e "$line" "$keys" > "$keys.x2k-bench" || true
+cat "$keys.x2k-bench" > "$keys"
+rm -f "$keys.x2k-bench"
+"""
+AUTHORIZED_KEYS = "/root/.ssh/authorized_keys"  # on the dom0, as sync.access edits it
+
+# On the KVM host: an empty ext4 LV mounted as the scratch directory, as the tool mounts
+# a new tree; and its removal.
+SCRATCH_UP = r"""
+set -eu
+vg=$1 name=$2 mib=$3 into=$4
+free=$(vgs --noheadings --units m --nosuffix -o vg_free "$vg" | tr -d ' ' | cut -d. -f1)
+if [ "$free" -lt "$mib" ]; then
+    echo "$vg has ${free} MiB free, the scratch copy needs ${mib} MiB" >&2; exit 3
+fi
+lvcreate -q -y -n "$name" -L "${mib}m" "$vg" >/dev/null
+mkfs.ext4 -q -F "/dev/$vg/$name"
+mkdir -p "$into"
+mount -o nodev,nosuid,noexec "/dev/$vg/$name" "$into"
+"""
+SCRATCH_DOWN = r"""
+rc=0
+vg=$1 name=$2 into=$3
+if findmnt -n "$into" >/dev/null; then umount "$into" || rc=1; fi
+rmdir "$into" "$(dirname "$into")" 2>/dev/null || true
+if lvs "$vg/$name" >/dev/null 2>&1; then lvremove -q -y "$vg/$name" >/dev/null || rc=1; fi
+exit $rc
+"""
+
+# On the KVM host: each copy timed, one line each (bytes: rsync --stats, as x2k-journal
+# reads them). The copies themselves are appended below this, one ``timed`` line each.
+COLD_COPY = rf"""
+set -u
+out=$(mktemp /var/tmp/x2k-bench-cold-out.XXXXXX)
+timed() {{
+    step=$1; shift
+    t0=$(date +%s.%N)
+    "$@" > "$out" 2>&1
+    rc=$?
+    t1=$(date +%s.%N)
+    bytes=$(sed -n 's/^Total bytes received: \([0-9,.]*\).*/\1/p' "$out" | tr -d ,. | tail -n 1)
+    [ "$rc" -eq 0 ] || sed 's/^.*\r//' "$out" | tail -n 5 >&2
+    echo "{TAG} step=$step rc=$rc start=$t0 end=$t1 bytes=${{bytes:-0}}"
+}}
+"""
+
+
+def copy_script(
+    found: Sequence[Filesystem],
+    guest: str,
+    dialled: str,
+    key: str,
+    known: str,
+    into: str = SCRATCH,
+) -> str:
+    """COLD_COPY with one ``timed`` rsync per filesystem, parents first: from the dom0's
+    read-only mounts (through rrsync, whose root is DOM0_BASE) into ``into``."""
+    transport = shlex.join(
+        ["ssh", "-i", key, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+         "-o", f"UserKnownHostsFile={known}"]
+    )  # fmt: skip
+    lines = [COLD_COPY]
+    for fs in found:
+        inside = "" if fs.mountpoint == "/" else fs.mountpoint
+        command = [*shlex.split(RSYNC), "-e", transport]
+        for exclude in excludes(fs.mountpoint):
+            command += ["--exclude", exclude]
+        command += [f"root@{dialled}:/{guest}{inside}/", f"{into}{inside}/"]
+        lines.append(f"mkdir -p {shlex.quote(into + inside)}")
+        lines.append(f"timed {shlex.quote(fs.mountpoint)} {shlex.join(command)}")
+    lines.append('rm -f "$out"')
+    return "\n".join(lines) + "\n"
+
+
+def run(host: str, script: str, args: Sequence[str], what: str) -> str:
+    """``script`` run by bash on ``host`` with ``args``; the bench stops when it fails."""
+    return must(host, f"bash -s -- {shlex.join(args)}", script, what)
+
+
+def undo(host: str, script: str, args: Sequence[str], what: str) -> None:
+    """As ``run``, to undo what the bench set up: a failure is said, loudly, not fatal."""
+    result = ssh(host, f"bash -s -- {shlex.join(args)}", script)
+    if result.returncode != 0:
+        print(f"    {host}: {what} NOT undone: {result.stderr.strip()[-500:]}", flush=True)
+
+
+def cold_copy(fleet: Fleet, guest: Guest, domain: str, found: list[Filesystem]) -> list[Step]:
+    """The full copy from the stopped guest's read-only LVs on its dom0 to a scratch
+    filesystem on the KVM host, timed there, with the guest stopped on KVM meanwhile (as
+    in a cold window nothing of it runs); all of it undone after, but the KVM start."""
+    dom0, kvm = fleet.xen_hosts[guest.xen_host], fleet.kvm_hosts[str(guest.kvm_host)]
+    dialled = dom0.migration_address or dom0.address
+    # Where the KVM host's copies come from, as the dom0 sees them (Move.dom0_address).
+    both = dom0.migration_address and kvm.migration_address
+    coming = str(kvm.migration_address if both else kvm.address)
+    key = paths.migration_key(kvm.state_dir)
+    known = paths.known_hosts(kvm.state_dir, dom0.name)
+    public = must(kvm.name, f"cat {shlex.quote(key)}.pub", what="reading the migration key")
+    line = access_line(public, coming, DOM0_BASE)
+    top = f"{DOM0_BASE}/{guest.name}"
+    mounts = [(f.device, top + ("" if f.mountpoint == "/" else f.mountpoint)) for f in found]
+    mib = scratch_mib(found)
+    with ExitStack() as stack:
+        stack.push(_restart(kvm.name, kvm.libvirt_uri, guest.domain_name))
+        run(kvm.name, KVM_STOP, [kvm.libvirt_uri, guest.domain_name], "stopping it on KVM")
+        print(f"    {kvm.name}: {guest.domain_name} stopped", flush=True)
+
+        made = [path for _, path in reversed(mounts)] + [DOM0_BASE, BENCH_DIR]
+        stack.callback(undo, dom0.name, DOM0_UNMOUNT, made, "the read-only mounts")
+        pairs = [item for pair in mounts for item in pair]
+        run(dom0.name, DOM0_MOUNT, [domain, *pairs], "the read-only mounts")
+        keys = [line, AUTHORIZED_KEYS]
+        stack.callback(undo, dom0.name, KEY_OUT, keys, "the migration key's access")
+        run(dom0.name, KEY_IN, keys, "letting the migration key in")
+        print(
+            f"    {dom0.name}: {len(found)} filesystems read-only below {top}, readable by "
+            f"{kvm.name}'s migration key (rrsync -ro, from {coming})",
+            flush=True,
+        )
+
+        stack.callback(undo, kvm.name, SCRATCH_DOWN, [kvm.vg, SCRATCH_LV, SCRATCH], "scratch")
+        run(kvm.name, SCRATCH_UP, [kvm.vg, SCRATCH_LV, str(mib), SCRATCH], "the scratch LV")
+        print(f"    {kvm.name}: an empty {mib} MiB ext4 LV {kvm.vg}/{SCRATCH_LV}", flush=True)
+
+        script = copy_script(found, guest.name, dialled, key, known)
+        result = ssh(kvm.name, "bash -s", script, timeout=7200)
+        try:
+            return cold_copies(result.stdout, [f.mountpoint for f in found])
+        except ColdCopyFailed as exc:
+            sys.exit(f"{kvm.name}: {exc}:\n{result.stdout[-2000:]}{result.stderr[-2000:]}")
+
+
+ExitCallback = Callable[
+    [type[BaseException] | None, BaseException | None, TracebackType | None], bool
+]
+
+
+def _restart(kvm: str, uri: str, domain: str) -> ExitCallback:
+    """An exit callback: when the bench stops early, the KVM domain started again (on the
+    way out as it should be, ``floor_boot`` starts it and times its boot)."""
+
+    def restart(
+        kind: type[BaseException] | None, value: BaseException | None, trace: TracebackType | None
+    ) -> bool:
+        if kind is not None:
+            started = ssh(kvm, f"virsh -c {shlex.quote(uri)} start {shlex.quote(domain)}")
+            said = "started again" if started.returncode == 0 else "NOT started again"
+            print(f"    {kvm}: {domain} {said}: {started.stderr.strip()[-300:]}", flush=True)
+        return False
+
+    return restart
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--guest", default="web1", help="a lab guest that moves to KVM")
+    parser.add_argument("--churn-mib", type=int, default=50, help="new data after presync")
+    args = parser.parse_args()
+    if "XEN2KVM_LAB_DIR" not in os.environ:
+        sys.exit("run it inside the lab: xen2kvm lab exec -- python bench/warm_cold.py")
+    if args.churn_mib < 1:
+        sys.exit("--churn-mib must be 1 or more")
+    fleet = load_fleet(ROOT / "inventory" / "lab.yml")
+    guest = fleet.guests.get(args.guest)
+    if guest is None or guest.kvm_host is None:
+        movers = ", ".join(g.name for g in fleet.guests.values() if g.kvm_host)
+        sys.exit(f"{args.guest}: not a lab guest that moves to KVM ({movers})")
+    kvm = fleet.kvm_hosts[guest.kvm_host]
+    group = move_group(guest.name)
+
+    if any(r.get("step") == DOWNTIME_START for r in current(journal(ssh, guest.name, kvm.name))):
+        sys.exit(
+            f"{guest.name}: its cutover has begun already ({JOURNALS}/{guest.name}.jsonl "
+            f"on {kvm.name}): xen2kvm lab down && xen2kvm lab up, then run this again"
+        )
+
+    print(f"1. warm: {guest.name} to the eve of its cutover ({group})", flush=True)
+    for phase in ("plan", "prepare", "presync"):
+        deploy(group, phase)
+    print(f"2. churn in the running {guest.name}", flush=True)
+    churn(guest.name, args.churn_mib)
+    print(f"3. warm: the cutover of {guest.name}", flush=True)
+    _, lines = deploy(group, "cutover")
+    setup = setup_seconds(lines, guest.name, guest.xen_host)
+    try:
+        warm = breakdown(journal(ssh, guest.name, kvm.name), setup)
+    except NoCutover as exc:
+        sys.exit(f"{guest.name}: {exc} ({JOURNALS}/{guest.name}.jsonl on {kvm.name})")
+
+    print(f"4. cold: the full copy of {guest.name}, {guest.xen_host} to {kvm.name}", flush=True)
+    frozen = paths.plan_inputs(kvm.state_dir, guest.name)
+    inputs = must(kvm.name, f"cat {shlex.quote(frozen)}", what="reading its plan inputs")
+    found = filesystems(inputs, guest.name, f"{kvm.name}:{frozen}")
+    domain = guest.xen_domain or xen_domain(inputs) or guest.name
+    copies = cold_copy(fleet, guest, domain, found)
+    for step in copies:
+        print(f"    {step.name}: {step.seconds:.1f} s, {step.note}", flush=True)
+    print(f"5. {guest.domain_name} started again on {kvm.name}, timed", flush=True)
+    boot = floor_boot(
+        kvm.name,
+        kvm.libvirt_uri,
+        guest.domain_name,
+        guest.address,
+        guest.ssh.port,
+        guest.boot_timeout or 600,
+    )
+
+    print()
+    print("\n".join(report(guest.name, Cold(warm, tuple(copies)), setup is not None, boot)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""bench/warm_cold.py's pure part: what the cold copy reads (the frozen plan inputs), the
+KVM host's copy script run here with the real rsync and its output read into steps, and
+the cold downtime computed from the warm cutover's journal."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bench.downtime import breakdown
+from bench.warm_cold import (
+    DOM0_BASE,
+    KEY_IN,
+    KEY_OUT,
+    Cold,
+    ColdCopyFailed,
+    Filesystem,
+    cold_copies,
+    copy_script,
+    excludes,
+    filesystems,
+    report,
+    scratch_mib,
+    summary_line,
+    xen_domain,
+)
+from operations.sync import access_line
+from tests.unit.journal_records import T, move
+from xen2kvm.lab import dom0, fleet, guestfiles
+from xen2kvm.planinputs import PlanInputs
+from xen2kvm.units import MIB
+
+
+def frozen(name: str) -> str:
+    """A lab guest's plan inputs as its first presync freezes them on kvm1: its Xen config
+    and fstab as the lab writes them, its LVs' sizes and what blkid reads on them."""
+    guest = fleet.load().guest(name)
+    devices = {disk: dom0.lv_path(name, disk.role) for disk in guest.disks}
+    return PlanInputs(
+        xen_config=dom0.xen_config(guest),
+        fstab=guestfiles.fstab(guest),
+        sizes={devices[d]: d.size_mib * MIB for d in guest.disks},
+        filesystems={
+            devices[d]: {
+                "TYPE": "ext4" if d.mountpoint else "swap",
+                "UUID": guest.fs_uuid(d),
+                "LABEL": guest.fs_label(d),
+            }
+            for d in guest.disks
+        },
+    ).to_json()
+
+
+def test_the_filesystems_a_cold_copy_reads_from_the_frozen_plan_inputs():
+    # mail1's fstab names /var by LABEL= and /srv by UUID=; its swap is not copied
+    assert filesystems(frozen("mail1"), "mail1") == [
+        Filesystem("/", "/dev/xenvg/mail1-root", 1536 * MIB),
+        Filesystem("/srv", "/dev/xenvg/mail1-srv", 256 * MIB),
+        Filesystem("/var", "/dev/xenvg/mail1-var", 512 * MIB),
+    ]
+    assert [f.mountpoint for f in filesystems(frozen("web1"), "web1")] == ["/", "/var"]
+
+
+def test_the_xen_domain_and_the_scratch_size():
+    assert xen_domain(frozen("legacy1")) == "legacy1"
+    # 1536 + 256 + 512 MiB of filesystems, and the margin
+    assert scratch_mib(filesystems(frozen("mail1"), "mail1")) == 2304 + 64
+    assert scratch_mib([Filesystem("/", "/dev/x", 10 * MIB + 1)]) == 11 + 64
+
+
+def test_the_cold_copy_leaves_out_what_the_tools_copies_leave_out():
+    root = excludes("/")
+    assert {"/proc/*", "/sys/*", "/dev/*", "/run/*", "/tmp/*", "/lost+found"} <= set(root)
+    assert "/etc/fstab" in root and "/boot/grub/" in root  # the tool writes those itself
+    assert excludes("/var") == ["/lost+found"]
+
+
+# As the KVM host prints it: one line per filesystem, date +%s.%N's times.
+OUTPUT = """\
+x2k-cold step=/ rc=0 start=1733000400.100000000 end=1733000688.400000000 bytes=851987456
+x2k-cold step=/var rc=0 start=1733000688.600000000 end=1733000731.000000000 bytes=161480704
+"""
+
+
+def test_the_full_copy_read_from_the_kvm_hosts_output():
+    steps = cold_copies("Warning: something rsync said\n" + OUTPUT, ["/", "/var"])
+    assert [(s.name, round(s.seconds, 2), s.note) for s in steps] == [
+        ("full copy /", 288.3, "812.5 MiB moved"),
+        ("full copy /var", 42.4, "154.0 MiB moved"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("output", "said"),
+    [
+        (OUTPUT.splitlines()[0], "no copy of /var"),
+        (OUTPUT.replace("step=/var rc=0", "step=/var rc=23"), "rsync rc 23"),
+    ],
+    ids=["missing", "failed"],
+)
+def test_a_copy_missing_or_failed_is_refused(output, said):
+    with pytest.raises(ColdCopyFailed, match=said):
+        cold_copies(output, ["/", "/var"])
+
+
+# web1's cutover: 12 s to the first copy, copies of 10.5 s and 4 s, checks of 12.5 and
+# 2.8 s, 17 s of fix-ups, 70 s to SSH: 128.8 s of downtime, 14.5 s of it final copies;
+# the full copy (OUTPUT) 288.3 + 42.4 s.
+WARM = move(
+    "web1",
+    T + 100,
+    shutdown=12,
+    copies={"/": (10.5, 52_000_000), "/var": (4.0, 1_000_000)},
+    checks={"/": 12.5, "/var": 2.8},
+    fixups=17,
+    boot=70,
+)
+
+
+def cold(setup: float | None = None) -> Cold:
+    return Cold(breakdown(WARM, setup), tuple(cold_copies(OUTPUT, ["/", "/var"])))
+
+
+def test_the_cold_downtime_is_the_warm_one_with_the_full_copy_in_place_of_the_final():
+    found = cold()
+    assert found.warm.downtime == pytest.approx(128.8)
+    assert found.warm.final_rsync == pytest.approx(14.5)
+    assert found.copy == pytest.approx(288.3 + 42.4)
+    assert found.downtime == pytest.approx(128.8 - 14.5 + 330.7)
+
+
+def test_the_cold_rows_add_up_and_say_what_is_assumed():
+    found = cold(setup=5)
+    rows = found.rows()
+    assert sum(row.seconds for row in rows) == pytest.approx(found.downtime)
+    named = {row.name: row for row in rows}
+    assert (named["shutdown"].seconds, named["set-up"].seconds) == (pytest.approx(7), 5)
+    assert named["integrity:/"].seconds == pytest.approx(12.5)
+    assert named["start and boot"].seconds == pytest.approx(70)
+    assert all("assumed" in row.note for row in rows if not row.name.startswith("full copy"))
+
+
+def test_the_ratios_and_the_summary_line():
+    found = cold()
+    assert found.copy_ratio == pytest.approx(330.7 / 14.5)  # 22.81
+    assert found.downtime_ratio == pytest.approx(445.0 / 128.8)  # 3.45
+    assert summary_line("web1", found) == (
+        "bench warm_cold: guest=web1 copy_ratio=22.81 downtime_ratio=3.45"
+    )
+
+
+def test_the_report_ends_with_the_summary_line():
+    lines = report("web1", cold(setup=5), setup_found=True, boot=66.2)
+    assert lines[-1] == summary_line("web1", cold(setup=5))
+    # the cold downtime without the checks (12.5 + 2.8 s): 445.0 - 15.3
+    assert any(line.endswith("the cold downtime would be 429.7 s") for line in lines)
+    by_hand = "start and boot after the cold copy, by hand: 66.2 s (the warm run's: 70.0 s"
+    assert any(line.startswith(by_hand) for line in lines)
+    assert "set-up not found" not in "\n".join(lines)
+    assert "set-up not found" in "\n".join(report("web1", cold(), setup_found=False))
+
+
+# The copy script, run here: ``ssh`` as rsync calls it runs the command on this host, the
+# path it asks for read below $X2K_DOM0 as rrsync -ro reads it below its root, each
+# filesystem its own directory (on the dom0 each is its own mount, where -x stops).
+FAKE_SSH = r"""#!/bin/bash
+while [ $# -gt 0 ]; do
+    case $1 in -i|-o|-l|-p) shift 2 ;; -*) shift ;; *) break ;; esac
+done
+shift
+args=("$@")
+path=${args[-1]#/}
+path=${path%/}
+args[-1]="$X2K_DOM0/${path//\//_}/"
+exec "${args[@]}"
+"""
+
+
+@pytest.mark.skipif(not shutil.which("rsync"), reason="needs rsync")
+def test_the_kvm_hosts_copy_script_run_with_the_real_rsync(tmp_path: Path):
+    source, into, bin_ = tmp_path / "dom0", tmp_path / "scratch", tmp_path / "bin"
+    (source / "web1/etc").mkdir(parents=True)
+    (source / "web1/etc/hostname").write_text("web1\n")
+    (source / "web1/etc/fstab").write_text("/dev/xvda2 / ext4 errors=remount-ro 0 1\n")
+    (source / "web1/proc/1").mkdir(parents=True)
+    (source / "web1/proc/1/status").write_text("a stopped guest's /proc holds nothing\n")
+    (source / "web1/var").mkdir()  # /var's mount point
+    (source / "web1/usr").mkdir()
+    (source / "web1/usr/big").write_bytes(os.urandom(2 * MIB))
+    (source / "web1_var/log").mkdir(parents=True)
+    (source / "web1_var/log/syslog").write_bytes(os.urandom(MIB))
+    (source / "web1_var/lost+found").mkdir()
+    (into / "lost+found").mkdir(parents=True)  # as mkfs.ext4 left it
+    bin_.mkdir()
+    (bin_ / "ssh").write_text(FAKE_SSH)
+    (bin_ / "ssh").chmod(0o755)
+    found = [
+        Filesystem("/", "/dev/xenvg/web1-root", 0),
+        Filesystem("/var", "/dev/xenvg/web1-var", 0),
+    ]
+    script = copy_script(found, "web1", "198.51.100.10", "/k/id_ed25519", "/k/kh", str(into))
+    env = {**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}", "X2K_DOM0": str(source)}
+    result = subprocess.run(
+        ["bash", "-s"], input=script, capture_output=True, text=True, env=env, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    steps = cold_copies(result.stdout, ["/", "/var"])
+    moved = [float(step.note.split()[0]) for step in steps]  # MiB, as rsync received them
+    assert 2.0 <= moved[0] < 2.2 and 1.0 <= moved[1] < 1.2, result.stdout
+    assert (into / "etc/hostname").read_text() == "web1\n"
+    assert (into / "var/log/syslog").read_bytes() == (source / "web1_var/log/syslog").read_bytes()
+    assert not (into / "etc/fstab").exists()  # the tool writes it: not copied
+    assert list((into / "proc").iterdir()) == []
+    assert (into / "lost+found").is_dir() and not (into / "var/lost+found").exists()
+
+
+def test_the_migration_keys_line_is_let_in_and_taken_out_exactly(tmp_path: Path):
+    keys = tmp_path / "authorized_keys"
+    public = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBxN0ymmF4N8ETjUeY0Y1Jr4Ck3p xen2kvm-migration"
+    tools = access_line(public, "198.51.100.20", "/var/lib/xen2kvm/source")
+    before = f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOperator operator\n{tools}\n"
+    keys.write_text(before)
+    ours = access_line(public, "198.51.100.20", DOM0_BASE)
+    assert f'command="/usr/bin/rrsync -ro {DOM0_BASE}"' in ours
+
+    let_in = bash(KEY_IN, ours, str(keys))
+    assert let_in.returncode == 0, let_in.stderr
+    assert keys.read_text() == f"{before}{ours}\n"
+    taken_out = bash(KEY_OUT, ours, str(keys))
+    assert taken_out.returncode == 0, taken_out.stderr
+    assert keys.read_text() == before  # the tool's own line for the same key is kept
+
+
+def bash(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """``bash -s -- ARGS`` with the script on stdin, as the bench runs it over ssh."""
+    return subprocess.run(
+        ["bash", "-s", "--", *args], input=script, capture_output=True, text=True, check=False
+    )
