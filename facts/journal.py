@@ -123,3 +123,65 @@ class MigrationCommand(FactBase[dict | None]):
             raise FactProcessError(f"not a running command's record: {output!r}")
         pid, start, now, step = fields
         return {"pid": int(pid), "step": step, "running": start != "-" and start == now}
+
+
+# The awk that reads a guest's recorded changes ("STEP ITEMIZE NAME" lines, see
+# x2k-journal) and prints each watched path they touched: the path itself or anything
+# below it changed, or a directory above it was made, replaced or removed (an ITEMIZE
+# starting with "." changed only attributes: a directory's time, say).
+_TOUCHED = r"""
+BEGIN { n = split(watched, w, " ") }
+{
+    step = $1; code = $2
+    name = substr($0, length(step) + length(code) + 3)
+    mountpoint = substr(step, index(step, ":") + 1)
+    if (name == "./") name = ""
+    path = (mountpoint == "/" ? "" : mountpoint) "/" name
+    sub(/\/+$/, "", path)
+    if (path == "") path = "/"
+    for (i = 1; i <= n; i++) {
+        p = w[i]
+        if (path == p || index(path, p "/") == 1 \
+            || (substr(code, 1, 1) != "." && (path == "/" || index(p, path "/") == 1)))
+            hit[p] = 1
+    }
+}
+END { for (p in hit) print p }
+"""
+
+
+class MigrationChanges(FactBase[list]):
+    """
+    Which of ``paths`` (in the guest's tree, as the guest sees them) the copies recorded
+    since the guest's last ``fixups-done`` changed: the path, anything below it, or a
+    directory on its way made, replaced or removed. ``["*"]`` when a copy's changes are
+    unknown (its ``x2k-journal`` was killed before it wrote them): anything may have
+    changed. Empty when nothing was recorded.
+
+    .. code:: python
+
+        ["/boot", "/root/.ssh/authorized_keys"]
+    """
+
+    default = list
+
+    @override
+    def command(self, state_dir: str, guest: str, paths: tuple[str, ...]) -> StringCommand:
+        for path in paths:
+            if (
+                path in ("", "/")
+                or not path.startswith("/")
+                or path.endswith("/")
+                or any(char.isspace() for char in path)
+            ):
+                raise ValueError(f"not a watched path: {path!r}")
+        return StringCommand(
+            "if cd", QuoteString(f"{state_dir}/changed/{guest}"), "2>/dev/null; then",
+            "if ls | grep -q '[.]open$'; then echo '*';",
+            "elif ls | grep -q '[.]list$'; then cat ./*.list | awk -v",
+            QuoteString(f"watched={' '.join(paths)}"), QuoteString(_TOUCHED), "; fi; fi",
+        )  # fmt: skip
+
+    @override
+    def process(self, output: list[str]) -> list:
+        return sorted(_nonblank(output))

@@ -8,7 +8,9 @@
 #                                                 the differences it found (its output
 #                                                 lines starting "X2K-DIFF "); exit 1 when
 #                                                 it found any (CMD's own code otherwise)
-#   x2k-journal STATE_DIR GUEST STEP mark         record that STEP happened now
+#   x2k-journal STATE_DIR GUEST STEP mark [REDONE] record that STEP happened now; for
+#                                                 fixups-done, with the fix-ups REDONE,
+#                                                 and the copies' changes are forgotten
 #   x2k-journal STATE_DIR GUEST - stop            stop the CMD a run left running for GUEST
 #                                                 (its step then gets a "stopped" record)
 #   x2k-journal STATE_DIR GUEST STEP marked       exit 0 if STEP is marked in the current
@@ -36,6 +38,7 @@ case "$guest/$step" in
 esac
 journal="$dir/journal/$guest.jsonl"
 running="$dir/running/$guest"
+changes="$dir/changed/$guest"
 mkdir -p "$dir/journal"
 
 record() {
@@ -127,10 +130,28 @@ case $action in
         done
         ;;
     mark)
-        record mark
+        # fixups-done: the fix-ups are current with every copy recorded so far (said
+        # which were redone, words of xen2kvm's own: a-z, 0-9, "-" and ",").
+        redone=${1:-}
+        case "$redone" in
+            *[!a-z0-9,-]*) echo "x2k-journal: not fix-up names: $redone" >&2; exit 2 ;;
+        esac
+        if [ "$step" = fixups-done ]; then
+            record mark ",\"redone\":\"$redone\""
+            rm -rf "$changes"
+        else
+            record mark
+        fi
         ;;
     run | check)
         record start
+        # A copy keeps what it changed in the tree (rsync's --out-format lines, "X2K-CHANGED
+        # ITEMIZE NAME") until the next fixups-done: "STEP ITEMIZE NAME" lines in a .list,
+        # whose .open stays when this tool is killed first (then anything may have changed).
+        case "$action/$step" in
+            run/*:/*) mkdir -p "$changes"; open="$changes/$(date +%s%N).open"; : > "$open" ;;
+            *) open= ;;
+        esac
         # The command's output, where xen2kvm status reads an open copy's progress.
         out="$dir/progress/$guest"
         mkdir -p "$dir/running" "$dir/progress"
@@ -152,12 +173,19 @@ case $action in
             differences=$(grep -c '^X2K-DIFF ' "$out")
             extra="$extra,\"differences\":$differences"
         fi
+        if [ -n "$open" ]; then
+            sed -n 's/^.*\r//; /^X2K-CHANGED /p' "$out" | awk -v step="$step" '{
+                code = substr($0, 13, 11); gsub(/ /, "", code)
+                print step " " code " " substr($0, 25)
+            }' > "${open%.open}.list" && rm -f "$open"
+        fi
         record end "$extra"
         # The end is recorded before the record goes: x2k-journal stop waits for it.
         grep -q "^$child " "$running" 2>/dev/null && rm -f "$running"
         # What the command printed, without rsync's progress updates (one \r-separated
-        # line that grows for as long as the copy runs): the last of each line only.
-        sed 's/^.*\r//' "$out"
+        # line that grows for as long as the copy runs): the last of each line only, and
+        # without the names a copy changed.
+        sed 's/^.*\r//' "$out" | grep -v '^X2K-CHANGED '
         # The output stays until the guest's next run: removing it here could remove the
         # next run's, started as soon as a stop saw this one's record go.
         if [ "$rc" -eq 0 ] && [ "$differences" -gt 0 ]; then

@@ -6,6 +6,7 @@ keeps a guest to one run at a time. The step names are ``xen2kvm.journal``'s.
 
 from __future__ import annotations
 
+import re
 import shlex
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,11 +15,20 @@ from pyinfra import host, logger
 from pyinfra.api import OperationError, OperationValueError, QuoteString, StringCommand, operation
 from pyinfra.operations import files
 
-from facts.journal import MigrationCommand, MigrationJournal, MigrationLock
+from facts.journal import MigrationChanges, MigrationCommand, MigrationJournal, MigrationLock
 from operations.net import plain_address
 from operations.util.checks import check_bool, check_guest, check_path
 from xen2kvm import runid
-from xen2kvm.journal import ANSWERING, KVM_ANSWERING, MILESTONES, TOOL, done
+from xen2kvm.journal import (
+    ANSWERING,
+    FIXUPS_DONE,
+    KVM_ANSWERING,
+    MILESTONES,
+    TOOL,
+    done,
+    fixups_current,
+    redone,
+)
 
 TOOL_SOURCE = Path(__file__).resolve().parent.parent / "files" / "x2k-journal.sh"
 
@@ -165,6 +175,40 @@ def answered(
     yield StringCommand(
         TOOL, QuoteString(state_dir), QuoteString(guest), QuoteString(step), "wait",
         *_fail(f"{guest}: {ip} port {port} did not answer within {timeout} s of its start"),
+    )  # fmt: skip
+
+
+@operation()
+def fixed(guest: str, fixups: dict[str, tuple[str, ...]], state_dir: str = "/var/lib/xen2kvm"):
+    """
+    Record that a guest's fix-ups are current with every copy so far (``fixups-done``,
+    naming those redone because a copy changed their files), after they ran; the copies'
+    recorded changes are then forgotten. Nothing when no copy ran since the last record.
+
+    + guest: the guest
+    + fixups: each fix-up's name (``bootloader``) and the paths in the guest's tree it
+      depends on (``/boot``), as the fix-ups were given them
+    + state_dir: where the journal lives
+
+    **Example:**
+
+    .. code:: python
+
+        journal.fixed(guest="web1", fixups={"bootloader": ("/boot",)})
+    """
+    check_guest(guest)
+    for name in fixups:
+        if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9-]+", name):
+            raise OperationValueError(f"a fix-up's name is a-z, 0-9 and '-': {name!r}")
+    records = host.get_fact(MigrationJournal, state_dir=state_dir, guest=guest)
+    if fixups_current(records):
+        host.noop(f"{guest}: no copy since its fix-ups")
+        return
+    paths = tuple(sorted({path for watched in fixups.values() for path in watched}))
+    touched = host.get_fact(MigrationChanges, state_dir=state_dir, guest=guest, paths=paths)
+    yield StringCommand(
+        TOOL, QuoteString(state_dir), QuoteString(guest), FIXUPS_DONE, "mark",
+        QuoteString(",".join(redone(records, touched, fixups))),
     )  # fmt: skip
 
 

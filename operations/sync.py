@@ -31,7 +31,13 @@ KEY_COMMENT = "xen2kvm-migration"
 # giving one file another's content. Without it, a changed file is written to a temporary
 # copy beside it and renamed: the final pass needs free space for the largest changed file
 # (its allocated blocks, --sparse keeps holes out of the copy too).
-RSYNC = "rsync -aHAXx --numeric-ids --delete --sparse --stats --info=progress2"
+# Each name the copy changed is printed as "X2K-CHANGED ITEMIZE NAME" (rsync escapes a
+# name's control characters): x2k-journal keeps them, for the fix-ups to know what a copy
+# touched (facts.journal.MigrationChanges).
+RSYNC = (
+    "rsync -aHAXx --numeric-ids --delete --sparse --stats --info=progress2"
+    " --out-format='X2K-CHANGED %i %n'"
+)
 # The integrity check: the same comparison, read-only (--dry-run), each difference one line
 # with rsync's itemized change (what differs: content, size, time, mode, owner, group, ACL,
 # xattrs, a link's target, a hard link, a device's number, a file missing or extra). With

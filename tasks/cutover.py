@@ -90,7 +90,7 @@ def window(names: list[str]) -> None:
         steps.trust_host_keys(move, source.name, move.dom0_dialled, "for the final copy")
         steps.copy(move, "cutover", source.name, move.dom0_dialled, f"/{move.guest.name}")
         steps.integrity(move, source.name, move.dom0_dialled, f"/{move.guest.name}")
-        move.to.fixups(move)
+        move.to.fixups(move, window=True)
         move.to.close(move)
         journal.milestone(
             name=f"{move.guest.name}: the new volumes are complete and let go",

@@ -13,10 +13,11 @@ from pyinfra.facts.files import FileContents
 from pyinfra.operations import files, python
 
 from facts.commands import CommandsMissing
+from facts.journal import MigrationChanges, MigrationJournal
 from operations import disk, journal, net, preflight, sync, xen
 from tasks.move import Move, moves
 from xen2kvm import paths, requirements, runid
-from xen2kvm.journal import INTEGRITY_SKIPPED, copy_step, integrity_step
+from xen2kvm.journal import INTEGRITY_SKIPPED, copy_step, integrity_step, redone
 
 # Warm passes: the first copies everything, each further one only what changed since;
 # they stop once a pass moves less than CONVERGED_BELOW (the delta has converged), and
@@ -284,3 +285,43 @@ def guest_locks(held: bool):
             state_dir=move.state_dir,
             held=held,
         )
+
+
+# Which fix-ups a guest's cutover must redo, once its final copy ran (read on the first
+# fix-up's ``_if``, at execution: the copies' changes are then known).
+_REDO: dict[tuple[str, str], list[str]] = {}
+
+
+def if_touched(move: Move, name: str, window: bool) -> dict:
+    """pyinfra's ``_if`` for the fix-up ``name`` (one of ``move.to.fixup_paths``): in the
+    cutover's window (``window``), it runs only when the copies since the last fix-ups
+    changed what it depends on (or the fix-ups never ran in this attempt); after a warm
+    copy, always. The journal's ``fixups-done`` says which ran again."""
+    if not window:
+        return {}
+    this, watched = ctx_host.get(), move.to.fixup_paths
+    key = (this.name, move.guest.name)
+
+    def needed() -> bool:
+        if key not in _REDO:
+            records = this.get_fact(MigrationJournal, state_dir=move.state_dir, guest=key[1])
+            touched = this.get_fact(
+                MigrationChanges,
+                state_dir=move.state_dir,
+                guest=key[1],
+                paths=tuple(sorted({path for paths in watched.values() for path in paths})),
+            )
+            _REDO[key] = redone(records, touched, watched)
+        return name in _REDO[key]
+
+    return {"_if": needed}
+
+
+def fixups_done(move: Move) -> None:
+    """After a guest's fix-ups: the journal's ``fixups-done``, naming those redone."""
+    journal.fixed(
+        name=f"{move.guest.name}: its fix-ups are current with its copies",
+        guest=move.guest.name,
+        fixups=move.to.fixup_paths,
+        state_dir=move.state_dir,
+    )

@@ -70,6 +70,8 @@ class FakeHost:
         value = self.facts[key]
         if args or kwargs:
             arg_key = canonical_args(args, kwargs)
+            if arg_key not in value:  # as pyinfra shows them (a value with ", " stays whole)
+                arg_key = get_kwargs_str(kwargs) if kwargs and not args else arg_key
             if arg_key not in value:
                 raise KeyError(f"the case gives no fact {key} for {arg_key!r}")
             return value[arg_key]

@@ -31,6 +31,9 @@ CUTOVER_COMPLETE = "cutover-complete"  # on KVM, addresses announced: the move i
 REHOME_COMPLETE = "rehome-complete"  # on the new dom0, addresses announced
 ROLLED_BACK = "rolled-back"  # back on the source dom0: a later run starts afresh
 INTEGRITY_SKIPPED = "integrity-skipped"  # the inventory skips its check (skip_integrity)
+# The fix-ups are current with every copy so far: marked again after each round of them,
+# with the ones redone ("redone"); the destination keeps what each copy changed until then.
+FIXUPS_DONE = "fixups-done"
 
 MILESTONES = (
     DOWNTIME_START,
@@ -41,6 +44,7 @@ MILESTONES = (
     REHOME_COMPLETE,
     ROLLED_BACK,
     INTEGRITY_SKIPPED,
+    FIXUPS_DONE,
 )
 ANSWERING = (KVM_ANSWERING, GUEST_ANSWERING)  # the downtime's end, whichever destination
 
@@ -99,6 +103,36 @@ def is_copy(step: str, phase: str | None = None) -> bool:
 
 
 # --- reading -----------------------------------------------------------------------
+
+
+def fixed_in_attempt(records: list[dict]) -> bool:
+    """Whether the fix-ups ran in the current attempt: then the copies since have their
+    changes recorded on the destination, and a fix-up whose files none of them touched
+    need not run again."""
+    return any(r.get("step") == FIXUPS_DONE and r.get("event") == "mark" for r in current(records))
+
+
+def redone(
+    records: list[dict], touched: list[str], fixups: dict[str, tuple[str, ...]]
+) -> list[str]:
+    """The fix-ups that must run (again) after the copies: all of them the first time in
+    an attempt, else those whose files a copy since the last ones ``touched``
+    (``MigrationChanges``; ``*``: any)."""
+    if not fixed_in_attempt(records) or "*" in touched:
+        return list(fixups)
+    return [name for name, paths in fixups.items() if set(paths) & set(touched)]
+
+
+def fixups_current(records: list[dict]) -> bool:
+    """Whether the last record of a copy or of the fix-ups, in the current attempt, is a
+    ``fixups-done``: no copy ran since."""
+    for record in reversed(current(records)):
+        step = record.get("step", "")
+        if step == FIXUPS_DONE and record.get("event") == "mark":
+            return True
+        if is_copy(step):
+            return False
+    return False
 
 
 def current(records: list[dict]) -> list[dict]:

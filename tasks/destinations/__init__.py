@@ -88,8 +88,12 @@ class Destination:
         """cutover, on the destination: the tree mounted again for the final copy."""
         raise NotImplementedError
 
-    def fixups(self, move: Move) -> None:
-        """presync and cutover, on the destination: the guest's files after each copy."""
+    # Each fix-up's name and the paths of the guest's tree it depends on.
+    fixup_paths: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    def fixups(self, move: Move, window: bool = False) -> None:
+        """presync and cutover, on the destination: the guest's files after each copy; in
+        the cutover's window (``window``) only those a copy changed since the last."""
         raise NotImplementedError
 
     def close(self, move: Move) -> None:

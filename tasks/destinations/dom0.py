@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import posixpath
 from io import StringIO
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from pyinfra import inventory
 from pyinfra.api.exceptions import OperationError
@@ -53,6 +53,9 @@ class Dom0(Destination):
     kind = "dom0"
     complete = journal.REHOME_COMPLETE
     answering = journal.GUEST_ANSWERING
+    fixup_paths: ClassVar[dict[str, tuple[str, ...]]] = {
+        "migration-key": ("/root/.ssh/authorized_keys",)
+    }
     copy_prefix = "rehome-"
     connect_timeout = 300
     dest_role = requirements.REHOME
@@ -115,8 +118,10 @@ class Dom0(Destination):
     def open(self, move: Move) -> None:
         self._mounts(move, mounted=True)
 
-    def fixups(self, move: Move) -> None:
-        without_key(move)  # nothing else changes: it boots as it did, with new LVs
+    def fixups(self, move: Move, window: bool = False) -> None:
+        # Nothing else changes: it boots as it did, with new LVs.
+        without_key(move, **steps.if_touched(move, "migration-key", window))
+        steps.fixups_done(move)
 
     def close(self, move: Move) -> None:
         self._mounts(move, mounted=False)

@@ -9,12 +9,13 @@ In the guest beforehand: a kernel, grub and lvm2, with virtio in its initramfs.
 from __future__ import annotations
 
 from io import StringIO
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from pyinfra.operations import apt, files, server
 from pyinfra.operations.util import any_changed
 
 from operations import baseline, disk, guestfix, libvirt, lvm, preflight, sync
+from tasks import steps
 from tasks.destinations import Destination
 from xen2kvm import journal, paths, render, requirements
 from xen2kvm.devices import mapping_path
@@ -64,6 +65,16 @@ class Kvm(Destination):
         "/boot/grub/",
         "/etc/systemd/system/getty.target.wants/serial-getty@ttyS0.service",
     )
+    # Each fix-up and what in the tree it depends on: in the cutover, one runs again only
+    # when a copy since the last fix-ups changed that (tasks.steps.if_touched).
+    fixup_paths: ClassVar[dict[str, tuple[str, ...]]] = {
+        "fstab": ("/etc/fstab",),
+        "net-rules": ("/etc/udev/rules.d/70-persistent-net.rules",),
+        "grub-settings": ("/etc/default/grub.d/xen2kvm.cfg",),
+        "serial-console": ("/etc/inittab", "/etc/systemd/system/getty.target.wants"),
+        "migration-key": ("/root/.ssh/authorized_keys",),
+        "bootloader": ("/boot",),
+    }
     connect_timeout = 600
     dest_role = requirements.KVM_HOST
     guest_role = requirements.GUEST
@@ -230,28 +241,39 @@ class Kvm(Destination):
                 root=move.tree,
             )
 
-    def fixups(self, move: Move) -> None:
+    def fixups(self, move: Move, window: bool = False) -> None:
         guest, plan, tree = move.guest, move.need_plan(), move.tree
+
+        def when(name: str) -> dict:
+            return steps.if_touched(move, name, window)
+
         guestfix.tree_file(
             name=f"{guest.name}: fstab with the new device names",
             root=tree,
             path="/etc/fstab",
             content=render.fstab(plan, list(move.fstab)),
+            **when("fstab"),
         )
         guestfix.tree_file(
             name=f"{guest.name}: persistent-net rules on the planned MACs",
             root=tree,
             path="/etc/udev/rules.d/70-persistent-net.rules",
             content=render.persistent_net_rules(plan),
+            **when("net-rules"),
         )
         guestfix.tree_file(
             name=f"{guest.name}: grub settings (serial console, eth names)",
             root=tree,
             path="/etc/default/grub.d/xen2kvm.cfg",
             content=render.grub_defaults(plan),
+            **when("grub-settings"),
         )
-        guestfix.serial_console(name=f"{guest.name}: getty on ttyS0, none on hvc0", root=tree)
-        without_key(move)
+        guestfix.serial_console(
+            name=f"{guest.name}: getty on ttyS0, none on hvc0",
+            root=tree,
+            **when("serial-console"),
+        )
+        without_key(move, **when("migration-key"))
         guestfix.bootloader(
             name=f"{guest.name}: grub on the new disk",
             root=tree,
@@ -260,7 +282,9 @@ class Kvm(Destination):
             root_device=render.root_device(plan),
             cmdline=render.kernel_cmdline(plan),
             serial_console=plan.domain.serial_console,
+            **when("bootloader"),
         )
+        steps.fixups_done(move)
 
     def close(self, move: Move) -> None:
         guest, plan = move.guest, move.need_plan()
@@ -326,9 +350,9 @@ def uri(move: Move) -> str:
     return kvm.libvirt_uri
 
 
-def without_key(move: Move) -> None:
+def without_key(move: Move, **when) -> None:
     """The destination's migration key taken out of the guest's new tree (the copy
-    brought it along from the running guest's authorized_keys)."""
+    brought it along from the running guest's authorized_keys); ``when``: its ``_if``."""
     sync.access(
         name=f"{move.guest.name}: the migration key is not in the new tree",
         key_host=move.dest,
@@ -337,4 +361,5 @@ def without_key(move: Move) -> None:
         present=False,
         authorized_keys="/root/.ssh/authorized_keys",
         tree=move.tree,
+        **when,
     )

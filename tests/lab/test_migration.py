@@ -157,6 +157,26 @@ def test_once_web1_is_fixed_wave1_migrates(wave1, ssh):
     assert mark(second, "final-copy-done") <= mark(first, "cutover-complete")
 
 
+def test_the_window_redid_only_the_fix_ups_its_final_copy_touched(wave1, ssh):
+    """grub, fstab, the udev rules and the grub settings were made after the warm copies
+    and the final copy touched nothing they depend on: the window did not redo them. The
+    guest's authorized_keys (the migration key taken out after each copy) was copied
+    again, so the key's removal was redone."""
+    for guest in GUESTS:
+        records = journal(ssh, guest)
+        last = max(
+            index
+            for index, record in enumerate(records)
+            if record["step"].startswith("cutover:") and record["event"] == "end"
+        )
+        marks_after = [r for r in records[last:] if r["step"] == "fixups-done"]
+        assert marks_after, records[last:]
+        redone = set(filter(None, marks_after[0]["redone"].split(",")))
+        print(f"{guest}: fix-ups redone in the window: {sorted(redone)}")
+        assert "migration-key" in redone, redone
+        assert not redone & {"fstab", "net-rules", "grub-settings", "bootloader"}, redone
+
+
 def test_each_filesystem_is_identical_to_its_stopped_source(wave1, ssh):
     for guest in GUESTS:
         records = journal(ssh, guest)

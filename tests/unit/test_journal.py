@@ -94,3 +94,40 @@ def test_a_failed_copy_moves_no_bytes_and_is_not_done():
 def test_a_rehomed_guest_downtime_ends_when_it_answers_on_its_new_dom0():
     records = [record("downtime-start", "mark", 5.0), record("guest-answering", "mark", 47.5)]
     assert summarise(records).downtime == 42.5
+
+
+def _end(step: str, time: float) -> dict:
+    return {"guest": "web1", "step": step, "event": "end", "time": time, "rc": 0, "bytes": 1}
+
+
+def _mark(step: str, time: float, **extra) -> dict:
+    return {"guest": "web1", "step": step, "event": "mark", "time": time, **extra}
+
+
+FIXUPS = {"fstab": ("/etc/fstab",), "migration-key": ("/root/.ssh/authorized_keys",),
+          "bootloader": ("/boot",)}  # fmt: skip
+
+
+def test_the_first_fix_ups_of_an_attempt_are_all_redone():
+    records = [_end("presync:/", 1)]
+    assert journal.redone(records, [], FIXUPS) == list(FIXUPS)
+    rolled = [_end("presync:/", 1), _mark("fixups-done", 2), _mark("rolled-back", 3)]
+    assert not journal.fixed_in_attempt(rolled), "a rollback starts afresh"
+    assert journal.redone(rolled, [], FIXUPS) == list(FIXUPS)
+
+
+def test_after_fix_ups_only_what_a_copy_touched_is_redone():
+    records = [_end("presync:/", 1), _mark("fixups-done", 2), _end("cutover:/", 3)]
+    assert journal.redone(records, [], FIXUPS) == []
+    touched = ["/root/.ssh/authorized_keys"]
+    assert journal.redone(records, touched, FIXUPS) == ["migration-key"]
+    assert journal.redone(records, ["*"], FIXUPS) == list(FIXUPS), "unknown: all"
+
+
+def test_fixups_current_until_the_next_copy():
+    done = [_end("presync:/", 1), _mark("fixups-done", 2)]
+    assert journal.fixups_current(done)
+    assert journal.fixups_current([*done, _end("integrity:/", 3)]), "a check copies nothing"
+    assert not journal.fixups_current([*done, _end("cutover:/var", 3)])
+    assert not journal.fixups_current([_end("presync:/", 1)])
+    assert not journal.fixups_current([*done, _mark("rolled-back", 3)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from facts.journal import MigrationChanges
 from xen2kvm.waiting import wait_until
 
 TOOL = Path(__file__).resolve().parents[2] / "files" / "x2k-journal.sh"
@@ -254,3 +256,139 @@ def test_watch_refuses_what_is_not_seconds_an_address_and_a_port(tmp_path, args)
     result = tool(tmp_path, "kvm-answering", "watch", *args)
     assert result.returncode == 2
     assert not (tmp_path / "watching").exists()
+
+
+# What each copy changed in the tree, kept for the fix-ups until the next fixups-done.
+
+RSYNC = ["rsync", "-aHAXx", "--numeric-ids", "--delete", "--stats", "--info=progress2",
+         "--out-format=X2K-CHANGED %i %n"]  # fmt: skip
+WATCHED = ("/boot", "/etc/inittab", "/etc/systemd/system/getty.target.wants",
+           "/root/.ssh/authorized_keys", "/etc/fstab")  # fmt: skip
+
+
+def touched(state: Path, paths: tuple[str, ...] = WATCHED) -> list[str]:
+    """``facts.journal.MigrationChanges`` as it runs on the destination, here."""
+    command = MigrationChanges().command(state_dir=str(state), guest="web1", paths=paths)
+    result = subprocess.run(
+        ["sh", "-c", command.get_raw_value()], capture_output=True, text=True, check=True
+    )
+    return MigrationChanges().process(result.stdout.splitlines())
+
+
+def copy(state: Path, step: str, source: Path, dest: Path) -> subprocess.CompletedProcess:
+    return tool(state, step, "run", *RSYNC, f"{source}/", f"{dest}/")
+
+
+@pytest.fixture
+def trees(tmp_path):
+    """A guest's root and its copy, after a first copy and its fix-ups."""
+    source, dest, state = tmp_path / "source", tmp_path / "dest", tmp_path / "state"
+    for name in ("boot", "etc/systemd/system/getty.target.wants", "root/.ssh", "usr/bin"):
+        (source / name).mkdir(parents=True)
+    (source / "boot/vmlinuz-6.1.0-1").write_text("kernel")
+    (source / "etc/inittab").write_text("1:2345:respawn:/sbin/getty 38400 hvc0\n")
+    (source / "root/.ssh/authorized_keys").write_text("ssh-ed25519 AAAA key\n")
+    (source / "usr/bin/tool").write_text("v1")
+    dest.mkdir()
+    assert copy(state, "presync:/", source, dest).returncode == 0
+    # A first copy makes everything: /etc too, on the way to the fstab it does not copy.
+    assert touched(state) == sorted(WATCHED)
+    assert tool(state, "fixups-done", "mark", "fstab,bootloader").returncode == 0
+    return source, dest, state
+
+
+def test_a_copy_keeps_the_names_it_changed_and_fixups_done_forgets_them(trees):
+    source, dest, state = trees
+    assert touched(state) == [], "forgotten at fixups-done"
+    assert records(state)[-1]["redone"] == "fstab,bootloader"
+    (source / "usr/bin/tool").write_text("v2, longer")
+    result = copy(state, "cutover:/", source, dest)
+    assert result.returncode == 0
+    assert "X2K-CHANGED" not in result.stdout, "the names are kept, not printed"
+    assert touched(state) == [], "nothing a fix-up depends on"
+    (lists,) = (state / "changed" / "web1").glob("*.list")
+    (line,) = lists.read_text().splitlines()
+    assert line.startswith("cutover:/ >f.s") and line.endswith(" usr/bin/tool"), line
+
+
+def test_a_changed_kernel_and_a_recopied_key_are_touched(trees):
+    source, dest, state = trees
+    (source / "boot/vmlinuz-6.1.0-2").write_text("new kernel")
+    (source / "root/.ssh/authorized_keys").write_text("ssh-ed25519 AAAA key\nother\n")
+    assert copy(state, "cutover:/", source, dest).returncode == 0
+    assert touched(state) == ["/boot", "/root/.ssh/authorized_keys"]
+    assert touched(state, ("/etc/fstab",)) == []
+
+
+def test_a_deleted_file_is_touched(trees):
+    source, dest, state = trees
+    (source / "etc/inittab").unlink()
+    assert copy(state, "cutover:/", source, dest).returncode == 0
+    assert touched(state) == ["/etc/inittab"]
+
+
+def test_a_directory_on_the_way_replaced_by_a_link_is_touched(trees):
+    source, dest, state = trees
+    shutil.rmtree(source / "root/.ssh")
+    (source / "root/.ssh").symlink_to("/etc")
+    assert copy(state, "cutover:/", source, dest).returncode == 0
+    assert "/root/.ssh/authorized_keys" in touched(state)
+
+
+def test_a_new_file_beside_a_watched_one_touches_nothing(trees):
+    source, dest, state = trees
+    (source / "etc/hostname").write_text("web1\n")
+    assert copy(state, "cutover:/", source, dest).returncode == 0
+    changes = next((state / "changed" / "web1").glob("*.list")).read_text()
+    assert "cutover:/ >f+++++++++ etc/hostname\n" in changes
+    assert touched(state) == []
+
+
+@pytest.mark.parametrize(
+    ("line", "found"),
+    [
+        ("cutover:/ .d..t...... etc/", []),  # a directory's time: nothing below changed
+        ("cutover:/ .d...p..... etc/systemd/", []),
+        ("cutover:/ cL+++++++++ etc/systemd", ["/etc/systemd/system/getty.target.wants"]),
+        ("cutover:/ *deleting etc/", ["/etc/fstab", "/etc/inittab", WATCHED[2]]),
+        ("cutover:/ .d..t...... ./", []),
+        ("cutover:/ >f.st...... etc/inittab.bak", []),  # a name that starts the same
+        ("cutover:/ cd+++++++++ boot/grub2/", ["/boot"]),
+        ("cutover:/var .d..t...... ./", []),
+        ("cutover:/boot >f+++++++++ a file name with spaces", ["/boot"]),
+        ("cutover:/etc >f..t...... inittab", ["/etc/inittab"]),
+    ],
+)
+def test_which_changes_touch_a_watched_path(tmp_path, line, found):
+    changed = tmp_path / "changed" / "web1"
+    changed.mkdir(parents=True)
+    (changed / "1.list").write_text(line + "\n")
+    assert touched(tmp_path) == found
+
+
+def test_another_filesystem_s_names_are_below_its_mountpoint(tmp_path):
+    source, dest, state = tmp_path / "boot", tmp_path / "dest", tmp_path / "state"
+    source.mkdir()
+    dest.mkdir()
+    (source / "initrd.img-6.1.0-2").write_text("initrd")
+    assert copy(state, "cutover:/boot", source, dest).returncode == 0
+    assert touched(state) == ["/boot"]
+    assert touched(state, ("/etc/fstab",)) == []
+
+
+def test_a_copy_killed_with_its_tool_leaves_its_changes_unknown(trees):
+    state = trees[2]
+    run = subprocess.Popen(
+        ["sh", str(TOOL), str(state), "web1", "cutover:/", "run", "sleep", "60"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert wait_until(lambda: list((state / "changed" / "web1").glob("*.open")), timeout=10)
+    run.kill()  # the tool itself: nothing records what the copy did
+    run.wait()
+    assert touched(state) == ["*"]
+    assert tool(state, "-", "stop").returncode == 0  # the next run's lock stops the copy
+
+
+def test_fixups_done_refuses_what_is_not_fix_up_names(tmp_path):
+    assert tool(tmp_path, "fixups-done", "mark", "boot loader;x").returncode == 2
+    assert not (tmp_path / "journal" / "web1.jsonl").exists()
