@@ -127,12 +127,14 @@ class MigrationCommand(FactBase[dict | None]):
 
 # The awk that reads a guest's recorded changes ("STEP ITEMIZE NAME" lines, see
 # x2k-journal) and prints each watched path they touched: the path itself or anything
-# below it changed, or a directory above it was made, replaced or removed (an ITEMIZE
-# starting with "." changed only attributes: a directory's time, say).
+# below it, or a directory on its way, made, replaced, removed or written. A change of
+# attributes only (an ITEMIZE starting with "."; a directory's time, say, which each copy
+# sets back after the fix-ups added a file to it) touches nothing a fix-up reads.
 _TOUCHED = r"""
 BEGIN { n = split(watched, w, " ") }
 {
     step = $1; code = $2
+    if (substr(code, 1, 1) == ".") next
     name = substr($0, length(step) + length(code) + 3)
     mountpoint = substr(step, index(step, ":") + 1)
     if (name == "./") name = ""
@@ -141,8 +143,7 @@ BEGIN { n = split(watched, w, " ") }
     if (path == "") path = "/"
     for (i = 1; i <= n; i++) {
         p = w[i]
-        if (path == p || index(path, p "/") == 1 \
-            || (substr(code, 1, 1) != "." && (path == "/" || index(p, path "/") == 1)))
+        if (path == p || index(path, p "/") == 1 || path == "/" || index(p, path "/") == 1)
             hit[p] = 1
     }
 }

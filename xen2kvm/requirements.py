@@ -68,6 +68,9 @@ _PULLS = (
     Need("ssh", "openssh-client", "rsync's transport to the sources"),
     Need("ssh-keygen", "openssh-client", "sync.key makes the migration key"),
     Need("setsid", "util-linux", "x2k-journal runs each copy in its own session"),
+    Need("bash", "bash", "x2k-journal's boot watcher probes the guest's SSH port"),
+    Need("timeout", "coreutils", "x2k-journal's boot watcher bounds each probe"),
+    Need("awk", "mawk", "x2k-journal and the MigrationChanges fact read what a copy changed"),
 )
 _SERVED = (
     Need("rsync", "rsync", "the destination's rsync talks to this one"),

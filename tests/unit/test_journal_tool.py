@@ -348,6 +348,9 @@ def test_a_new_file_beside_a_watched_one_touches_nothing(trees):
     ("line", "found"),
     [
         ("cutover:/ .d..t...... etc/", []),  # a directory's time: nothing below changed
+        ("cutover:/ .d..t...... boot/", []),  # the fix-ups made /boot/grub in it
+        ("cutover:/ .d..t...... etc/systemd/system/getty.target.wants/", []),
+        ("cutover:/ .f...p..... root/.ssh/authorized_keys", []),  # its mode: not its lines
         ("cutover:/ .d...p..... etc/systemd/", []),
         ("cutover:/ cL+++++++++ etc/systemd", ["/etc/systemd/system/getty.target.wants"]),
         ("cutover:/ *deleting etc/", ["/etc/fstab", "/etc/inittab", WATCHED[2]]),
