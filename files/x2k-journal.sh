@@ -145,12 +145,16 @@ case $action in
         ;;
     run | check)
         record start
-        # A copy keeps what it changed in the tree (rsync's --out-format lines, "X2K-CHANGED
-        # ITEMIZE NAME") until the next fixups-done: "STEP ITEMIZE NAME" lines in a .list,
-        # whose .open stays when this tool is killed first (then anything may have changed).
+        # A final copy keeps what it changed in the tree (rsync's --out-format lines,
+        # "X2K-CHANGED ITEMIZE NAME") until the next fixups-done: "STEP ITEMIZE NAME" lines
+        # in a .list, whose .open stays when this tool is killed first (then anything may
+        # have changed). A warm copy's .open always stays: all the fix-ups follow it.
+        open= keep=
+        case "$action/$step" in
+            run/cutover:/* | run/rehome-cutover:/*) keep=1 ;;
+        esac
         case "$action/$step" in
             run/*:/*) mkdir -p "$changes"; open="$changes/$(date +%s%N).open"; : > "$open" ;;
-            *) open= ;;
         esac
         # The command's output, where xen2kvm status reads an open copy's progress.
         out="$dir/progress/$guest"
@@ -173,7 +177,7 @@ case $action in
             differences=$(grep -c '^X2K-DIFF ' "$out")
             extra="$extra,\"differences\":$differences"
         fi
-        if [ -n "$open" ]; then
+        if [ -n "$keep" ]; then
             sed -n 's/^.*\r//; /^X2K-CHANGED /p' "$out" | awk -v step="$step" '{
                 code = substr($0, 13, 11); gsub(/ /, "", code)
                 print step " " code " " substr($0, 25)

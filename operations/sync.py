@@ -21,7 +21,7 @@ from facts.journal import MigrationJournal
 from facts.tree import where
 from operations.util.checks import check_bool, check_path
 from operations.util.tree import checked, relative
-from xen2kvm.journal import CUTOVER_COMPLETE, TOOL, done, summarise
+from xen2kvm.journal import CUTOVER_COMPLETE, TOOL, done, is_copy, summarise
 from xen2kvm.units import human
 
 KEY_COMMENT = "xen2kvm-migration"
@@ -31,13 +31,12 @@ KEY_COMMENT = "xen2kvm-migration"
 # giving one file another's content. Without it, a changed file is written to a temporary
 # copy beside it and renamed: the final pass needs free space for the largest changed file
 # (its allocated blocks, --sparse keeps holes out of the copy too).
-# Each name the copy changed is printed as "X2K-CHANGED ITEMIZE NAME" (rsync escapes a
-# name's control characters): x2k-journal keeps them, for the fix-ups to know what a copy
-# touched (facts.journal.MigrationChanges).
-RSYNC = (
-    "rsync -aHAXx --numeric-ids --delete --sparse --stats --info=progress2"
-    " --out-format='X2K-CHANGED %i %n'"
-)
+RSYNC = "rsync -aHAXx --numeric-ids --delete --sparse --stats --info=progress2"
+# A final copy also prints each name it changed, "X2K-CHANGED ITEMIZE NAME" (rsync escapes
+# a name's control characters): x2k-journal keeps them, for the window's fix-ups to know
+# what it touched (facts.journal.MigrationChanges). A warm copy, always followed by all
+# the fix-ups, does not (the first one would list every file of the guest).
+CHANGED = "--out-format='X2K-CHANGED %i %n'"
 # The integrity check: the same comparison, read-only (--dry-run), each difference one line
 # with rsync's itemized change (what differs: content, size, time, mode, owner, group, ACL,
 # xattrs, a link's target, a hard link, a device's number, a file missing or extra). With
@@ -214,7 +213,8 @@ def tree(
                 f", under {human(converged_below)}"
             )
             return
-    yield _journaled(state_dir, guest, step, "run", RSYNC, source, dest, ssh_key, known_hosts,
+    rsync = f"{RSYNC} {CHANGED}" if is_copy(step, "cutover") else RSYNC
+    yield _journaled(state_dir, guest, step, "run", rsync, source, dest, ssh_key, known_hosts,
                      excludes)  # fmt: skip
 
 
