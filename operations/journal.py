@@ -100,6 +100,18 @@ def _check_answering(step: str, address: str, port: int, timeout: int) -> str:
     return ip
 
 
+def _pending(
+    guest: str, address: str, port: int, timeout: int, step: str, state_dir: str
+) -> str | None:
+    """The checked address to watch or wait on; None (said) once ``step`` is marked."""
+    check_guest(guest)
+    ip = _check_answering(step, address, port, timeout)
+    if done(host.get_fact(MigrationJournal, state_dir=state_dir, guest=guest), step):
+        host.noop(f"{guest}: {step} is already in the journal")
+        return None
+    return ip
+
+
 @operation(is_idempotent=False)
 def watch(
     guest: str,
@@ -130,10 +142,8 @@ def watch(
 
         journal.watch(guest="web1", address="198.51.100.101", port=22, timeout=600)
     """
-    check_guest(guest)
-    ip = _check_answering(step, address, port, timeout)
-    if done(host.get_fact(MigrationJournal, state_dir=state_dir, guest=guest), step):
-        host.noop(f"{guest}: {step} is already in the journal")
+    ip = _pending(guest, address, port, timeout, step, state_dir)
+    if ip is None:
         return
     yield StringCommand(
         TOOL, QuoteString(state_dir), QuoteString(guest), QuoteString(step), "watch",
@@ -167,10 +177,8 @@ def answered(
 
         journal.answered(guest="web1", address="198.51.100.101", port=22, timeout=600)
     """
-    check_guest(guest)
-    ip = _check_answering(step, address, port, timeout)
-    if done(host.get_fact(MigrationJournal, state_dir=state_dir, guest=guest), step):
-        host.noop(f"{guest}: {step} is already in the journal")
+    ip = _pending(guest, address, port, timeout, step, state_dir)
+    if ip is None:
         return
     yield StringCommand(
         TOOL, QuoteString(state_dir), QuoteString(guest), QuoteString(step), "wait",
