@@ -435,13 +435,17 @@ def fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def fresh_guest(script: str, doc: str):
+    """The command line of a bench that migrates one lab guest (``--guest``,
+    ``--churn-mib``), checked: run inside the lab, a guest that moves to KVM and whose
+    cutover has not begun. Returns the arguments, the fleet, the guest, its KVM host and its
+    group."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--guest", default="web1", help="a lab guest that moves to KVM")
     parser.add_argument("--churn-mib", type=int, default=50, help="new data after presync")
     args = parser.parse_args()
     if "XEN2KVM_LAB_DIR" not in os.environ:
-        sys.exit("run it inside the lab: xen2kvm lab exec -- python bench/downtime.py")
+        sys.exit(f"run it inside the lab: xen2kvm lab exec -- python bench/{script}")
     if args.churn_mib < 1:
         sys.exit("--churn-mib must be 1 or more")
     fleet = load_fleet(ROOT / "inventory" / "lab.yml")
@@ -450,14 +454,16 @@ def main() -> int:
         movers = ", ".join(g.name for g in fleet.guests.values() if g.kvm_host)
         sys.exit(f"{args.guest}: not a lab guest that moves to KVM ({movers})")
     kvm = fleet.kvm_hosts[guest.kvm_host]
-    group = move_group(guest.name)
-
-    before = journal(ssh, guest.name, kvm.name)
-    if any(r.get("step") == DOWNTIME_START for r in current(before)):
+    if any(r.get("step") == DOWNTIME_START for r in current(journal(ssh, guest.name, kvm.name))):
         sys.exit(
             f"{guest.name}: its cutover has begun already ({JOURNALS}/{guest.name}.jsonl "
             f"on {kvm.name}): xen2kvm lab down && xen2kvm lab up, then run this again"
         )
+    return args, fleet, guest, kvm, move_group(guest.name)
+
+
+def main() -> int:
+    args, _fleet, guest, kvm, group = fresh_guest("downtime.py", __doc__)
 
     print(f"1. {guest.name} to the eve of its cutover ({group})", flush=True)
     for phase in ("plan", "prepare", "presync"):

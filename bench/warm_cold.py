@@ -37,8 +37,6 @@ downtime_ratio=Y``: the full copy's seconds over the warm cutover's final copies
 
 from __future__ import annotations
 
-import argparse
-import os
 import shlex
 import sys
 from collections.abc import Callable, Sequence
@@ -59,6 +57,7 @@ from bench.downtime import (  # noqa: E402
     churn,
     deploy,
     floor_boot,
+    fresh_guest,
     must,
     setup_seconds,
     ssh,
@@ -69,8 +68,8 @@ from tasks.steps import RUNTIME  # noqa: E402
 from tests.lab.runs import journal  # noqa: E402
 from xen2kvm import paths  # noqa: E402
 from xen2kvm.fstab import parse_fstab  # noqa: E402
-from xen2kvm.inventory import Fleet, Guest, load_fleet, move_group  # noqa: E402
-from xen2kvm.journal import DOWNTIME_START, current  # noqa: E402
+from xen2kvm.inventory import Fleet, Guest  # noqa: E402
+from xen2kvm.journal import DOWNTIME_START  # noqa: E402
 from xen2kvm.planinputs import PlanInputs  # noqa: E402
 from xen2kvm.planner import source_volumes  # noqa: E402
 from xen2kvm.units import MIB  # noqa: E402
@@ -449,27 +448,7 @@ def _restart(kvm: str, uri: str, domain: str) -> ExitCallback:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--guest", default="web1", help="a lab guest that moves to KVM")
-    parser.add_argument("--churn-mib", type=int, default=50, help="new data after presync")
-    args = parser.parse_args()
-    if "XEN2KVM_LAB_DIR" not in os.environ:
-        sys.exit("run it inside the lab: xen2kvm lab exec -- python bench/warm_cold.py")
-    if args.churn_mib < 1:
-        sys.exit("--churn-mib must be 1 or more")
-    fleet = load_fleet(ROOT / "inventory" / "lab.yml")
-    guest = fleet.guests.get(args.guest)
-    if guest is None or guest.kvm_host is None:
-        movers = ", ".join(g.name for g in fleet.guests.values() if g.kvm_host)
-        sys.exit(f"{args.guest}: not a lab guest that moves to KVM ({movers})")
-    kvm = fleet.kvm_hosts[guest.kvm_host]
-    group = move_group(guest.name)
-
-    if any(r.get("step") == DOWNTIME_START for r in current(journal(ssh, guest.name, kvm.name))):
-        sys.exit(
-            f"{guest.name}: its cutover has begun already ({JOURNALS}/{guest.name}.jsonl "
-            f"on {kvm.name}): xen2kvm lab down && xen2kvm lab up, then run this again"
-        )
+    args, fleet, guest, kvm, group = fresh_guest("warm_cold.py", __doc__)
 
     print(f"1. warm: {guest.name} to the eve of its cutover ({group})", flush=True)
     for phase in ("plan", "prepare", "presync"):
