@@ -17,7 +17,13 @@ from pyinfra.operations import files
 
 from facts.journal import MigrationChanges, MigrationCommand, MigrationJournal, MigrationLock
 from operations.net import plain_address
-from operations.util.checks import check_bool, check_guest, check_path
+from operations.util.checks import (
+    check_bool,
+    check_guest,
+    check_path,
+    check_port,
+    check_timeout,
+)
 from xen2kvm import runid
 from xen2kvm.journal import (
     ANSWERING,
@@ -93,10 +99,8 @@ def _check_answering(step: str, address: str, port: int, timeout: int) -> str:
     if step not in ANSWERING:
         raise OperationValueError(f"not an answer's milestone: {step!r} ({', '.join(ANSWERING)})")
     ip = str(plain_address(address))
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        raise OperationValueError(f"not a TCP port: {port!r}")
-    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
-        raise OperationValueError(f"timeout must be a whole number of seconds, not {timeout!r}")
+    check_port(port)
+    check_timeout("timeout", timeout)
     return ip
 
 

@@ -9,6 +9,8 @@ import ipaddress
 from pyinfra import host
 from pyinfra.api import OperationValueError, QuoteString, StringCommand, operation
 
+from operations.util.checks import check_port, check_timeout
+
 
 def _check_interface(interface: object) -> None:
     # The kernel's dev_valid_name(): 1 to 15 bytes, not "." nor "..", no "/", ":" or space.
@@ -130,10 +132,8 @@ def wait_for_port(address: str, port: int = 22, timeout: int = 600):
         net.wait_for_port(address="198.51.100.101", port=22, timeout=600)
     """
     ip = plain_address(address)
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        raise OperationValueError(f"not a TCP port: {port!r}")
-    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:
-        raise OperationValueError(f"timeout must be a whole number of seconds, not {timeout!r}")
+    check_port(port)
+    check_timeout("timeout", timeout)
     # The address and port are bash's arguments ($1, $2), never part of its script.
     probe = 'until (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; do sleep 2; done'
     yield StringCommand(

@@ -64,3 +64,10 @@ def check_timeout(label: str, value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise OperationValueError(f"{label} must be a positive number of seconds, not {value!r}")
     return value
+
+
+def check_port(port: object) -> int:
+    """A TCP port, 1 to 65535 (never a bool)."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
+        raise OperationValueError(f"not a TCP port: {port!r}")
+    return port
