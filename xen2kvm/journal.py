@@ -105,20 +105,14 @@ def is_copy(step: str, phase: str | None = None) -> bool:
 # --- reading -----------------------------------------------------------------------
 
 
-def fixed_in_attempt(records: list[dict]) -> bool:
-    """Whether the fix-ups ran in the current attempt: then the copies since have their
-    changes recorded on the destination, and a fix-up whose files none of them touched
-    need not run again."""
-    return any(r.get("step") == FIXUPS_DONE and r.get("event") == "mark" for r in current(records))
-
-
 def redone(
     records: list[dict], touched: list[str], fixups: dict[str, tuple[str, ...]]
 ) -> list[str]:
     """The fix-ups that must run (again) after the copies: all of them the first time in
-    an attempt, else those whose files a copy since the last ones ``touched``
+    an attempt (no ``fixups-done`` in it: only the copies since one have their changes
+    kept), else those whose files a copy since the last ones ``touched``
     (``MigrationChanges``; ``*``: any)."""
-    if not fixed_in_attempt(records) or "*" in touched:
+    if not done(records, FIXUPS_DONE) or "*" in touched:
         return list(fixups)
     return [name for name, paths in fixups.items() if set(paths) & set(touched)]
 

@@ -112,7 +112,7 @@ def test_the_first_fix_ups_of_an_attempt_are_all_redone():
     records = [_end("presync:/", 1)]
     assert journal.redone(records, [], FIXUPS) == list(FIXUPS)
     rolled = [_end("presync:/", 1), _mark("fixups-done", 2), _mark("rolled-back", 3)]
-    assert not journal.fixed_in_attempt(rolled), "a rollback starts afresh"
+    assert not journal.done(rolled, journal.FIXUPS_DONE), "a rollback starts afresh"
     assert journal.redone(rolled, [], FIXUPS) == list(FIXUPS)
 
 
