@@ -13,6 +13,7 @@ from pathlib import Path
 
 from pyinfra import host, logger
 from pyinfra.api import OperationError, OperationValueError, QuoteString, StringCommand, operation
+from pyinfra.api.host import Host
 from pyinfra.operations import files
 
 from facts.journal import MigrationChanges, MigrationCommand, MigrationJournal, MigrationLock
@@ -216,12 +217,20 @@ def fixed(guest: str, fixups: dict[str, tuple[str, ...]], state_dir: str = "/var
     if fixups_current(records):
         host.noop(f"{guest}: no copy since its fix-ups")
         return
-    paths = tuple(sorted({path for watched in fixups.values() for path in watched}))
-    touched = host.get_fact(MigrationChanges, state_dir=state_dir, guest=guest, paths=paths)
     yield StringCommand(
         TOOL, QuoteString(state_dir), QuoteString(guest), FIXUPS_DONE, "mark",
-        QuoteString(",".join(redone(records, touched, fixups))),
+        QuoteString(",".join(fixups_to_redo(host, guest, fixups, state_dir, records))),
     )  # fmt: skip
+
+
+def fixups_to_redo(
+    on: Host, guest: str, fixups: dict[str, tuple[str, ...]], state_dir: str, records: list[dict]
+) -> list[str]:
+    """The fix-ups of ``guest`` to run (again) now (``xen2kvm.journal.redone``), from its
+    journal's ``records`` and the changes its copies recorded on ``on``, its destination."""
+    paths = tuple(sorted({path for watched in fixups.values() for path in watched}))
+    touched = on.get_fact(MigrationChanges, state_dir=state_dir, guest=guest, paths=paths)
+    return redone(records, touched, fixups)
 
 
 def _since(lock: dict) -> str:

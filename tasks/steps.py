@@ -13,11 +13,11 @@ from pyinfra.facts.files import FileContents
 from pyinfra.operations import files, python
 
 from facts.commands import CommandsMissing
-from facts.journal import MigrationChanges, MigrationJournal
+from facts.journal import MigrationJournal
 from operations import disk, journal, net, preflight, sync, xen
 from tasks.move import Move, moves
 from xen2kvm import paths, requirements, runid
-from xen2kvm.journal import INTEGRITY_SKIPPED, copy_step, integrity_step, redone
+from xen2kvm.journal import INTEGRITY_SKIPPED, copy_step, integrity_step
 
 # Warm passes: the first copies everything, each further one only what changed since;
 # they stop once a pass moves less than CONVERGED_BELOW (the delta has converged), and
@@ -305,13 +305,7 @@ def if_touched(move: Move, name: str, window: bool) -> dict:
     def needed() -> bool:
         if key not in _REDO:
             records = this.get_fact(MigrationJournal, state_dir=move.state_dir, guest=key[1])
-            touched = this.get_fact(
-                MigrationChanges,
-                state_dir=move.state_dir,
-                guest=key[1],
-                paths=tuple(sorted({path for paths in watched.values() for path in paths})),
-            )
-            _REDO[key] = redone(records, touched, watched)
+            _REDO[key] = journal.fixups_to_redo(this, key[1], watched, move.state_dir, records)
         return name in _REDO[key]
 
     return {"_if": needed}
