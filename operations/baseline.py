@@ -16,6 +16,7 @@ from pyinfra.facts.files import File, Sha1File
 from pyinfra.operations import files
 
 from operations.util.checks import check_guest, check_path
+from operations.util.facts import fact
 from operations.util.tree import checked, relative
 from xen2kvm.baseline import GUEST_PATH, SCRIPT_NAME
 
@@ -93,7 +94,7 @@ def filed(
     check_path("state_dir", state_dir)
     name = relative(path)
     dest = filed_path(state_dir, guest)
-    kept = host.get_fact(Sha1File, path=dest)
+    kept = fact(host, Sha1File, path=dest)
     if not present:
         if kept is None:
             host.noop(f"{guest}: no baseline kept")
@@ -105,13 +106,13 @@ def filed(
     source = posixpath.join(root, name)
     wanted = None
     if kinds.get(name) == "file":
-        size = (host.get_fact(File, path=source) or {}).get("size") or 0
+        size = (fact(host, File, path=source) or {}).get("size") or 0
         if size > FILED_LIMIT:
             raise OperationError(
                 f"{guest}: {source} is {size} bytes, more than a baseline's "
                 f"{FILED_LIMIT // 2**20} MiB: not copied. Look at what the guest left there"
             )
-        wanted = host.get_fact(Sha1File, path=source)
+        wanted = fact(host, Sha1File, path=source)
     if wanted is None and host.state.is_executing:
         raise OperationError(f"{guest}: no baseline at {source} (was it captured?)")
     if wanted is not None and wanted == kept:

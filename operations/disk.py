@@ -19,6 +19,7 @@ from pyinfra.api import OperationError, OperationValueError, QuoteString, String
 from facts.disk import BlkidFilesystems, BlockDeviceSize, FindmntMounts, SfdiskPartitionTable
 from facts.kpartx import KpartxMappings
 from operations.util.checks import check_bool, check_path
+from operations.util.facts import fact
 from operations.util.tree import checked
 from xen2kvm.devices import device_aliases
 from xen2kvm.filesystems import FILESYSTEMS, LABEL_LIMITS
@@ -179,7 +180,7 @@ def partition_table(device: str, partitions: Iterable[Any], label: str = "dos"):
         raise OperationValueError(f"label must be dos (MBR), not {label!r}")
     wanted = normalize_partitions(partitions)
 
-    existing = host.get_fact(SfdiskPartitionTable, device=device)
+    existing = fact(host, SfdiskPartitionTable, device=device)
     if existing is not None:
         difference = table_difference(existing, label, wanted)
         if difference:
@@ -191,7 +192,7 @@ def partition_table(device: str, partitions: Iterable[Any], label: str = "dos"):
         host.noop(f"{device} already has the partition table ({len(wanted)} partitions)")
         return
 
-    size = host.get_fact(BlockDeviceSize, device=device)
+    size = fact(host, BlockDeviceSize, device=device)
     for entry in wanted:
         if size is not None and _end(entry) * SECTOR > size:
             raise OperationError(
@@ -231,7 +232,7 @@ def partition_mappings(device: str, mapped: bool = True):
     check_path("device", device)
     check_bool("mapped", mapped)
 
-    mappings = host.get_fact(KpartxMappings, device=device)
+    mappings = fact(host, KpartxMappings, device=device)
     names = sorted(mappings)
     taken = [name for name in names if mappings[name]["taken"]]
     if taken:
@@ -346,7 +347,7 @@ def filesystem(
     except ValueError as exc:
         raise OperationValueError(f"options cannot be split as a shell would: {exc}") from None
 
-    found = host.get_fact(BlkidFilesystems, devices=device).get(device, {})
+    found = fact(host, BlkidFilesystems, devices=device).get(device, {})
     has_something = bool(found.get("TYPE") or found.get("PTTYPE"))
 
     if not present:
@@ -456,7 +457,7 @@ def mount(
         if mounted and target != base:
             checked(base, target[len(base.rstrip("/")) :], ("directory",), "mount")
 
-    current = host.get_fact(FindmntMounts).get(target)
+    current = fact(host, FindmntMounts).get(target)
     ours = current is not None and current["source"] in device_aliases(device)
     if current is not None and not ours:
         raise OperationError(

@@ -37,6 +37,7 @@ from pyinfra.facts.server import Which
 from facts.disk import GrubBootCode
 from facts.tree import where
 from operations.util.checks import check_bool
+from operations.util.facts import fact
 from operations.util.tree import checked, relative
 from xen2kvm import bootmenu, render
 
@@ -119,8 +120,8 @@ def tree_file(root: str, path: str, content: str = "", mode: str = "0644", prese
         yield StringCommand("rm -f", QuoteString(dest))
         return
     if exists:
-        info = host.get_fact(File, path=dest) or {}
-        same = host.get_fact(Sha1File, path=dest) == sha1(content)
+        info = fact(host, File, path=dest) or {}
+        same = fact(host, Sha1File, path=dest) == sha1(content)
         if same and info.get("mode") == int(mode):
             host.noop(f"{dest} already holds what xen2kvm writes there (mode {mode})")
             return
@@ -165,7 +166,7 @@ def serial_console(root: str):
     kinds = checked(root, "/etc/inittab", ("file",))
     if kinds.get("etc/inittab") == "file":
         inittab = where(root, "etc/inittab")
-        lines = host.get_fact(FileContents, path=inittab) or []
+        lines = fact(host, FileContents, path=inittab) or []
         xen, add_serial = inittab_changes(lines)
         if not xen and not add_serial:
             host.noop("inittab already has a ttyS0 getty and no Xen console getty")
@@ -183,11 +184,11 @@ def serial_console(root: str):
     changes = False
     for console in XEN_CONSOLES:
         path = posixpath.join(wants, f"serial-getty@{console}.service")
-        if host.get_fact(Link, path=path):
+        if fact(host, Link, path=path):
             changes = True
             yield StringCommand("rm -f", QuoteString(path))
     serial = posixpath.join(wants, "serial-getty@ttyS0.service")
-    if not host.get_fact(Link, path=serial):
+    if not fact(host, Link, path=serial):
         changes = True
         yield StringCommand("mkdir -p", QuoteString(wants))
         yield StringCommand("ln -sfT", QuoteString(SERIAL_UNIT), QuoteString(serial))
@@ -252,8 +253,8 @@ def bootloader(
         raise OperationValueError(str(exc)) from None
 
     modules = f"/usr/lib/grub/{target}"
-    if not host.get_fact(Which, command="grub-install") or not host.get_fact(
-        File, path=f"{modules}/modinfo.sh"
+    if not fact(host, Which, command="grub-install") or not fact(
+        host, File, path=f"{modules}/modinfo.sh"
     ):
         raise OperationError(
             f"{host.name} has no grub for {target} (grub-install and {modules}): install "
@@ -264,8 +265,8 @@ def bootloader(
     checked(root, "/boot/grub/grub.cfg", ("file",))
     boot = where(root, "boot")
     kernels = bootmenu.boot_kernels(
-        host.get_fact(FindFiles, path=boot, fname="vmlinuz-*", maxdepth=1) or [],
-        host.get_fact(FindFiles, path=boot, fname="initrd.img-*", maxdepth=1) or [],
+        fact(host, FindFiles, path=boot, fname="vmlinuz-*", maxdepth=1) or [],
+        fact(host, FindFiles, path=boot, fname="initrd.img-*", maxdepth=1) or [],
     )
     if not kernels and host.state.is_executing:
         raise OperationValueError(
@@ -273,9 +274,9 @@ def bootloader(
         )
     menu = render.grub_cfg(kernels, boot_uuid, root_device, cmdline, serial_console)
     grub_cfg = where(root, "boot/grub/grub.cfg")
-    core = host.get_fact(File, path=where(root, f"boot/grub/{target}/core.img"))
-    boot_code = host.get_fact(GrubBootCode, device=disk)
-    current = host.get_fact(FileContents, path=grub_cfg)
+    core = fact(host, File, path=where(root, f"boot/grub/{target}/core.img"))
+    boot_code = fact(host, GrubBootCode, device=disk)
+    current = fact(host, FileContents, path=grub_cfg)
     if core and boot_code and current == menu.splitlines():
         host.noop(f"grub is already on {disk} and its menu lists every kernel in {boot}")
         return

@@ -25,6 +25,7 @@ from operations.util.checks import (
     check_port,
     check_timeout,
 )
+from operations.util.facts import fact
 from xen2kvm import runid
 from xen2kvm.journal import (
     ANSWERING,
@@ -90,7 +91,7 @@ def milestone(
                 f"{guest}: {step} is not recorded: {', '.join(failed)} could not be reached "
                 "or failed in this run. Run again: the next run does what is left"
             )
-    if done(host.get_fact(MigrationJournal, state_dir=state_dir, guest=guest), step):
+    if done(fact(host, MigrationJournal, state_dir=state_dir, guest=guest), step):
         host.noop(f"{guest}: {step} is already in the journal")
         return
     yield StringCommand(TOOL, QuoteString(state_dir), QuoteString(guest), QuoteString(step), "mark")
@@ -111,7 +112,7 @@ def _pending(
     """The checked address to watch or wait on; None (said) once ``step`` is marked."""
     check_guest(guest)
     ip = _check_answering(step, address, port, timeout)
-    if done(host.get_fact(MigrationJournal, state_dir=state_dir, guest=guest), step):
+    if done(fact(host, MigrationJournal, state_dir=state_dir, guest=guest), step):
         host.noop(f"{guest}: {step} is already in the journal")
         return None
     return ip
@@ -213,7 +214,7 @@ def fixed(guest: str, fixups: dict[str, tuple[str, ...]], state_dir: str = "/var
     for name in fixups:
         if not isinstance(name, str) or not re.fullmatch(r"[a-z0-9-]+", name):
             raise OperationValueError(f"a fix-up's name is a-z, 0-9 and '-': {name!r}")
-    records = host.get_fact(MigrationJournal, state_dir=state_dir, guest=guest)
+    records = fact(host, MigrationJournal, state_dir=state_dir, guest=guest)
     if fixups_current(records):
         host.noop(f"{guest}: no copy since its fix-ups")
         return
@@ -229,7 +230,7 @@ def fixups_to_redo(
     """The fix-ups of ``guest`` to run (again) now (``xen2kvm.journal.redone``), from its
     journal's ``records`` and the changes its copies recorded on ``on``, its destination."""
     paths = tuple(sorted({path for watched in fixups.values() for path in watched}))
-    touched = on.get_fact(MigrationChanges, state_dir=state_dir, guest=guest, paths=paths)
+    touched = fact(on, MigrationChanges, state_dir=state_dir, guest=guest, paths=paths)
     return redone(records, touched, fixups)
 
 
@@ -306,10 +307,10 @@ def lock(guest: str, owner: str, state_dir: str = "/var/lib/xen2kvm", held: bool
     check_bool("held", held)
 
     path = f"{state_dir}/locks/{guest}"
-    lock = host.get_fact(MigrationLock, state_dir=state_dir, guest=guest)
+    lock = fact(host, MigrationLock, state_dir=state_dir, guest=guest)
     current = lock["owner"] if lock else None
     changed = _fail(f"{guest}: the lock of {current} changed hands meanwhile: see {path}/owner")
-    left = host.get_fact(MigrationCommand, state_dir=state_dir, guest=guest)
+    left = fact(host, MigrationCommand, state_dir=state_dir, guest=guest)
     stop: list = []
     if left and left["running"]:
         stop = [*_stop_left(state_dir, guest), "&&"]

@@ -26,6 +26,7 @@ from pyinfra.api import (
 from facts.debian import DebianArchitecture
 from facts.kernel import KernelModules, check_release
 from facts.xen import XenInfo
+from operations.util.facts import fact
 
 # The dpkg architecture a dom0's kernel (``xl info``'s machine) belongs to.
 MACHINE_ARCH = {"x86_64": "amd64", "i686": "i386"}
@@ -124,7 +125,7 @@ def modules(dom0: str, packages: str | None = None):
     if packages is not None and (not isinstance(packages, str) or not packages):
         raise OperationValueError(f"packages must be a directory, not {packages!r}")
 
-    info = inventory.get_host(dom0).get_fact(XenInfo)
+    info = fact(inventory.get_host(dom0), XenInfo)
     try:
         release = check_release(info.get("release"))
     except ValueError as exc:
@@ -133,7 +134,7 @@ def modules(dom0: str, packages: str | None = None):
     kernel_arch = MACHINE_ARCH.get(machine or "")
     if kernel_arch is None:
         raise OperationError(f"{dom0}: xl info gives machine {machine!r}, not x86_64 nor i686")
-    arch = host.get_fact(DebianArchitecture)
+    arch = fact(host, DebianArchitecture)
     if arch == kernel_arch:
         host.noop(
             f"{host.name} has an {arch} userland like {dom0}'s {machine} kernel {release}: "
@@ -148,7 +149,7 @@ def modules(dom0: str, packages: str | None = None):
             "modules_packages directory in the inventory, with its modules package"
         )
     wanted = find_package(packages_dir(packages, host.state.cwd), release, kernel_arch)
-    held = host.get_fact(KernelModules, release=release)
+    held = fact(host, KernelModules, release=release)
     installed = held["packages"].get(wanted.name)
     if installed and installed["version"] == wanted.version and held["directory"]:
         host.noop(

@@ -21,6 +21,7 @@ from pyinfra.api import (
 
 from facts.libvirt import LibvirtDomains, LibvirtDomainXml, uri_problem, virsh
 from operations.util.checks import check_bool, check_domain, check_timeout
+from operations.util.facts import fact
 
 # Where the XML of each domain is uploaded before ``virsh define``: it stays as the record
 # of what was last defined.
@@ -215,8 +216,8 @@ def domain(
                 f"domain {domain}: its xml names the domain {wanted['name']!r}"
             )
 
-    current_xml = host.get_fact(LibvirtDomainXml, domain=domain, **at)
-    info = host.get_fact(LibvirtDomains, **at).get(domain)
+    current_xml = fact(host, LibvirtDomainXml, domain=domain, **at)
+    info = fact(host, LibvirtDomains, **at).get(domain)
     if (current_xml is None) != (info is None):
         raise OperationError(
             f"domain {domain} on {host.name}: libvirt's listing and its XML disagree "

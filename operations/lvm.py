@@ -12,6 +12,7 @@ from pyinfra.api import OperationError, OperationValueError, QuoteString, String
 from facts.disk import BlkidFilesystems
 from facts.lvm import LvmLogicalVolumes, LvmPhysicalVolumes, LvmVolumeGroups
 from operations.util.checks import check_bool
+from operations.util.facts import fact
 from xen2kvm.devices import device_aliases
 
 # lvm(8), "VALID NAMES": these characters, no leading hyphen, not "." or "..", at most
@@ -89,7 +90,7 @@ def logical_volume(vg: str, lv: str, size: int | None = None, present: bool = Tr
         raise OperationValueError(f"size must be a positive number of bytes, not {size!r}")
 
     volume = f"{vg}/{lv}"
-    existing = host.get_fact(LvmLogicalVolumes).get(volume)
+    existing = fact(host, LvmLogicalVolumes).get(volume)
 
     if not present:
         if existing is None:
@@ -103,7 +104,7 @@ def logical_volume(vg: str, lv: str, size: int | None = None, present: bool = Tr
         yield StringCommand("lvremove --yes", QuoteString(volume))
         return
 
-    group = host.get_fact(LvmVolumeGroups).get(vg)
+    group = fact(host, LvmVolumeGroups).get(vg)
     if group is None:
         if host.state.is_executing or size is None:
             raise OperationError(f"volume group {vg} does not exist on {host.name}")
@@ -189,13 +190,13 @@ def volume_group(vg: str, devices: list[str], present: bool = True):
     """
     _check_name("vg", vg, is_lv=False)
     devices = _check_devices(devices)
-    groups = host.get_fact(LvmVolumeGroups)
+    groups = fact(host, LvmVolumeGroups)
 
     if not present:
         if vg not in groups:
             host.noop(f"volume group {vg} is already absent")
             return
-        volumes = host.get_fact(LvmLogicalVolumes)
+        volumes = fact(host, LvmLogicalVolumes)
         busy = sorted(key for key, lv in volumes.items() if lv["vg"] == vg and lv["open"])
         if busy:
             raise OperationError(
@@ -205,7 +206,7 @@ def volume_group(vg: str, devices: list[str], present: bool = True):
         yield StringCommand("vgremove -y", QuoteString(vg))
         return
 
-    pvs = host.get_fact(LvmPhysicalVolumes)
+    pvs = fact(host, LvmPhysicalVolumes)
     if vg in groups:
         have = sorted(name for name, pv in pvs.items() if pv["vg"] == vg)
         want = sorted(name for name, _ in (_pv_of(pvs, device) for device in devices) if name)
@@ -225,7 +226,7 @@ def volume_group(vg: str, devices: list[str], present: bool = True):
                 f"{device} on {host.name} is a PV of volume group {pv['vg']}, not {vg}"
             )
         if pv is None:
-            found = host.get_fact(BlkidFilesystems, devices=device).get(device, {})
+            found = fact(host, BlkidFilesystems, devices=device).get(device, {})
             if found.get("TYPE") or found.get("PTTYPE"):
                 what = found.get("TYPE") or f"a {found['PTTYPE']} partition table"
                 raise OperationError(
@@ -259,9 +260,9 @@ def volume_group_active(vg: str, active: bool = True):
     """
     _check_name("vg", vg, is_lv=False)
     check_bool("active", active)
-    exists = vg in host.get_fact(LvmVolumeGroups)
+    exists = vg in fact(host, LvmVolumeGroups)
     volumes = {
-        key: lv for key, lv in sorted(host.get_fact(LvmLogicalVolumes).items()) if lv["vg"] == vg
+        key: lv for key, lv in sorted(fact(host, LvmLogicalVolumes).items()) if lv["vg"] == vg
     }
 
     if active:

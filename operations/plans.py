@@ -14,6 +14,7 @@ from pyinfra.facts.files import FileContents
 from pyinfra.operations import files
 
 from operations.util.checks import check_guest, check_path
+from operations.util.facts import fact
 from xen2kvm import paths
 from xen2kvm.planinputs import PlanInputs
 
@@ -74,7 +75,7 @@ def frozen(
             f"filesystems must map devices to what blkid reads on them, not {filesystems!r}"
         )
     path = paths.plan_inputs(state_dir, guest)
-    if host.get_fact(FileContents, path=path):
+    if fact(host, FileContents, path=path):
         host.noop(f"the plan of {guest} is already frozen")
         return
     yield from files.put._inner(

@@ -18,6 +18,7 @@ from facts.libvirt import LibvirtDomains, uri_problem
 from facts.lvm import LvmLogicalVolumes, LvmVolumeGroups
 from facts.xen import XenConfigFile, XenDomainDisks, XenDomains
 from operations.util.checks import check_bool, check_domain, check_guest, check_path
+from operations.util.facts import fact
 from xen2kvm.downtime import INTEGRITY, project
 from xen2kvm.errors import XenConfigError
 from xen2kvm.guestkinds import kvm_boot_note, rehome_boot_problem, userland, xen_boot
@@ -68,7 +69,7 @@ def commands(needs: dict[str, str]):
             raise OperationValueError(f"not a command name nor an absolute path: {name!r}")
         if not isinstance(fix, str) or not fix.strip():
             raise OperationValueError(f"{name}: its fix must be said, not {fix!r}")
-    missing = host.get_fact(CommandsMissing, names=list(needs))
+    missing = fact(host, CommandsMissing, names=list(needs))
     if missing:
         raise OperationError(
             "\n".join(f"{host.name}: {name} is missing: {needs[name]}" for name in missing)
@@ -107,12 +108,12 @@ def kvm_host(
     bad = {lv: size for lv, size in planned_lvs.items() if not isinstance(size, int) or size < 1}
     if bad:
         raise OperationValueError(f"planned LV sizes must be positive byte counts: {bad}")
-    groups = host.get_fact(LvmVolumeGroups)
+    groups = fact(host, LvmVolumeGroups)
     if vg not in groups:
         known = ", ".join(sorted(groups)) or "none"
         raise OperationError(f"{host.name}: volume group {vg} not found (found: {known})")
     free = groups[vg]["free"]
-    existing = host.get_fact(LvmLogicalVolumes)
+    existing = fact(host, LvmLogicalVolumes)
     need_bytes = sum(
         max(0, size - existing.get(f"{vg}/{lv}", {}).get("size", 0))
         for lv, size in planned_lvs.items()
@@ -123,8 +124,8 @@ def kvm_host(
             f"{human(need_bytes)} more: grow {vg} (vgextend) or move fewer of its guests "
             "in this wave"
         )
-    host.get_fact(LibvirtDomains, **at)  # fails the fact (and the run) when libvirt does not answer
-    if check_bridge and not host.get_fact(Directory, path=f"/sys/class/net/{bridge}/bridge"):
+    fact(host, LibvirtDomains, **at)  # fails the fact (and the run) when libvirt does not answer
+    if check_bridge and not fact(host, Directory, path=f"/sys/class/net/{bridge}/bridge"):
         raise OperationError(f"{host.name}: bridge {bridge} does not exist")
     where = f"bridge {bridge} is up" if check_bridge else f"bridge {bridge} is libvirt's to check"
     host.noop(f"{vg} has {human(free)} free, libvirt answers, {where}")
@@ -150,7 +151,7 @@ def xen_config(guest: str, path: str, rehome: bool = False):
         preflight.xen_config(guest="web1", path="/etc/xen/web1.cfg")
     """
     check_bool("rehome", rehome)
-    text = host.get_fact(XenConfigFile, path=path)
+    text = fact(host, XenConfigFile, path=path)
     if text is None:
         raise OperationError(f"{guest}: its Xen config {path} is not on {host.name}")
     try:
@@ -187,9 +188,9 @@ def guest(arch: str, installs_kernel: bool = True):
     if arch not in GUEST_ARCHES:
         raise OperationValueError(f"arch must be one of {', '.join(GUEST_ARCHES)}, not {arch!r}")
     check_bool("installs_kernel", installs_kernel)
-    found = host.get_fact(DebianArchitecture)
+    found = fact(host, DebianArchitecture)
     try:
-        release = userland(host.get_fact(OsRelease) or {}, found, installs_kernel)
+        release = userland(fact(host, OsRelease) or {}, found, installs_kernel)
     except ValueError as exc:
         raise OperationError(f"{host.name}: {exc}") from None
     if found != arch:
@@ -214,7 +215,7 @@ def domain_stopped(domain: str, uri: str | None = None):
         preflight.domain_stopped(domain="web1")
     """
     _names(domain=domain)
-    info = host.get_fact(LibvirtDomains, **_at(uri)).get(domain)
+    info = fact(host, LibvirtDomains, **_at(uri)).get(domain)
     if _runs(info):
         raise OperationError(
             f"{host.name}: the KVM domain {domain} is {info['state']}: its disk is in use, "
@@ -229,11 +230,11 @@ def _users(dom0, devices: list[str]) -> dict[str, str]:
     LV has several paths), by its path where it is no block device."""
 
     def number(path: str) -> str:
-        return dom0.get_fact(BlockDeviceId, device=path) or path
+        return fact(dom0, BlockDeviceId, device=path) or path
 
     wanted = {number(device): device for device in devices}
     found: dict[str, str] = {}
-    for domain, disks in sorted(dom0.get_fact(XenDomainDisks).items()):
+    for domain, disks in sorted(fact(dom0, XenDomainDisks).items()):
         for disk in disks:
             if (device := wanted.get(number(disk))) is not None:
                 found.setdefault(device, domain)
@@ -335,7 +336,7 @@ def xen_stopped(guest: str, xen_host: str, devices: list[str] | None = None):
             f"guest's domain is {guest}): the KVM copy is not started while a Xen "
             "domain uses its disks"
         )
-    running = dom0.get_fact(XenDomains)
+    running = fact(dom0, XenDomains)
     if guest in running and not host.state.is_executing:
         # Planning: the cutover stops it in an earlier operation; checked when this runs.
         host.noop(f"{guest} runs on {xen_host} now: checked again before the KVM start")
@@ -367,7 +368,7 @@ def kvm_stopped(guest: str, kvm_host: str, domain: str, uri: str | None = None):
         preflight.kvm_stopped(guest="web1", kvm_host="kvm1", domain="web1")
     """
     _names(guest=guest, kvm_host=kvm_host, domain=domain)
-    info = inventory.get_host(kvm_host).get_fact(LibvirtDomains, **_at(uri)).get(domain)
+    info = fact(inventory.get_host(kvm_host), LibvirtDomains, **_at(uri)).get(domain)
     running = _runs(info)
     if running and not host.state.is_executing:
         # Planning: the rollback stops it in an earlier operation; checked when this runs.
@@ -429,7 +430,7 @@ def downtime(
         raise OperationValueError(
             f"integrity must be one of {', '.join(INTEGRITY)}, not {integrity!r}"
         )
-    records = host.get_fact(MigrationJournal, state_dir=state_dir, guest=guest)
+    records = fact(host, MigrationJournal, state_dir=state_dir, guest=guest)
     projection = project(records, boot_time, integrity)
     limit = f", budget {budget} s" if budget is not None else ""
     if projection is None:

@@ -20,6 +20,7 @@ from pyinfra.facts.files import File, FileContents
 from facts.journal import MigrationJournal
 from facts.tree import where
 from operations.util.checks import check_bool, check_path
+from operations.util.facts import fact
 from operations.util.tree import checked, relative
 from xen2kvm.journal import CUTOVER_COMPLETE, TOOL, done, is_copy, summarise
 from xen2kvm.units import human
@@ -59,7 +60,7 @@ def key(path: str):
         sync.key(path="/var/lib/xen2kvm/ssh/id_ed25519")
     """
     check_path("path", path)
-    if host.get_fact(File, path=path):
+    if fact(host, File, path=path):
         host.noop(f"{path} already exists")
         return
     yield StringCommand("mkdir -p -m 0700", QuoteString(posixpath.dirname(path)))
@@ -85,7 +86,7 @@ def access_line(public_key: str, source_address: str, root: str) -> str:
 
 def _public_key(key_host: str, key_path: str) -> str | None:
     other = host if key_host == host.name else inventory.get_host(key_host)
-    lines = other.get_fact(FileContents, path=f"{key_path}.pub")
+    lines = fact(other, FileContents, path=f"{key_path}.pub")
     return lines[0].strip() if lines else None
 
 
@@ -140,7 +141,7 @@ def access(
         check_path("tree", tree)
         checked(tree, authorized_keys, ("file",))
         authorized_keys = where(tree, relative(authorized_keys))
-    lines = host.get_fact(FileContents, path=authorized_keys) or []
+    lines = fact(host, FileContents, path=authorized_keys) or []
     ours = [line for line in lines if body in line.split()]
 
     if present and ours == [wanted]:
@@ -201,7 +202,7 @@ def tree(
     """
     if not dest.endswith("/") or not source.endswith("/"):
         raise OperationValueError("source and dest must end with / (copy contents)")
-    records = host.get_fact(MigrationJournal, state_dir=state_dir, guest=guest)
+    records = fact(host, MigrationJournal, state_dir=state_dir, guest=guest)
     if done(records, until):
         host.noop(f"{guest} is migrated ({until} is in the journal): nothing to copy")
         return

@@ -11,6 +11,7 @@ from pyinfra.api import OperationValueError, QuoteString, StringCommand, operati
 
 from facts.xen import XenAutostart, XenDomains
 from operations.util.checks import check_bool, check_domain, check_path, check_timeout
+from operations.util.facts import fact
 
 
 def _refers_to(name: str, target: str | None, config: str, auto_dir: str) -> bool:
@@ -44,7 +45,7 @@ def autostart(config: str, enabled: bool = True, auto_dir: str = "/etc/xen/auto"
     check_path("config", config)
     check_path("auto_dir", auto_dir)
 
-    entries = host.get_fact(XenAutostart, auto_dir=auto_dir)
+    entries = fact(host, XenAutostart, auto_dir=auto_dir)
     matching = {
         name: target
         for name, target in sorted(entries.items())
@@ -119,7 +120,7 @@ def domain(
     check_bool("force", force)
     check_timeout("shutdown_timeout", shutdown_timeout)
 
-    is_running = domain in host.get_fact(XenDomains)
+    is_running = domain in fact(host, XenDomains)
 
     if running:
         if is_running:

@@ -25,6 +25,7 @@ from pyinfra.facts.files import FileContents
 from facts.disk import BlkidFilesystems, BlockDeviceSize
 from facts.journal import MigrationJournal
 from facts.xen import XenConfigFile
+from operations.util.facts import fact
 from tasks.destinations import Destination, destination
 from xen2kvm import guestkinds, journal, paths, windows
 from xen2kvm.downtime import project
@@ -211,8 +212,8 @@ def _move(guest: Guest, need_plan: bool) -> Move:
         if need_plan:
             raise
         inputs, volumes, plan, fstab = None, [], None, []
-    records = inventory.get_host(dest).get_fact(
-        MigrationJournal, state_dir=state_dir, guest=guest.name
+    records = fact(
+        inventory.get_host(dest), MigrationJournal, state_dir=state_dir, guest=guest.name
     )
     return Move(
         guest=guest,
@@ -243,7 +244,7 @@ def xen_domain(guest: Guest, inputs: PlanInputs | None) -> str:
     text = inputs.xen_config if inputs else None
     if text is None:
         dom0 = inventory.get_host(guest.xen_host)
-        text = dom0.get_fact(XenConfigFile, path=guest.xen_config)
+        text = fact(dom0, XenConfigFile, path=guest.xen_config)
     if text is None:
         raise OperationError(
             f"{guest.name}: its Xen config {guest.xen_config} is not on {guest.xen_host}, so "
@@ -260,14 +261,14 @@ def xen_domain(guest: Guest, inputs: PlanInputs | None) -> str:
 def frozen_inputs(dest: str, state_dir: str, guest: Guest) -> PlanInputs | None:
     """The inputs frozen on the destination at the guest's first presync, if any."""
     path = paths.plan_inputs(state_dir, guest.name)
-    lines = inventory.get_host(dest).get_fact(FileContents, path=path)
+    lines = fact(inventory.get_host(dest), FileContents, path=path)
     return PlanInputs.from_json("\n".join(lines)) if lines else None
 
 
 def live_inputs(guest: Guest) -> PlanInputs:
     """The inputs read from the dom0 and the running guest (before the cutover only)."""
     dom0 = inventory.get_host(guest.xen_host)
-    text = dom0.get_fact(XenConfigFile, path=guest.xen_config)
+    text = fact(dom0, XenConfigFile, path=guest.xen_config)
     if text is None:
         raise OperationError(f"{guest.name}: its Xen config {guest.xen_config} is not on {dom0}")
     domain = _parse(guest, text)
@@ -275,14 +276,14 @@ def live_inputs(guest: Guest) -> PlanInputs:
     for found in domain.disks:
         if found.cdrom or not found.target:
             continue
-        size = dom0.get_fact(BlockDeviceSize, device=found.target)
+        size = fact(dom0, BlockDeviceSize, device=found.target)
         if not size:
             raise OperationError(f"{guest.name}: {found.target} not found on {dom0}")
         sizes[found.target] = size
         # One device per call: blkid may print another name of the device it was given.
-        held = dom0.get_fact(BlkidFilesystems, devices=found.target)
+        held = fact(dom0, BlkidFilesystems, devices=found.target)
         filesystems[found.target] = identity(held, found.target)
-    fstab = inventory.get_host(guest.name).get_fact(FileContents, path="/etc/fstab")
+    fstab = fact(inventory.get_host(guest.name), FileContents, path="/etc/fstab")
     if fstab is None:
         raise OperationError(f"{guest.name}: it has no /etc/fstab")
     return PlanInputs(text, "\n".join(fstab) + "\n", sizes, filesystems)

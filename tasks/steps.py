@@ -15,6 +15,7 @@ from pyinfra.operations import files, python
 from facts.commands import CommandsMissing
 from facts.journal import MigrationJournal
 from operations import disk, journal, net, preflight, sync, xen
+from operations.util.facts import fact
 from tasks.move import Move, moves
 from xen2kvm import paths, requirements, runid
 from xen2kvm.journal import INTEGRITY_SKIPPED, copy_step, integrity_step
@@ -59,7 +60,7 @@ def refuse_missing_commands() -> None:
             with ctx_host.use(other):
                 wanted = needs()
                 if wanted:
-                    missing = other.get_fact(CommandsMissing, names=list(wanted))
+                    missing = fact(other, CommandsMissing, names=list(wanted))
                     lines += [
                         f"{other.name}: {name} is missing: {wanted[name]}" for name in missing
                     ]
@@ -75,7 +76,7 @@ def host_keys(source: str, address: str) -> str:
     other = inventory.get_host(source)
     lines = []
     for kind in ("ed25519", "ecdsa", "rsa"):
-        key = other.get_fact(FileContents, path=f"/etc/ssh/ssh_host_{kind}_key.pub")
+        key = fact(other, FileContents, path=f"/etc/ssh/ssh_host_{kind}_key.pub")
         if key:
             fields = key[0].split()
             lines.append(f"{address} {fields[0]} {fields[1]}")
@@ -304,7 +305,7 @@ def if_touched(move: Move, name: str, window: bool) -> dict:
 
     def needed() -> bool:
         if key not in _REDO:
-            records = this.get_fact(MigrationJournal, state_dir=move.state_dir, guest=key[1])
+            records = fact(this, MigrationJournal, state_dir=move.state_dir, guest=key[1])
             _REDO[key] = journal.fixups_to_redo(this, key[1], watched, move.state_dir, records)
         return name in _REDO[key]
 

@@ -10,6 +10,7 @@ from pyinfra import host
 from pyinfra.api import OperationError, OperationValueError
 
 from facts.tree import TreeComponents, guest_path, unsafe, where
+from operations.util.facts import fact
 
 
 def relative(path: object) -> str:
@@ -28,7 +29,7 @@ def checked(root: str, path: str, leaf: tuple[str, ...], doing: str = "write") -
     OperationError when one would lead out of the tree (a link), or when the last one is
     not one of ``leaf`` (or missing)."""
     name = relative(path)
-    kinds = host.get_fact(TreeComponents, root=root, path=path)
+    kinds = fact(host, TreeComponents, root=root, path=path)
     reason = unsafe(kinds, name, leaf)
     if reason:
         raise OperationError(

@@ -19,6 +19,7 @@ from pyinfra.operations import files
 
 from facts.xen import XenInfo
 from operations import disk, kernel, lvm, preflight
+from operations.util.facts import fact
 from tasks import steps
 from tasks.destinations import Destination
 from tasks.destinations.kvm import without_key
@@ -150,7 +151,7 @@ class Dom0(Destination):
         steps.xen_state(move, move.dest, config, running=True)
 
     def _config(self, move: Move) -> str:
-        release = inventory.get_host(move.dest).get_fact(XenInfo).get("release")
+        release = fact(inventory.get_host(move.dest), XenInfo).get("release")
         source = f"{move.source.name}:{move.guest.xen_config}"
         try:
             rehome.check_release(release)
