@@ -3,6 +3,7 @@ fresh read each time while it executes, and a copy of its own for each caller.""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -78,3 +79,17 @@ def test_a_new_plan_reads_again():
 def test_a_host_without_a_pyinfra_state_reads_each_time():
     kvm1 = Counting("kvm1", None)
     assert [fact(kvm1, LvmVolumeGroups) for _ in range(2)] == [["read 1"], ["read 2"]]
+
+
+def test_operations_and_tasks_read_their_facts_through_it():
+    """A direct ``get_fact`` would run its command again for each operation that plans."""
+    root = Path(__file__).resolve().parents[2]
+    direct = [
+        f"{path.relative_to(root)}:{number}"
+        for folder in ("operations", "tasks")
+        for path in sorted((root / folder).rglob("*.py"))
+        if path != root / "operations" / "util" / "facts.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if ".get_fact(" in line
+    ]
+    assert direct == []
