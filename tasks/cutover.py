@@ -1,9 +1,11 @@
 """
 cutover: the downtime window, each guest its own, kept to what depends on the final
-delta. Stop the guest on its dom0 and disable its autostart there, mount its LVs read-only
-on the dom0, copy the last changes to the destination, redo the in-place fix-ups, let go
-of the new volumes, then (only once the dom0 shows the guest stopped) start it at the
-destination; once it answers, announce its addresses from inside it.
+delta. While the guest still runs, open its new disk and trust its dom0's host keys at the
+destination. Then stop the guest on its dom0 and disable its autostart there, mount its
+LVs read-only on the dom0, copy the last changes to the destination, redo the in-place
+fix-ups the copy touched, let go of the new volumes, then (only once the dom0 shows the
+guest stopped) start it at the destination; once it answers, announce its addresses from
+inside it.
 
 No guest is down while another's steps run: the wave's guests are cut over in rounds
 (``xen2kvm.windows``). Guests whose hosts all differ share a round and go side by side;
@@ -60,6 +62,10 @@ def window(names: list[str]) -> None:
         if not move.migrated and not move.cutover_started:  # the gate: within its budget
             forced = str(host.data.get("force_downtime", "")).lower() in ("1", "true", "yes")
             steps.projected_downtime(move, gate=True, force=forced)
+        if not (move.migrated or move.final_copied):
+            # Still up: the new disk opened, the dom0's host keys trusted.
+            move.to.open(move)
+            steps.trust_host_keys(move, move.source.name, move.dom0_dialled, "for the final copy")
         if not move.migrated:
             journal.milestone(
                 name=f"{move.guest.name}: downtime starts (shutdown on {move.source.name})",
@@ -86,8 +92,6 @@ def window(names: list[str]) -> None:
         if move.migrated or move.final_copied:
             continue
         source = move.source
-        move.to.open(move)
-        steps.trust_host_keys(move, source.name, move.dom0_dialled, "for the final copy")
         steps.copy(move, "cutover", source.name, move.dom0_dialled, f"/{move.guest.name}")
         steps.integrity(move, source.name, move.dom0_dialled, f"/{move.guest.name}")
         move.to.fixups(move, window=True)
