@@ -157,6 +157,7 @@ def _checked(differences: int | None, rc: int) -> str:
 
 STARTING = "Starting operation: "
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
+DEPLOY_FILE = re.compile(r"^[\w./-]+\.py \| ")
 
 
 def setup_seconds(lines: Iterable[tuple[float, str]], guest: str, dom0: str) -> float | None:
@@ -182,11 +183,14 @@ def _named(op: str, name: str) -> bool:
 
 
 def _operations(lines: Iterable[tuple[float, str]]) -> Iterable[tuple[float, str]]:
-    """Each ``--> Starting operation: NAME`` line: its time and the operation's name."""
+    """Each ``--> Starting operation: NAME`` line: its time and the operation's name,
+    without the ``tasks/cutover.py | `` that pyinfra puts before the names of the
+    operations a deploy file's included file gave."""
     for when, line in lines:
         text = ANSI.sub("", line).strip()
         if STARTING in text:
-            yield when, text.split(STARTING, 1)[1].strip()
+            name = text.split(STARTING, 1)[1].strip()
+            yield when, DEPLOY_FILE.sub("", name)
 
 
 # --- the lab --------------------------------------------------------------------------

@@ -165,6 +165,14 @@ def test_the_set_up_from_the_run_output():
     assert setup_seconds(RUN, "web1", "xen1") == pytest.approx(23.6 - 19.1)
 
 
+def test_the_set_up_from_operations_named_with_their_file():
+    # as pyinfra 3 prints the operations of a file the deploy includes
+    run = [
+        (when, line.replace("operation: ", "operation: tasks/cutover.py | ")) for when, line in RUN
+    ]
+    assert setup_seconds(run, "web1", "xen1") == pytest.approx(23.6 - 19.1)
+
+
 def test_no_set_up_when_the_output_does_not_show_it():
     assert setup_seconds(RUN, "mail1", "xen1") is None
     assert setup_seconds(RUN[:7], "web1", "xen1") is None  # no copy started
