@@ -232,15 +232,16 @@ def test_interrupted_in_the_cutover_window(wave2, ssh, tmp_path):
 
 def test_a_guest_that_does_not_boot_is_rolled_back(wave2, ssh, tmp_path):
     """Its new disk's boot code overwritten before its start: the run waits
-    ``boot_timeout`` and fails naming it; the rollback brings it back on Xen."""
+    ``boot_timeout`` and fails naming it; the rollback brings it back on Xen. (A short
+    ``boot_timeout``, which must be longer than ``boot_time``: the guest cannot boot.)"""
     wiped = ssh("kvm1", f"dd if=/dev/zero of=/dev/vg0/{GUEST} bs=440 count=1 conv=notrunc")
     assert wiped.returncode == 0, wiped.stderr
-    inventory = inventory_with(tmp_path, GUEST, boot_timeout=100)
+    inventory = inventory_with(tmp_path, GUEST, boot_time=30, boot_timeout=35)
     result = pyinfra("-y", "--limit", "wave2", inventory=inventory)
     output = text(result)
     assert result.returncode != 0, output[-5000:]
     assert f"{GUEST}: answers SSH under KVM" in output, output[-5000:]
-    assert "port 22 did not answer within 100 s" in output, output[-5000:]
+    assert "port 22 did not answer within 35 s" in output, output[-5000:]
     assert on_kvm(ssh) == set(GUESTS) and on_xen(ssh) == set(), "started on KVM only"
     assert not marks(journal(ssh, GUEST), CUTOVER_COMPLETE)
 
