@@ -215,11 +215,22 @@ class Kvm(Destination):
     def open(self, move: Move) -> None:
         """The new disk mapped, its guest VG active and its tree mounted (all noops when the
         presync left it so; a run picking up an interrupted cutover needs them again). Only
-        while its KVM domain does not run: never mount a running guest's disk."""
+        while its KVM domain does not run: never mount a running guest's disk. Its domain
+        is defined here, before the downtime, but never autostarted while Xen runs the
+        guest (a reboot of the KVM host would start a second copy): the window's start
+        only sets autostart and starts it."""
         plan, guest = move.need_plan(), move.guest
         preflight.domain_stopped(
             name=f"{guest.name}: its KVM domain does not run",
             domain=plan.domain.name,
+            uri=uri(move),
+        )
+        libvirt.domain(
+            name=f"{guest.name}: KVM domain defined, not autostarted (its guest runs on Xen)",
+            domain=plan.domain.name,
+            xml=domain_xml(move),
+            defined=True,
+            autostart=False,
             uri=uri(move),
         )
         disk.partition_mappings(
@@ -318,7 +329,7 @@ class Kvm(Destination):
         libvirt.domain(
             name=f"{guest.name}: KVM domain defined, autostarted and running",
             domain=plan.domain.name,
-            xml=render.domain_xml(plan.domain, guest.xen_host, guest.xen_config),
+            xml=domain_xml(move),
             defined=True,
             autostart=True,
             running=True,
@@ -341,6 +352,12 @@ class Kvm(Destination):
             domain=move.guest.domain_name,
             uri=uri(move),
         )
+
+
+def domain_xml(move: Move) -> str:
+    """The guest's libvirt domain, as ``templates/domain.xml.j2`` renders its plan."""
+    guest = move.guest
+    return render.domain_xml(move.need_plan().domain, guest.xen_host, guest.xen_config)
 
 
 def uri(move: Move) -> str:

@@ -3,10 +3,11 @@
 Before the reboot xen1 gets a file in /root and in /tmp, a mount, and one of its running
 guests loses its /etc/xen/auto link. After it: the file in /root is there, /tmp is empty,
 the mount is gone, the guests still linked run again (and answer SSH), the unlinked one
-stays off. The lab is left as it was found: the link comes back and that guest is
-created again. Needs only the Xen side (``--no-kvm``) and moves no guest; skipped when
-xen1's running domains are not exactly its autostarted ones (a migration moved one), since
-a reboot would then change the lab.
+stays off, and a ``lab up`` over the running lab leaves it off too (as a migrated guest,
+whose link the cutover removed, must stay off). The lab is left as it was found: the link
+comes back and that guest is created again. Needs only the Xen side (``--no-kvm``) and
+moves no guest; skipped when xen1's running domains are not exactly its autostarted ones (a
+migration moved one), since a reboot would then change the lab.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ MOUNT = f"/mnt/{MARK}"
 @dataclass(frozen=True)
 class Reboot:
     result: subprocess.CompletedProcess[str]
+    up_again: subprocess.CompletedProcess[str]  # ``lab up --no-kvm`` over the rebooted lab
     linked: frozenset[str]  # running and autostarted before the reboot
     unlinked: str  # the guest whose link the test removed
 
@@ -61,7 +63,10 @@ def rebooted(lab: LabConfig, ssh: Ssh) -> Iterator[Reboot]:
         result = subprocess.run(
             [*LAB_CLI, "reboot", DOM0], capture_output=True, text=True, timeout=600, check=False
         )
-        yield Reboot(result, frozenset(linked), unlinked)
+        up_again = subprocess.run(
+            [*LAB_CLI, "up", "--no-kvm"], capture_output=True, text=True, timeout=600, check=False
+        )
+        yield Reboot(result, up_again, frozenset(linked), unlinked)
     finally:
         restore = (
             f"ln -sfn {target} {link} && rm -f /root/{MARK} && "
@@ -102,3 +107,11 @@ def test_the_guests_still_linked_answer_ssh(rebooted, ssh):
 
 def test_the_unlinked_guest_stays_off(rebooted, ssh):
     assert ssh(DOM0, f"xl domid {rebooted.unlinked}").returncode != 0
+
+
+def test_lab_up_over_the_running_lab_leaves_the_unlinked_guest_off(rebooted, ssh):
+    output = rebooted.up_again.stdout + rebooted.up_again.stderr
+    assert rebooted.up_again.returncode == 0, output
+    assert f"guest {rebooted.unlinked}: left off (not in its dom0's /etc/xen/auto)" in output
+    assert ssh(DOM0, f"xl domid {rebooted.unlinked}").returncode != 0
+    assert domains(ssh) == rebooted.linked - {rebooted.unlinked}

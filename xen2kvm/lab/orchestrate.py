@@ -125,14 +125,30 @@ def start_xen_hosts(cfg: LabConfig, lab: fleet.Fleet, say: Progress) -> None:
         say(f"dom0 {host.name}: running ({host.address})")
 
 
-def start_guests(cfg: LabConfig, lab: fleet.Fleet, say: Progress) -> None:
-    running = {d["guest"] for d in hypervisor.request(cfg, {"op": "list"})["domains"]}
+def start_guests(cfg: LabConfig, lab: fleet.Fleet, say: Progress) -> list[fleet.Host]:
+    """What each dom0's ``xendomains`` does at boot: ``xl create`` for each domain linked in
+    its ``/etc/xen/auto`` that does not run. A fresh dom0 links all its guests; one whose
+    guest was migrated (its link removed) leaves it off, so a ``lab up`` over a running
+    lab never brings a moved guest back beside its KVM copy. The guests started or found
+    running."""
+    started: list[fleet.Host] = []
+    problems: list[str] = []
+    for host in lab.xen_hosts:
+        root = containers.seen_inside(cfg, host.name, dom0.root(cfg, host.name))
+        if root is None:
+            raise RuntimeError(f"{host.name} stopped right after its start: see its console.log")
+        names, trouble = xendomains.start(cfg, host.name, root, say)
+        problems += [f"{host.name}: {line}" for line in trouble]
+        started += [lab.host(name) for name in names]
+    up = {host.name for host in started}
     for guest in lab.guests:
-        if guest.name not in running:
-            answer = hypervisor.request(cfg, {"op": "create", "name": guest.name})
-            if not answer.get("ok"):
-                raise RuntimeError(f"guest {guest.name}: {answer.get('error')}")
-        say(f"guest {guest.name}: running ({guest.address}, {guest.arch}, {guest.init})")
+        if guest.name in up:
+            say(f"guest {guest.name}: running ({guest.address}, {guest.arch}, {guest.init})")
+        else:
+            say(f"guest {guest.name}: left off (not in its dom0's /etc/xen/auto)")
+    if problems:
+        raise RuntimeError("xendomains failed:\n  " + "\n  ".join(problems))
+    return started
 
 
 def wait_ssh(cfg: LabConfig, hosts: list[fleet.Host], say: Progress, timeout: float = 180) -> None:
@@ -167,8 +183,8 @@ def up(cfg: LabConfig, kvm_side: bool = True) -> None:
     hypervisor.start_controller(cfg)
     say("xen controller: running")
     start_xen_hosts(cfg, lab, say)
-    start_guests(cfg, lab, say)
-    reachable = [h for h in lab.hosts if h.kind != "kvm"]
+    guests = start_guests(cfg, lab, say)
+    reachable = [*lab.xen_hosts, *guests]
     kvm = _kvmhost() if kvm_side else None
     if not kvm_side:
         say("kvm side: skipped (--no-kvm)")
