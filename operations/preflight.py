@@ -389,7 +389,7 @@ def downtime(
     state_dir: str,
     boot_time: int,
     budget: int | None = None,
-    integrity: str = "checksum",
+    integrity: str = "staged",
     gate: bool = True,
     force: bool = False,
 ):
@@ -402,7 +402,8 @@ def downtime(
     + state_dir: where its journal is, on this host
     + boot_time: seconds it takes to boot and answer SSH, until one boot was measured
     + budget: the longest downtime allowed, in seconds (None: no limit)
-    + integrity: how its final copy is checked (``checksum``, ``metadata`` or ``skip``), a
+    + integrity: how its final copy is checked (``staged``, ``checksum``, ``metadata`` or
+      ``skip``), a
       part of the window
     + gate: refuse over the budget, or with a budget and nothing to project from yet
       (False: only say it, as the plan does before the run's own warm copies)

@@ -44,6 +44,12 @@ CHANGED = "--out-format='X2K-CHANGED %i %n'"
 # --checksum every file's content is compared, not only its size and time. --modify-window
 # stays 0: both sides keep nanoseconds.
 COMPARE = "rsync -aHAXx --numeric-ids --delete --dry-run --out-format='X2K-DIFF %i %n%L'"
+# The content of named files only (``--files-from``, which turns recursion and --delete
+# off): the second half of a staged check, whose first compared all metadata.
+CONTENT = (
+    "rsync -aHAXx --numeric-ids --dry-run --checksum --ignore-missing-args "
+    "--out-format='X2K-DIFF %i %n%L'"
+)
 
 
 @operation()
@@ -219,6 +225,23 @@ def tree(
                      excludes)  # fmt: skip
 
 
+def _ssh(ssh_key: str, known_hosts: str) -> str:
+    """The ssh rsync runs (``-e``): the migration key, the source's own host keys."""
+    return " ".join(
+        [
+            "ssh",
+            "-i",
+            shlex.quote(ssh_key),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            shlex.quote(f"UserKnownHostsFile={known_hosts}"),
+        ]
+    )
+
+
 def _journaled(
     state_dir: str,
     guest: str,
@@ -232,19 +255,7 @@ def _journaled(
     excludes: list[str] | tuple[str, ...],
 ) -> StringCommand:
     """An rsync from the source through the migration key, run by ``x2k-journal``."""
-    ssh = " ".join(
-        [
-            "ssh",
-            "-i",
-            shlex.quote(ssh_key),
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            shlex.quote(f"UserKnownHostsFile={known_hosts}"),
-        ]
-    )
+    ssh = _ssh(ssh_key, known_hosts)
     bits: list[str | QuoteString] = [
         TOOL,
         QuoteString(state_dir),
@@ -272,6 +283,8 @@ def identical(
     state_dir: str,
     excludes: list[str] | tuple[str, ...] = (),
     content: bool = True,
+    marker: str | None = None,
+    source_runs: bool = False,
 ):
     """
     Check a copied filesystem is identical to its source, read-only (an ``rsync
@@ -286,6 +299,15 @@ def identical(
     + state_dir: where the journal lives
     + content: compare every file's content (``--checksum``: both sides read in full);
       ``False`` compares what rsync's quick check does (size and time) and all metadata
+    + marker: a file on this host that splits the check in two (``integrity: staged``):
+      with ``source_runs`` it is touched as the check begins; without, the check compares
+      all metadata and the content of the regular files whose inode changed since the
+      marker was touched (what copies wrote after the check before the downtime), or of
+      every file when there is no marker
+    + source_runs: the source still runs (the check before the downtime, against the
+      guest itself): every file's content is read, and only a content difference under
+      the same size and time counts (a copy's quick check would never mend it); what the
+      running guest changes meanwhile is said (``X2K-LIVE``), not counted
 
     Compared: content, size, modification time, permissions, numeric owner and group,
     ACLs, extended attributes (file capabilities), hard links, symbolic links' targets,
@@ -304,6 +326,85 @@ def identical(
     if not dest.endswith("/") or not source.endswith("/"):
         raise OperationValueError("source and dest must end with / (compare contents)")
     check_bool("content", content)
-    compare = f"{COMPARE} --checksum" if content else COMPARE
-    yield _journaled(state_dir, guest, step, "check", compare, source, dest, ssh_key,
-                     known_hosts, excludes)  # fmt: skip
+    check_bool("source_runs", source_runs)
+    if marker is None:
+        if source_runs:
+            raise OperationValueError("source_runs needs a marker (the check to split)")
+        compare = f"{COMPARE} --checksum" if content else COMPARE
+        yield _journaled(state_dir, guest, step, "check", compare, source, dest, ssh_key,
+                         known_hosts, excludes)  # fmt: skip
+        return
+    check_path("marker", marker)
+    if not content:
+        raise OperationValueError("a marker splits a content check: give content=True")
+    ends = _transport(ssh_key, known_hosts, excludes)
+    script = (
+        _before_script(marker, ends, source, dest)
+        if source_runs
+        else _since_script(marker, ends, source, dest)
+    )
+    yield StringCommand(
+        TOOL, QuoteString(state_dir), QuoteString(guest), QuoteString(step), "check",
+        "sh -c", QuoteString(script), "x2k-integrity",
+    )  # fmt: skip
+
+
+# The check before the downtime, against the running guest: the differences that count
+# are a regular file's content under the same size and time; the rest is said as
+# X2K-LIVE (the guest changes it meanwhile; the first 20, then how many more). rsync's 24:
+# files vanished while read.
+_LIVE = (
+    'awk \'/^X2K-DIFF / && substr($2, 1, 3) == ">fc" && substr($2, 4, 2) == ".." '
+    '{ print; next } /^X2K-DIFF / { if (++n <= 20) { sub(/^X2K-DIFF /, "X2K-LIVE "); '
+    'print } next } { print } END { if (n > 20) print "X2K-LIVE and " n - 20 " more" }\''
+)
+
+
+def _before_script(marker: str, ends: str, source: str, dest: str) -> str:
+    q = shlex.quote
+    return "\n".join(
+        [
+            "set -u",
+            f"mkdir -p {q(posixpath.dirname(marker))} && touch {q(marker)} || exit 1",
+            "o=$(mktemp) || exit 1; trap 'rm -f \"$o\"' EXIT",
+            f'{COMPARE} --checksum {ends} {q(source)} {q(dest)} > "$o"; rc=$?',
+            f'{_LIVE} "$o"',
+            '[ "$rc" -eq 24 ] && rc=0',
+            'exit "$rc"',
+        ]
+    )
+
+
+def _since_script(marker: str, ends: str, source: str, dest: str) -> str:
+    """All metadata first; once it shows no difference, the content of the regular files
+    whose inode changed since the marker (names read from the tree go to rsync through a
+    file, NUL-separated: never through a shell). --ignore-missing-args: the tree's own
+    files (excluded) are no source's."""
+    q = shlex.quote
+    changed = f"(cd {q(dest)} && find . -xdev -type f -cnewer {q(marker)} -print0)"
+    return "\n".join(
+        [
+            "set -u",
+            "o=$(mktemp) || exit 1; trap 'rm -f \"$o\"' EXIT",
+            f'{COMPARE} {ends} {q(source)} {q(dest)} > "$o"; rc=$?; cat "$o"',
+            '[ "$rc" -eq 0 ] || exit "$rc"',
+            "grep -q '^X2K-DIFF ' \"$o\" && exit 0",
+            f"if [ -e {q(marker)} ]; then",
+            f'    {changed} > "$o" || exit 1',
+            '    echo "X2K-CONTENT $(tr -cd \'\\000\' < "$o" | wc -c) files changed since the'
+            ' check before the downtime"',
+            f'    {CONTENT} --files-from="$o" --from0 {ends} {q(source)} {q(dest)}',
+            "else",
+            '    echo "X2K-CONTENT no check before the downtime: every file"',
+            f"    {COMPARE} --checksum {ends} {q(source)} {q(dest)}",
+            "fi",
+        ]
+    )
+
+
+def _transport(ssh_key: str, known_hosts: str, excludes: list[str] | tuple[str, ...]) -> str:
+    """``-e 'ssh ...'`` and the excludes, quoted for a shell, as ``_journaled`` gives them."""
+    bits = ["-e", shlex.quote(_ssh(ssh_key, known_hosts))]
+    for exclude in excludes:
+        bits += ["--exclude", shlex.quote(exclude)]
+    return " ".join(bits)

@@ -1,11 +1,12 @@
 """
-cutover: the downtime window, each guest its own, kept to what depends on the final
-delta. While the guest still runs, open its new disk and trust its dom0's host keys at the
-destination. Then stop the guest on its dom0 and disable its autostart there, mount its
-LVs read-only on the dom0, copy the last changes to the destination, redo the in-place
-fix-ups the copy touched, let go of the new volumes, then (only once the dom0 shows the
-guest stopped) start it at the destination; once it answers, announce its addresses from
-inside it.
+cutover: the downtime window, each guest its own, kept to what depends on the final delta.
+While the guest still runs, open its new disk, define its KVM domain (not autostarted),
+trust its dom0's host keys at the destination and, for a staged integrity check, compare
+the content of the warm copy with the running guest. Then stop the guest on its dom0 and
+disable its autostart there, mount its LVs read-only on the dom0, copy the last changes to
+the destination, redo the in-place fix-ups the copy touched, let go of the new volumes,
+then (only once the dom0 shows the guest stopped) start it at the destination; once it
+answers, announce its addresses from inside it.
 
 No guest is down while another's steps run: the wave's guests are cut over in rounds
 (``xen2kvm.windows``). Guests whose hosts all differ share a round and go side by side;
@@ -66,6 +67,9 @@ def window(names: list[str]) -> None:
             # Still up: the new disk opened, the dom0's host keys trusted.
             move.to.open(move)
             steps.trust_host_keys(move, move.source.name, move.dom0_dialled, "for the final copy")
+        if not (move.migrated or move.cutover_started):
+            # A staged integrity check's first half: the warm copy against the running guest.
+            steps.integrity_before(move)
         if not move.migrated:
             journal.milestone(
                 name=f"{move.guest.name}: downtime starts (shutdown on {move.source.name})",

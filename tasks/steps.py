@@ -4,6 +4,7 @@ called; nothing runs on import, unlike the task files, which pyinfra executes as
 code). What a destination does its own way is in ``tasks/destinations/``.
 """
 
+import posixpath
 from io import StringIO
 
 from pyinfra import host, inventory
@@ -18,7 +19,7 @@ from operations import disk, journal, net, preflight, sync, xen
 from operations.util.facts import fact
 from tasks.move import Move, moves
 from xen2kvm import paths, requirements, runid
-from xen2kvm.journal import INTEGRITY_SKIPPED, copy_step, integrity_step
+from xen2kvm.journal import INTEGRITY_SKIPPED, copy_step, integrity_step, precheck_step
 
 # Warm passes: the first copies everything, each further one only what changed since;
 # they stop once a pass moves less than CONVERGED_BELOW (the delta has converged), and
@@ -153,6 +154,7 @@ def integrity(move: Move, source_host: str, source_address: str, source_base: st
             state_dir=move.state_dir,
         )
         return
+    staged = guest.integrity == "staged"
     for mountpoint in move.to.copied(move):
         sync.identical(
             name=f"{guest.name}: {mountpoint} on {move.dest} identical to the stopped source "
@@ -160,7 +162,35 @@ def integrity(move: Move, source_host: str, source_address: str, source_base: st
             guest=guest.name,
             step=integrity_step(move.to.copy_prefix, mountpoint),
             **_ends(move, source_host, source_address, source_base, mountpoint),
-            content=guest.integrity == "checksum",
+            content=guest.integrity != "metadata",
+            marker=checked_marker(move, mountpoint) if staged else None,
+        )
+
+
+def checked_marker(move: Move, mountpoint: str) -> str:
+    """Where the destination keeps the time a staged check before the downtime began, for
+    the filesystem at ``mountpoint`` (its journal step's name, ``/`` made ``:``)."""
+    step = precheck_step(move.to.copy_prefix, mountpoint).replace("/", ":")
+    return posixpath.join(move.state_dir, "checked", move.guest.name, step)
+
+
+def integrity_before(move: Move) -> None:
+    """A staged integrity check's first half (``integrity: staged``), before the downtime:
+    each filesystem of the warm copy compared with the running guest, every file's
+    content read; a file whose content differs under the same size and time (which no
+    quick check of a copy would mend) stops the cutover before the guest is stopped."""
+    guest = move.guest
+    if guest.skip_integrity or guest.integrity != "staged":
+        return
+    for mountpoint in move.to.copied(move):
+        sync.identical(
+            name=f"{guest.name}: {mountpoint} on {move.dest}: the content the warm copies "
+            "brought, against the running guest (staged)",
+            guest=guest.name,
+            step=precheck_step(move.to.copy_prefix, mountpoint),
+            **_ends(move, guest.name, move.guest_dialled, "", mountpoint),
+            marker=checked_marker(move, mountpoint),
+            source_runs=True,
         )
 
 

@@ -2,14 +2,15 @@
 
 The window is the source's shutdown, the final copy, its integrity check, the fix-ups that
 follow and the boot at the destination until SSH answers. Each part is measured where the
-journal has measured it before (in this attempt or an earlier one, a rehearsal rolled
-back, say) and otherwise assumed (the shutdown, the fix-ups) or configured (the boot,
+journal has measured it before (in this attempt or an earlier one, a rehearsal rolled back,
+say) and otherwise assumed (the shutdown, the fix-ups) or configured (the boot,
 ``boot_time`` in the inventory). The final copy is projected as long as each filesystem's
-last warm copy: both walk the same trees, and once the warm passes have converged the
-final delta is no larger than the last warm one. Its integrity check, until one was
-measured, as long as the first warm pass where it reads every file (``checksum``: the
-first pass read them all), as the last warm pass where it compares only metadata (both
-walk the trees). Before any warm pass there is nothing to project from.
+last warm copy: both walk the same trees, and once the warm passes have converged the final
+delta is no larger than the last warm one. Its integrity check, until one was measured, as
+long as the first warm pass where it reads every file (``checksum``: the first pass read
+them all), as the last warm pass where it compares only metadata (both walk the trees), and
+so where it is ``staged`` (the metadata, and the content of the final delta only: the rest
+was read before the downtime). Before any warm pass there is nothing to project from.
 """
 
 from __future__ import annotations
@@ -53,12 +54,10 @@ class Projection:
         return f"projected downtime {self.total:.0f} s: {parts}"
 
 
-INTEGRITY = ("checksum", "metadata", "skip")
+INTEGRITY = ("checksum", "staged", "metadata", "skip")
 
 
-def project(
-    records: list[dict], boot_time: float, integrity: str = "checksum"
-) -> Projection | None:
+def project(records: list[dict], boot_time: float, integrity: str = "staged") -> Projection | None:
     """The downtime a cutover would have now, from the guest's whole journal (every
     attempt); None before the first complete warm pass. ``integrity`` is how its final
     copy is checked (the inventory's ``integrity``; ``skip`` with ``skip_integrity``)."""

@@ -165,7 +165,7 @@ class Guest:
     boot_timeout: int | None = None  # seconds to answer once started (None: the destination's)
     # Its Xen domain's name when the inventory says it (None: its config's ``name =``).
     xen_domain: str | None = None
-    integrity: str = "checksum"  # checksum or metadata: what the check after the copy reads
+    integrity: str = "staged"  # staged, checksum or metadata: what the checks read
     skip_integrity: str | None = None  # the reason its integrity check is skipped
 
     @property

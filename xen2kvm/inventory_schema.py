@@ -174,7 +174,7 @@ LAYOUTS = ("matryoshka", "plain")
 VIRT_TYPES = ("kvm", "qemu")
 
 
-INTEGRITY = ("checksum", "metadata")
+INTEGRITY = ("checksum", "staged", "metadata")
 
 
 def one_of(*allowed: str) -> Kind:
@@ -482,8 +482,11 @@ GUESTS = Section(
             one_of(*INTEGRITY),
             "after the final copy, each filesystem compared with the stopped source before "
             "the new copy starts: checksum compares every file's content too (both sides "
-            "read in full, inside the downtime), metadata only sizes, times and metadata",
-            "checksum",
+            "read in full, inside the downtime), metadata only sizes, times and metadata; "
+            "staged reads every file's content before the downtime (the warm copy against "
+            "the running guest), then in the downtime all metadata and the content of what "
+            "was copied since",
+            "staged",
             from_defaults=True,
         ),
         Field(

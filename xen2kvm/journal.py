@@ -7,10 +7,12 @@ only by ``x2k-journal`` (``files/x2k-journal.sh``). A record is a step's ``start
 or ``stopped`` (a copy a dead run left running, stopped by the next run).
 
 The step names are a closed set, owned here: the milestones below, one copy step per
-filesystem, ``<copy phase>:<mountpoint>``, and one integrity check per filesystem after
-the final copy, ``integrity:<mountpoint>`` (its end record holds the ``differences``
-found). The deploy decides what is left to do from these records, so nothing else may
-name a step: a name that is not in the vocabulary is refused when written and when read.
+filesystem, ``<copy phase>:<mountpoint>``, and one integrity check per filesystem after the
+final copy, ``integrity:<mountpoint>`` (its end record holds the ``differences`` found),
+with, for a staged check, its first half before the downtime, ``integrity-
+before:<mountpoint>``. The deploy decides what is left to do from these records, so nothing
+else may name a step: a name that is not in the vocabulary is refused when written and when
+read.
 """
 
 from __future__ import annotations
@@ -53,6 +55,9 @@ ANSWERING = (KVM_ANSWERING, GUEST_ANSWERING)  # the downtime's end, whichever de
 COPY_PHASES = ("presync", "cutover", "rehome-presync", "rehome-cutover")
 # Integrity checks: the final copy compared with the stopped source, one per filesystem.
 CHECK_PHASES = ("integrity", "rehome-integrity")
+# A staged check's first half (``integrity: staged``): the warm copy's content compared
+# with the running guest before the downtime; not in the window, so not one of the above.
+PRECHECK_PHASES = ("integrity-before", "rehome-integrity-before")
 _COPY = re.compile(r"(?P<phase>[a-z-]+):(?P<mountpoint>/[A-Za-z0-9/_.@+-]*)")
 
 
@@ -71,6 +76,12 @@ def integrity_step(prefix: str, mountpoint: str) -> str:
     return check_step(f"{prefix}integrity:{mountpoint}")
 
 
+def precheck_step(prefix: str, mountpoint: str) -> str:
+    """The journal's name for the check of one filesystem before the downtime
+    (``integrity-before:/var``; ``rehome-`` as ``prefix`` for a rehome)."""
+    return check_step(f"{prefix}integrity-before:{mountpoint}")
+
+
 def is_integrity(step: str) -> bool:
     """Whether ``step`` is an integrity check."""
     match = _COPY.fullmatch(step)
@@ -85,7 +96,7 @@ def check_step(step: object) -> str:
     match = _COPY.fullmatch(step) if isinstance(step, str) else None
     if (
         match is None
-        or match["phase"] not in COPY_PHASES + CHECK_PHASES
+        or match["phase"] not in COPY_PHASES + CHECK_PHASES + PRECHECK_PHASES
         or ".." in match["mountpoint"].split("/")
         or "//" in match["mountpoint"]
     ):

@@ -198,7 +198,7 @@ def guest_report(
     destination: str,
     records: list[dict],
     boot_time: int = 90,
-    integrity_check: str = "checksum",
+    integrity_check: str = "staged",
 ) -> GuestReport:
     """What one guest's journal says (``records`` empty: the move has not started). Its
     projected downtime is the one the journal gave just before its cutover began (or
@@ -241,9 +241,7 @@ def integrity(summary: Summary) -> str:
     return f"0 differences ({', '.join(found)})"
 
 
-def projected(
-    records: list[dict], boot_time: int, integrity_check: str = "checksum"
-) -> float | None:
+def projected(records: list[dict], boot_time: int, integrity_check: str = "staged") -> float | None:
     """The downtime projected from the journal as it was when the current attempt's
     cutover began (the whole journal, before it began)."""
     attempt = len(records) - len(current(records))

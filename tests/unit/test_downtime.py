@@ -19,7 +19,7 @@ def test_nothing_to_project_before_a_complete_warm_copy():
 
 
 def test_first_warm_pass_with_assumed_and_configured_parts():
-    found = project(copy("presync:/", 0, 60, 800_000_000), 75)
+    found = project(copy("presync:/", 0, 60, 800_000_000), 75, "checksum")
     assert found is not None
     assert [(p.name, p.seconds, p.source.split(",")[0]) for p in found.parts] == [
         ("shutdown", ASSUMED_SHUTDOWN, "assumed"),
@@ -35,10 +35,11 @@ def test_the_integrity_check_as_the_inventory_sets_it():
     records = [*copy("presync:/", 0, 60, 800_000_000), *copy("presync:/", 70, 78, 1_000_000)]
     by_kind = {
         kind: {p.name: p.seconds for p in project(records, 90, kind).parts}  # type: ignore[union-attr]
-        for kind in ("checksum", "metadata", "skip")
+        for kind in ("checksum", "staged", "metadata", "skip")
     }
     assert by_kind["checksum"]["integrity check"] == 60  # reads every file: the first pass
     assert by_kind["metadata"]["integrity check"] == 8  # walks the trees: the last pass
+    assert by_kind["staged"]["integrity check"] == 8  # and reads the final delta only
     assert "integrity check" not in by_kind["skip"]
 
 

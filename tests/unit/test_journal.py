@@ -42,6 +42,15 @@ def test_anything_else_is_refused(step):
         check_step(step)
 
 
+@pytest.mark.parametrize(("prefix", "mountpoint"), [("", "/"), ("rehome-", "/var")])
+def test_the_check_before_the_downtime_is_no_integrity_check_in_it(prefix, mountpoint):
+    step = journal.precheck_step(prefix, mountpoint)
+    assert step == f"{prefix}integrity-before:{mountpoint}"
+    assert check_step(step) == step
+    assert not journal.is_integrity(step) and not journal.is_copy(step)
+    assert journal.is_integrity(journal.integrity_step(prefix, mountpoint))
+
+
 def test_is_copy_by_phase_including_a_rehome():
     assert journal.is_copy("presync:/var", "presync")
     assert journal.is_copy("rehome-cutover:/", "cutover")
