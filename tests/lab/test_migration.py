@@ -185,6 +185,15 @@ def test_each_filesystem_is_identical_to_its_stopped_source(wave1, ssh):
         found = {r["step"].replace("integrity:", "cutover:") for r in checks}
         assert found == copies, (guest, checks)
         assert all(r["rc"] == 0 and r["differences"] == 0 for r in checks), (guest, checks)
+        # Staged (web1, the tool's default): the content read before the downtime too.
+        before = [r for r in records if r["step"].startswith("integrity-before:")]
+        if guest == WEB1:
+            ends = [r for r in before if r["event"] == "end"]
+            found = {r["step"].replace("integrity-before:", "cutover:") for r in ends}
+            assert found == copies, (guest, before)
+            assert all(r["rc"] == 0 and r["differences"] == 0 for r in ends), (guest, ends)
+        else:
+            assert before == [], (guest, before)  # checksum: all of it in the window
 
 
 def test_the_odd_files_arrived_as_they_were(wave1, ssh):
