@@ -403,8 +403,7 @@ def downtime(
     + boot_time: seconds it takes to boot and answer SSH, until one boot was measured
     + budget: the longest downtime allowed, in seconds (None: no limit)
     + integrity: how its final copy is checked (``staged``, ``checksum``, ``metadata`` or
-      ``skip``), a
-      part of the window
+      ``skip``), a part of the window
     + gate: refuse over the budget, or with a budget and nothing to project from yet
       (False: only say it, as the plan does before the run's own warm copies)
     + force: start the cutover over the budget anyway (said as a warning)

@@ -225,23 +225,6 @@ def tree(
                      excludes)  # fmt: skip
 
 
-def _ssh(ssh_key: str, known_hosts: str) -> str:
-    """The ssh rsync runs (``-e``): the migration key, the source's own host keys."""
-    return " ".join(
-        [
-            "ssh",
-            "-i",
-            shlex.quote(ssh_key),
-            "-o",
-            "BatchMode=yes",
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            shlex.quote(f"UserKnownHostsFile={known_hosts}"),
-        ]
-    )
-
-
 def _journaled(
     state_dir: str,
     guest: str,
@@ -255,21 +238,10 @@ def _journaled(
     excludes: list[str] | tuple[str, ...],
 ) -> StringCommand:
     """An rsync from the source through the migration key, run by ``x2k-journal``."""
-    ssh = _ssh(ssh_key, known_hosts)
-    bits: list[str | QuoteString] = [
-        TOOL,
-        QuoteString(state_dir),
-        QuoteString(guest),
-        QuoteString(step),
-        action,
-        rsync,
-        "-e",
-        QuoteString(ssh),
-    ]
-    for exclude in excludes:
-        bits += ["--exclude", QuoteString(exclude)]
-    bits += [QuoteString(source), QuoteString(dest)]
-    return StringCommand(*bits)
+    return StringCommand(
+        TOOL, QuoteString(state_dir), QuoteString(guest), QuoteString(step), action, rsync,
+        _transport(ssh_key, known_hosts, excludes), QuoteString(source), QuoteString(dest),
+    )  # fmt: skip
 
 
 @operation(is_idempotent=False)
@@ -403,8 +375,22 @@ def _since_script(marker: str, ends: str, source: str, dest: str) -> str:
 
 
 def _transport(ssh_key: str, known_hosts: str, excludes: list[str] | tuple[str, ...]) -> str:
-    """``-e 'ssh ...'`` and the excludes, quoted for a shell, as ``_journaled`` gives them."""
-    bits = ["-e", shlex.quote(_ssh(ssh_key, known_hosts))]
+    """rsync's ``-e 'ssh ...'`` (the migration key, the source's own host keys) and its
+    excludes, quoted for a shell: what every copy and check of a source shares."""
+    ssh = " ".join(
+        [
+            "ssh",
+            "-i",
+            shlex.quote(ssh_key),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            shlex.quote(f"UserKnownHostsFile={known_hosts}"),
+        ]
+    )
+    bits = ["-e", shlex.quote(ssh)]
     for exclude in excludes:
         bits += ["--exclude", shlex.quote(exclude)]
     return " ".join(bits)

@@ -9,10 +9,10 @@ or ``stopped`` (a copy a dead run left running, stopped by the next run).
 The step names are a closed set, owned here: the milestones below, one copy step per
 filesystem, ``<copy phase>:<mountpoint>``, and one integrity check per filesystem after the
 final copy, ``integrity:<mountpoint>`` (its end record holds the ``differences`` found),
-with, for a staged check, its first half before the downtime, ``integrity-
-before:<mountpoint>``. The deploy decides what is left to do from these records, so nothing
-else may name a step: a name that is not in the vocabulary is refused when written and when
-read.
+with, for a staged check, its first half before the downtime,
+``integrity-before:<mountpoint>``. The deploy decides what is left to do from these
+records, so nothing else may name a step: a name that is not in the vocabulary is refused
+when written and when read.
 """
 
 from __future__ import annotations
