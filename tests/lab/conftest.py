@@ -2,14 +2,22 @@
 
 ``XEN2KVM_SKIP_LAB=1`` skips every test that needs it. ``XEN2KVM_LAB_UP_ARGS`` adds
 arguments to ``xen2kvm lab up`` (e.g. ``--no-kvm`` for the Xen side only).
+
+When a run selects lab tests, ``xen2kvm lab up`` starts in the background as soon as the
+tests are collected (``tests/conftest.py`` runs the tests that need no lab first, beside
+it: on a fresh machine the lab's build takes minutes); the first fixture that needs the
+lab waits for it.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -27,13 +35,73 @@ def lab_skip_reason() -> str | None:
     return None
 
 
+def _up_command() -> list[str]:
+    return [*LAB_CLI, "up", *os.environ.get("XEN2KVM_LAB_UP_ARGS", "").split()]
+
+
+class BackgroundUp:
+    """``xen2kvm lab up`` running beside the tests, its output in a log file."""
+
+    def __init__(self) -> None:
+        log = tempfile.NamedTemporaryFile(  # noqa: SIM115 (kept for the whole session)
+            prefix="x2k-lab-up-", suffix=".log", delete=False
+        )
+        self.log = Path(log.name)
+        with log:
+            self.process = subprocess.Popen(
+                _up_command(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
+
+    def wait(self) -> None:
+        """Until it ends; fails the waiting fixture with its output if it failed."""
+        code = self.process.wait()
+        if code != 0:
+            output = self.log.read_text(errors="replace")[-6000:]
+            pytest.fail(f"xen2kvm lab up failed (exit {code}), its output ({self.log}):\n{output}")
+
+    def stop(self) -> None:
+        """At the end of the session: one still running (the run was cut short) is ended."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self.log.unlink(missing_ok=True)
+
+
+BACKGROUND_UP = pytest.StashKey[BackgroundUp]()
+
+
+def start_lab_up(config: pytest.Config) -> BackgroundUp:
+    """Start ``lab up`` in the background for this session (``tests/conftest.py``)."""
+    config.stash[BACKGROUND_UP] = started = BackgroundUp()
+    return started
+
+
+def stop_lab_up(config: pytest.Config) -> None:
+    started = config.stash.get(BACKGROUND_UP, None)
+    if started is not None:
+        started.stop()
+
+
+def wait_for_lab_up(config: pytest.Config) -> bool:
+    """Wait for the background ``lab up`` of this session; False if none was started."""
+    started = config.stash.get(BACKGROUND_UP, None)
+    if started is None:
+        return False
+    started.wait()
+    return True
+
+
 @pytest.fixture(scope="session")
-def lab() -> LabConfig:
+def lab(request: pytest.FixtureRequest) -> LabConfig:
     reason = lab_skip_reason()
     if reason:
         pytest.skip(reason)
-    extra = os.environ.get("XEN2KVM_LAB_UP_ARGS", "").split()
-    subprocess.run([*LAB_CLI, "up", *extra], check=True)
+    if not wait_for_lab_up(request.config):
+        subprocess.run(_up_command(), check=True)
     return LabConfig.from_env()
 
 

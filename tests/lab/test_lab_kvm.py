@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.lab.conftest import wait_for_lab_up
 from xen2kvm.lab import kvmhost, outer_libvirt
 from xen2kvm.lab.config import LabConfig
 from xen2kvm.lab.outer_libvirt import LvRange, LvRangeError, lv_range
@@ -109,11 +110,12 @@ def _skip_reason() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def kvm() -> Iterator[LabConfig]:
+def kvm(request: pytest.FixtureRequest) -> Iterator[LabConfig]:
     """kvm1 up: the running one, or brought up here and taken down after the module."""
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
+    wait_for_lab_up(request.config)  # the session's own lab up, when one runs
     cfg = LabConfig.from_env()
     started = not kvmhost.status(cfg)["kvm1"]["running"]  # type: ignore[index]
     if started:

@@ -59,6 +59,14 @@ def ssh(cfg: LabConfig, remote: str, *, check: bool = True, timeout: float = 600
 # -- build -----------------------------------------------------------------------------------
 
 
+def build_image(cfg: LabConfig) -> None:
+    """kvm1's pristine disk image alone (cached, idempotent): ``lab up`` builds it beside
+    the Xen side's trees; ``build`` then finds it."""
+    t0 = time.monotonic()
+    vmimage.build(cfg)
+    print(f"kvm1: image built in {time.monotonic() - t0:.0f}s ({vmimage.image_path(cfg)})")
+
+
 def build(cfg: LabConfig) -> None:
     """kvm1's pristine disk image (cached, idempotent) and its known_hosts entry."""
     t0 = time.monotonic()

@@ -15,6 +15,7 @@ import importlib
 import shutil
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from types import ModuleType
 from typing import Any
 
@@ -175,17 +176,24 @@ def up(cfg: LabConfig, kvm_side: bool = True) -> None:
     lab = fleet.load()
     for path in (cfg.root, cfg.cache, cfg.run, cfg.pids):
         path.mkdir(parents=True, exist_ok=True)
-    build(cfg, lab, say)
-    net.lab_net_up(cfg)
-    say(f"network: {cfg.netns} with br0 198.51.100.1/24")
-    repo.serve(cfg)
-    say(f"apt repo: {repo.repo_url('<arch>')} (served from {cfg.netns})")
-    hypervisor.start_controller(cfg)
-    say("xen controller: running")
-    start_xen_hosts(cfg, lab, say)
-    guests = start_guests(cfg, lab, say)
-    reachable = [*lab.xen_hosts, *guests]
     kvm = _kvmhost() if kvm_side else None
+    images.ensure_ssh_key(cfg)  # before the builds: kvm1's image takes it in too
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        # kvm1's image (a debootstrap of its own) is built beside the Xen side's trees: on
+        # a fresh machine each takes minutes, mostly waiting on the mirror and the disk.
+        image = pool.submit(kvm.build_image, cfg) if kvm is not None else None
+        build(cfg, lab, say)
+        net.lab_net_up(cfg)
+        say(f"network: {cfg.netns} with br0 198.51.100.1/24")
+        repo.serve(cfg)
+        say(f"apt repo: {repo.repo_url('<arch>')} (served from {cfg.netns})")
+        hypervisor.start_controller(cfg)
+        say("xen controller: running")
+        start_xen_hosts(cfg, lab, say)
+        guests = start_guests(cfg, lab, say)
+        if image is not None:
+            image.result()
+    reachable = [*lab.xen_hosts, *guests]
     if not kvm_side:
         say("kvm side: skipped (--no-kvm)")
     elif kvm is None:
