@@ -11,14 +11,13 @@ a rollback checks that its domain's loop device went with it).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.lab.conftest import wait_for_lab_up
+from tests.lab.conftest import lab_skip_reason, wait_for_lab_up
 from xen2kvm.lab import kvmhost, outer_libvirt
 from xen2kvm.lab.config import LabConfig
 from xen2kvm.lab.outer_libvirt import LvRange, LvRangeError, lv_range
@@ -101,18 +100,10 @@ DOMAIN_XML = """<domain type='qemu'>
 """
 
 
-def _skip_reason() -> str | None:
-    if os.environ.get("XEN2KVM_SKIP_LAB") == "1":
-        return "XEN2KVM_SKIP_LAB=1"
-    if os.geteuid() != 0:
-        return "the lab needs root"
-    return None
-
-
 @pytest.fixture(scope="module")
 def kvm(request: pytest.FixtureRequest) -> Iterator[LabConfig]:
     """kvm1 up: the running one, or brought up here and taken down after the module."""
-    reason = _skip_reason()
+    reason = lab_skip_reason()
     if reason:
         pytest.skip(reason)
     wait_for_lab_up(request.config)  # the session's own lab up, when one runs

@@ -64,16 +64,14 @@ def build_image(cfg: LabConfig) -> None:
     the Xen side's trees; ``build`` then finds it."""
     t0 = time.monotonic()
     vmimage.build(cfg)
-    print(f"kvm1: image built in {time.monotonic() - t0:.0f}s ({vmimage.image_path(cfg)})")
+    print(f"kvm1: image ready in {time.monotonic() - t0:.0f}s ({vmimage.image_path(cfg)})")
 
 
 def build(cfg: LabConfig) -> None:
     """kvm1's pristine disk image (cached, idempotent) and its known_hosts entry."""
-    t0 = time.monotonic()
-    vmimage.build(cfg)
+    build_image(cfg)
     line = vmimage.host_key_line(vmimage.tree_dir(cfg))
     replace_known_hosts(cfg.known_hosts, set(line.split()[0].split(",")), [line])
-    print(f"kvm1: image ready in {time.monotonic() - t0:.0f}s ({vmimage.image_path(cfg)})")
 
 
 # -- network ---------------------------------------------------------------------------------
