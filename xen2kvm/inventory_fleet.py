@@ -1,4 +1,4 @@
-"""What must hold across the whole fleet: names, addresses, MACs, LVs, Xen configs unique.
+"""What must hold across the fleet: names, addresses, MACs, LVs, guest VGs, Xen configs unique.
 
 Why apart from the tables: these rules are about pairs of entries, not one entry's
 fields. Each is one row of ``FLEET_CHECKS`` (the rule as messages and the reference say
@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .inventory_check import Add, Lookup
+from .inventory_schema import guest_vg_of
 
 Item = tuple[str, str, str, Any]  # host, field, value as shown, what must be unique
 
@@ -48,6 +49,17 @@ def _target_lvs(lookup: Lookup) -> Iterator[Item]:
             yield name, "target_lv", guest["target_lv"], (guest["kvm_host"], guest["target_lv"])
 
 
+def _guest_vgs(lookup: Lookup) -> Iterator[Item]:
+    """The guest VGs of the matryoshka guests going to each KVM host: while it builds or
+    opens a guest's disk, the host maps it and LVM sees that VG beside any other guest's
+    then mapped there (two VGs of one name: LVM refuses to activate either by name)."""
+    for name, guest in lookup.values["guests"].items():
+        if "guest_vg" in guest and guest.get("kvm_host") and guest.get("layout") == "matryoshka":
+            derived = guest["guest_vg"] == guest_vg_of(name)
+            shown = f"{guest['guest_vg']} (from its name)" if derived else guest["guest_vg"]
+            yield name, "guest_vg", shown, (guest["kvm_host"], guest["guest_vg"])
+
+
 def move_group(guest: str) -> str:
     """The pyinfra group of one guest's move: the guest, its dom0 and its destination.
 
@@ -73,6 +85,11 @@ FLEET_CHECKS: tuple[tuple[str, Callable[[Lookup], Iterable[Item]]], ...] = (
     ("a MAC must be unique in the fleet", _macs),
     ("a libvirt domain name must be unique on its destination", _domain_names),
     ("an LV name (target_lv) must be unique in its KVM host's VG", _target_lvs),
+    (
+        "a guest VG name (guest_vg) must be unique among the matryoshka guests of one KVM "
+        "host: LVM refuses two VGs of one name (set another guest_vg: for one of them)",
+        _guest_vgs,
+    ),
     ("two guests on one dom0 cannot share a Xen config file (xen_config)", _xen_configs),
     (
         "two guests cannot share a --limit group: move_ and the name with '.' and '-' as '_' "
@@ -84,7 +101,8 @@ NAMES_ONCE = "a name stands in one section only (xen_hosts, kvm_hosts or guests)
 
 
 def check_fleet(add: Add, lookup: Lookup) -> None:
-    """Report every name, address, MAC, LV and Xen config used twice where it must not be."""
+    """Report every name, address, MAC, LV, guest VG and Xen config used twice where it must
+    not be."""
     owners: dict[str, list[str]] = {}
     for section in ("xen_hosts", "kvm_hosts", "guests"):
         for name in lookup.values[section]:

@@ -154,8 +154,14 @@ def _xen_config(name: str, v: Mapping[str, Any], lookup: Lookup) -> Any:
     return UNKNOWN if config_dir is None else f"{config_dir.rstrip('/')}/{name}.cfg"
 
 
-def _guest_vg(name: str, v: Mapping[str, Any], lookup: Lookup) -> Any:
+def guest_vg_of(name: str) -> str:
+    """A guest's ``guest_vg`` unless the inventory says otherwise: its name's first label
+    (``www.example.net``: ``www``), other than A-Z a-z 0-9 _ made _."""
     return re.sub(r"[^A-Za-z0-9_]", "_", name.split(".")[0])
+
+
+def _guest_vg(name: str, v: Mapping[str, Any], lookup: Lookup) -> Any:
+    return guest_vg_of(name)
 
 
 def _own_name(name: str, v: Mapping[str, Any], lookup: Lookup) -> Any:

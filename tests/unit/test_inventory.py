@@ -346,6 +346,41 @@ def test_bad_inventory_names_host_and_field(mutate, host, field, words):
     assert any(words in message for _, _, message in matching), matching
 
 
+def _second_www(raw: dict, **settings) -> dict:
+    """The prod example with another guest whose name's first label is www too."""
+    raw["guests"]["www.example.org"] = {
+        "wave": 2,
+        "xen_host": "xen-b.example.net",
+        "kvm_host": "kvm-a.example.net",
+        "address": "203.0.113.120",
+        **settings,
+    }
+    return raw
+
+
+def test_two_guests_of_one_guest_vg_on_one_kvm_host_are_refused():
+    problems = _problems(_second_www(copy.deepcopy(_raw())))
+    assert problems == [
+        (
+            "www.example.org",
+            "guest_vg",
+            "www (from its name) is already used by www.example.net (guest_vg): a guest VG "
+            "name (guest_vg) must be unique among the matryoshka guests of one KVM host: LVM "
+            "refuses two VGs of one name (set another guest_vg: for one of them)",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [{"guest_vg": "www_org"}, {"kvm_host": "kvm-b.example.net"}, {"layout": "plain"}],
+    ids=["the-fix-guest_vg", "another-kvm-host", "plain-has-no-guest-vg"],
+)
+def test_one_guest_vg_name_twice_is_fine_where_lvm_never_sees_both(settings):
+    fleet = parse_fleet(_second_www(copy.deepcopy(_raw()), **settings), "test.yml")
+    assert fleet.guests["www.example.net"].guest_vg == "www"
+
+
 def test_every_problem_is_reported_at_once():
     raw = copy.deepcopy(_raw())
     raw["guests"]["www.example.net"]["wave"] = "first"
