@@ -15,10 +15,11 @@ from facts.debian import DebianArchitecture, OsRelease
 from facts.disk import BlockDeviceId
 from facts.journal import MigrationJournal
 from facts.libvirt import LibvirtDomains, uri_problem
-from facts.lvm import LvmLogicalVolumes, LvmVolumeGroups
+from facts.lvm import LvmLogicalVolumes, LvmPhysicalVolumes, LvmVolumeGroups
 from facts.xen import XenConfigFile, XenDomainDisks, XenDomains
 from operations.util.checks import check_bool, check_domain, check_guest, check_path
 from operations.util.facts import fact
+from xen2kvm.devices import device_aliases
 from xen2kvm.downtime import INTEGRITY, project
 from xen2kvm.errors import XenConfigError
 from xen2kvm.guestkinds import kvm_boot_note, rehome_boot_problem, userland, xen_boot
@@ -78,6 +79,30 @@ def commands(needs: dict[str, str]):
     yield from ()  # a check: never a command
 
 
+def _check_guest_vgs(guest_vgs: object) -> dict[str, tuple[str, str]]:
+    if not isinstance(guest_vgs, dict):
+        raise OperationValueError(
+            f"guest_vgs must map each guest to its VG and that VG's PV, not {guest_vgs!r}"
+        )
+    checked = {}
+    for guest_name, pair in guest_vgs.items():
+        check_guest(guest_name)
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise OperationValueError(
+                f"guest_vgs: {guest_name}: give its VG and that VG's PV, not {pair!r}"
+            )
+        _names(guest_vg=pair[0])
+        checked[guest_name] = (pair[0], check_path(f"guest_vgs: {guest_name}: PV", pair[1]))
+    return checked
+
+
+def _not_on(pvs: dict, vg: str, own: str) -> list[str]:
+    """The PVs of ``vg`` that are not ``own`` (in any of its names), as ``pvs`` names them."""
+    return sorted(
+        name for name, pv in pvs.items() if pv["vg"] == vg and name not in device_aliases(own)
+    )
+
+
 @operation()
 def kvm_host(
     vg: str,
@@ -85,10 +110,12 @@ def kvm_host(
     planned_lvs: dict[str, int] | None = None,
     check_bridge: bool = True,
     uri: str | None = None,
+    guest_vgs: dict[str, tuple[str, str]] | None = None,
 ):
     """
     Check a KVM host is ready to receive guests: its volume group exists with room for
-    them, its libvirt answers and its bridge exists.
+    them, no other VG there has a name of the guests' own VGs, its libvirt answers and its
+    bridge exists.
 
     + vg: the host volume group the guests' disks go in
     + bridge: the bridge the guests' NICs join
@@ -96,14 +123,25 @@ def kvm_host(
       not there yet, or smaller, must fit in the free space)
     + check_bridge: whether the bridge is on this host (not so when libvirt is remote)
     + uri: the libvirt the guests go to (``virsh -c URI``); ``None``: virsh's default
+    + guest_vgs: ``{guest: (its guest VG, the PV it is made on)}`` for the matryoshka
+      guests whose disks this run maps here (the PV: partition 2 of the guest's disk as
+      kpartx maps it). A VG of that name on any other PV is refused: once the disk is
+      mapped, LVM would see two VGs of one name and act on neither by it. The guest's
+      own VG, left mapped by an earlier run, is on that PV: it is not refused.
 
     **Example:**
 
     .. code:: python
 
-        preflight.kvm_host(vg="vg0", bridge="br0", planned_lvs={"web1": 8 * 1024**3})
+        preflight.kvm_host(
+            vg="vg0",
+            bridge="br0",
+            planned_lvs={"web1": 8 * 1024**3},
+            guest_vgs={"web1": ("web1", "/dev/mapper/vg0-web1p2")},
+        )
     """
     planned_lvs = planned_lvs or {}
+    guest_vgs = _check_guest_vgs(guest_vgs or {})
     at = _at(uri)
     bad = {lv: size for lv, size in planned_lvs.items() if not isinstance(size, int) or size < 1}
     if bad:
@@ -124,11 +162,25 @@ def kvm_host(
             f"{human(need_bytes)} more: grow {vg} (vgextend) or move fewer of its guests "
             "in this wave"
         )
+    for guest_name, (guest_vg, own) in sorted(guest_vgs.items()):
+        if guest_vg not in groups:  # no PV of it visible (pvs is read only when one is)
+            continue
+        pvs = fact(host, LvmPhysicalVolumes)
+        others = _not_on(pvs, guest_vg, own)
+        if others or not any(pv["vg"] == guest_vg for pv in pvs.values()):
+            raise OperationError(
+                f"{host.name}: {guest_name}: guest_vg: a VG named {guest_vg} is already on "
+                f"{host.name} (on {', '.join(others) or 'no PV pvs shows'}), not on the "
+                f"guest's own disk ({own}): with its disk mapped, LVM would see two VGs "
+                f"named {guest_vg} and act on neither by name: set another guest_vg: for "
+                f"{guest_name} in the inventory"
+            )
     fact(host, LibvirtDomains, **at)  # fails the fact (and the run) when libvirt does not answer
     if check_bridge and not fact(host, Directory, path=f"/sys/class/net/{bridge}/bridge"):
         raise OperationError(f"{host.name}: bridge {bridge} does not exist")
     where = f"bridge {bridge} is up" if check_bridge else f"bridge {bridge} is libvirt's to check"
-    host.noop(f"{vg} has {human(free)} free, libvirt answers, {where}")
+    named = f", no other VG is named {', '.join(sorted({v for v, _ in guest_vgs.values()}))}"
+    host.noop(f"{vg} has {human(free)} free{named if guest_vgs else ''}, libvirt answers, {where}")
     yield from ()  # a check: never a command
 
 

@@ -108,6 +108,8 @@ class Kvm(Destination):
         return [point for point, _device in mount_order(move.need_plan()) if point != "/boot"]
 
     def check(self, moves: list[Move]) -> None:
+        """Room in the host VG, libvirt, the bridge; and no VG of another's named as a
+        guest VG this run will map here (a complete move's disk is not mapped again)."""
         kvm = moves[0].dest_spec
         assert isinstance(kvm, KvmHost)
         preflight.kvm_host(
@@ -117,6 +119,7 @@ class Kvm(Destination):
             planned_lvs={m.need_plan().host_lv: m.need_plan().host_lv_size for m in moves},
             check_bridge=kvm.libvirt_uri.startswith("qemu:///"),
             uri=kvm.libvirt_uri,
+            guest_vgs=guest_vgs(moves),
         )
 
     def prepare(self, move: Move) -> None:
@@ -363,6 +366,18 @@ class Kvm(Destination):
             domain=move.guest.domain_name,
             uri=uri(move),
         )
+
+
+def guest_vgs(moves: list[Move]) -> dict[str, tuple[str, str]]:
+    """``{guest: (its guest VG, the PV it is on)}`` of the moves whose disk this run may
+    map on their KVM host (matryoshka, not complete): the PV is partition 2 of its disk,
+    as kpartx maps it, where an earlier run made the VG."""
+    found = {}
+    for move in moves:
+        plan = move.need_plan()
+        if not move.migrated and plan.layout == "matryoshka" and plan.guest_vg:
+            found[move.guest.name] = (plan.guest_vg, mapping_path(plan.disk_path, 2))
+    return found
 
 
 def domain_xml(move: Move) -> str:
