@@ -11,6 +11,8 @@ from pyinfra.api import FactBase
 from pyinfra.api.exceptions import FactProcessError
 from typing_extensions import override
 
+from xen2kvm.guestkinds import DPKG_GONE
+
 _OS_RELEASE_KEY = re.compile(r"[A-Z][A-Z0-9_]*")
 
 
@@ -82,3 +84,57 @@ class OsRelease(FactBase[dict]):
                 raise FactProcessError(f"unexpected value in os-release: {line!r}") from error
             found[key] = " ".join(words)
         return found
+
+
+# Debian package names (Debian Policy 5.6.1): the only words the fact's command holds.
+_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+
+
+class DpkgPackageStates(FactBase[dict]):
+    """
+    The dpkg state of each of ``packages`` the system knows (``installed``,
+    ``config-files``, ``unpacked``, ...: the last word of its ``Status:``), read from
+    ``/var/lib/dpkg/status`` as a text file (no package tool runs); a package dpkg never
+    had is absent. A package listed for two architectures counts as there when either
+    has its files.
+
+    .. code:: python
+
+        {"dracut": "installed", "dracut-core": "installed"}
+
+    Sample output::
+
+        dracut-core installed
+        dracut installed
+    """
+
+    default = dict
+
+    @override
+    def requires_command(self, packages: list[str]) -> str:
+        return "awk"
+
+    @override
+    def command(self, packages: list[str]) -> str:
+        if not packages or not all(_PACKAGE.fullmatch(str(name)) for name in packages):
+            raise ValueError(f"not a list of Debian package names: {packages!r}")
+        names = shlex.quote(f" {' '.join(packages)} ")
+        script = shlex.quote(
+            '/^Package: /{p=$2} /^$/{p=""} '
+            '/^Status: /{if (p != "" && index(names, " " p " ")) print p, $NF}'
+        )
+        status = "/var/lib/dpkg/status"
+        return f"if [ -r {status} ]; then awk -v names={names} {script} {status}; fi"
+
+    @override
+    def process(self, output: list[str]) -> dict:
+        states: dict[str, str] = {}
+        for line in output:
+            words = line.split()
+            if len(words) != 2 or not _PACKAGE.fullmatch(words[0]):
+                raise FactProcessError(f"unexpected line in dpkg's status: {line!r}")
+            name, state = words
+            if states.get(name) not in (None, *DPKG_GONE):  # one architecture's files are there
+                continue
+            states[name] = state
+        return states

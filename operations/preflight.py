@@ -11,7 +11,7 @@ from pyinfra.api import OperationError, OperationValueError, operation
 from pyinfra.facts.files import Directory
 
 from facts.commands import NAME, CommandsMissing
-from facts.debian import DebianArchitecture, OsRelease
+from facts.debian import DebianArchitecture, DpkgPackageStates, OsRelease
 from facts.disk import BlockDeviceId
 from facts.journal import MigrationJournal
 from facts.libvirt import LibvirtDomains, uri_problem
@@ -22,7 +22,14 @@ from operations.util.facts import fact
 from xen2kvm.devices import device_aliases
 from xen2kvm.downtime import INTEGRITY, project
 from xen2kvm.errors import XenConfigError
-from xen2kvm.guestkinds import kvm_boot_note, rehome_boot_problem, userland, xen_boot
+from xen2kvm.guestkinds import (
+    INITRAMFS_TOOLS,
+    initramfs_problem,
+    kvm_boot_note,
+    rehome_boot_problem,
+    userland,
+    xen_boot,
+)
 from xen2kvm.inventory import GUEST_ARCHES
 from xen2kvm.units import human
 from xen2kvm.xenconfig import parse_xen_config
@@ -225,7 +232,10 @@ def guest(arch: str, installs_kernel: bool = True):
     """
     Check a guest answers and runs the userland the inventory says: a Debian release
     xen2kvm is made for (11, 12 or 13: ``xen2kvm.guestkinds.userland``; not Ubuntu) on
-    the inventory's architecture.
+    the inventory's architecture; and, when its move installs a kernel, that it builds
+    its initramfs with initramfs-tools, which that move installs, not with dracut
+    (``xen2kvm.guestkinds.initramfs_problem``: dpkg's status file is read, no package
+    tool runs).
 
     + arch: the dpkg architecture the inventory gives (``amd64`` or ``i386``)
     + installs_kernel: whether its move installs a Debian kernel in it (to KVM; a rehomed
@@ -247,6 +257,10 @@ def guest(arch: str, installs_kernel: bool = True):
         raise OperationError(f"{host.name}: {exc}") from None
     if found != arch:
         raise OperationError(f"{host.name}: the inventory says {arch}, the guest runs {found}")
+    if installs_kernel:
+        states = fact(host, DpkgPackageStates, packages=list(INITRAMFS_TOOLS))
+        if problem := initramfs_problem(states):
+            raise OperationError(f"{host.name}: {problem}")
     host.noop(f"{host.name} answers, {arch} userland, {release}")
     yield from ()  # a check: never a command
 

@@ -3,9 +3,10 @@ plan: checks only, no changes. Every host of the run has the commands its role(s
 (``xen2kvm.requirements``), each destination can take its moves (a KVM host has room in
 its VG, no other VG named as a guest VG it will map, libvirt and the bridge), the dom0s
 hold parsable configs for the wave's guests, the guests answer and run the planned
-userland (a Debian release xen2kvm is made for, ``xen2kvm.guestkinds``). What a guest's
-Xen config and disks hold that no move can recreate (its own LVM, LUKS, btrfs) is refused
-while its move is planned (``tasks.move``), before any of these.
+userland (a Debian release xen2kvm is made for; to KVM, without dracut:
+``xen2kvm.guestkinds``). What a guest's Xen config and disks hold that no move can
+recreate (its own LVM, LUKS, btrfs) is refused while its move is planned
+(``tasks.move``), before any of these.
 """
 
 from operations import preflight

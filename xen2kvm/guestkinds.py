@@ -2,10 +2,11 @@
 
 A real Debian Xen fleet holds more kinds of guest than the field report's: guests that
 boot their own kernel (pygrub, pvgrub), filesystems no ``mkfs`` of ours recreates
-(btrfs, LUKS, the guest's own LVM inside a Xen disk), Ubuntu and older Debian releases.
-Each is decided here, once, from what the plan reads: the Xen config, ``blkid`` on the
-dom0 and the guest's ``/etc/os-release``. What cannot be moved is refused while planning,
-naming the guest, what was found and what the operator can do, before anything changes.
+(btrfs, LUKS, the guest's own LVM inside a Xen disk), initramfs built by dracut, Ubuntu
+and older Debian releases. Each is decided here, once, from what the plan reads: the Xen
+config, ``blkid`` on the dom0, the guest's ``/etc/os-release`` and dpkg's status file.
+What cannot be moved is refused while planning, naming the guest, what was found and
+what the operator can do, before anything changes.
 
 Examples::
 
@@ -205,6 +206,45 @@ def check_fstab_types(
                 f"{where} is {fstype} in the guest's fstab but blkid finds {held} on the "
                 f"dom0: fix the type in its fstab line",
             )
+
+
+# Initramfs ---------------------------------------------------------------------------
+
+# The packages that build a guest's initramfs with another tool than initramfs-tools, the
+# one prepare installs (with its settings in /etc/initramfs-tools/) for the kernel it
+# adds: dracut and tiny-initramfs provide linux-initramfs-tool as initramfs-tools does,
+# and conflict with it (installing initramfs-tools removes them); dracut-core holds
+# dracut itself, and the guest may run it beside initramfs-tools.
+INITRAMFS_TOOLS = {"dracut": "dracut", "dracut-core": "dracut", "tiny-initramfs": "tiny-initramfs"}
+# dpkg's states in which a package's files are gone (removed; purged or never installed).
+DPKG_GONE = ("not-installed", "config-files")
+
+
+def initramfs_problem(states: Mapping[str, str]) -> str | None:
+    """Why a guest's initramfs cannot be left to the initramfs-tools prepare installs
+    (None when it can). A guest "uses dracut" when dpkg's status holds ``dracut`` or
+    ``dracut-core`` with its files (any state but ``not-installed``, ``config-files``):
+    installing initramfs-tools would remove it, or leave two tools writing the same
+    ``/boot/initrd.img-*``, and change how the guest boots.
+
+    + states: the dpkg state of each of ``INITRAMFS_TOOLS`` the guest's dpkg knows
+      (``DpkgPackageStates``)
+
+    **Example:** ``{"dracut": "installed", "dracut-core": "installed"}`` -> ``"builds its
+    initramfs with dracut (dpkg: dracut installed, dracut-core installed); ..."``.
+    """
+    there = {name: state for name, state in sorted(states.items()) if state not in DPKG_GONE}
+    tools = sorted({INITRAMFS_TOOLS[name] for name in there if name in INITRAMFS_TOOLS})
+    if not tools:
+        return None
+    found = ", ".join(f"{name} {state}" for name, state in there.items())
+    return (
+        f"builds its initramfs with {' and '.join(tools)} (dpkg: {found}); prepare installs "
+        "initramfs-tools for its KVM kernel (apt removes the tools it conflicts with) and "
+        "writes /etc/initramfs-tools/ settings, which changes how the guest boots: switch "
+        "it to initramfs-tools first (apt-get install initramfs-tools, then check that it "
+        "still boots), or keep it on Xen"
+    )
 
 
 # Userland ----------------------------------------------------------------------------

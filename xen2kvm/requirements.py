@@ -108,6 +108,7 @@ NEEDS: dict[str, tuple[Need, ...]] = {
     GUEST: (
         *_SERVED,
         Need("apt-get", "apt", "prepare installs the kernel, grub-pc, lvm2, arping"),
+        Need("awk", "mawk", "the DpkgPackageStates fact reads dpkg's status (dracut check)"),
     ),
     # A rehomed guest's prepare installs nothing: net.arp_announce needs these already.
     REHOME_GUEST: (

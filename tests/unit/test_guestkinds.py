@@ -20,6 +20,7 @@ from xen2kvm.guestkinds import (
     check_filesystems,
     check_fstab_types,
     filesystem_problem,
+    initramfs_problem,
     partition_disks,
     userland,
     xen_boot,
@@ -225,6 +226,44 @@ def test_the_plan_names_a_luks_disk_before_fstab_matching(monkeypatch, fleet):
     assert str(info.value).startswith(
         "web1: disk: /dev/xenvg/web1-data (xvda3) holds a LUKS container (crypto_LUKS)"
     )
+
+
+# Initramfs ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("states", "words"),
+    [
+        ({"dracut": "installed", "dracut-core": "installed"},
+         "builds its initramfs with dracut (dpkg: dracut installed, dracut-core installed); "
+         "prepare installs initramfs-tools"),
+        ({"dracut-core": "half-configured"}, "with dracut (dpkg: dracut-core half-configured)"),
+        ({"tiny-initramfs": "installed"}, "with tiny-initramfs (dpkg: tiny-initramfs installed)"),
+    ],
+)  # fmt: skip
+def test_a_guest_whose_initramfs_another_tool_builds_is_refused(states, words):
+    said = initramfs_problem(states)
+    assert said is not None
+    assert words in said
+    fix = "switch it to initramfs-tools first (apt-get install initramfs-tools, then check"
+    assert said.endswith(f"{fix} that it still boots), or keep it on Xen")
+
+
+@pytest.mark.parametrize(
+    "states",
+    [{}, {"dracut": "config-files", "dracut-core": "not-installed"}, {"bash": "installed"}],
+    ids=["none", "removed", "others"],
+)
+def test_a_guest_without_dracut_files_keeps_to_initramfs_tools(states):
+    assert initramfs_problem(states) is None
+
+
+def test_what_prepare_installs_is_what_the_plan_checks_for():
+    # The check exists because prepare installs initramfs-tools and writes its settings.
+    source = (ROOT / "tasks" / "destinations" / "kvm.py").read_text()
+    assert '"initramfs-tools"' in source
+    assert "/etc/initramfs-tools/" in source
+    assert "initramfs-tools" not in guestkinds.INITRAMFS_TOOLS
 
 
 # Userland ----------------------------------------------------------------------------
