@@ -45,7 +45,7 @@ from xen2kvm import windows  # noqa: E402
 from xen2kvm.inventory import Fleet, load_fleet, move_group  # noqa: E402
 from xen2kvm.journal import DOWNTIME_START, ROLLED_BACK, current  # noqa: E402
 
-GUESTS = ("web1", "legacy1", "mail1")  # waves 1 and 2 of inventory/lab.yml: all to kvm1
+GUESTS = ("web1", "legacy1", "mail1.fleet.example")  # waves 1 and 2 of lab.yml: all to kvm1
 
 # --- the pure part: journals (and run times) read into the table ----------------------
 

@@ -12,6 +12,7 @@ migration moved one), since a reboot would then change the lab.
 
 from __future__ import annotations
 
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,18 +42,21 @@ def domains(ssh: Ssh) -> set[str]:
     return {line.split()[0] for line in listing} - {"Domain-0"}
 
 
-def autostarted(ssh: Ssh) -> set[str]:
-    names = ssh(DOM0, "ls /etc/xen/auto").stdout.split()
-    return {name.removesuffix(".cfg") for name in names}
+def autostarted(ssh: Ssh) -> dict[str, str]:
+    """The domains /etc/xen/auto starts, by the name each config gives (mail1's config is
+    mail1.fleet.example.cfg), and their links."""
+    lines = ssh(DOM0, "grep -H '^name *=' /etc/xen/auto/*").stdout.splitlines()
+    found = (re.fullmatch(r"(/etc/xen/auto/[^:]+):name\s*=\s*'([^']+)'\s*", line) for line in lines)
+    return {m[2]: m[1] for m in found if m}
 
 
 @pytest.fixture(scope="module")
 def rebooted(lab: LabConfig, ssh: Ssh) -> Iterator[Reboot]:
-    linked = domains(ssh)
-    if linked != autostarted(ssh) or len(linked) < 2:
+    linked, links = domains(ssh), autostarted(ssh)
+    if linked != set(links) or len(linked) < 2:
         pytest.skip(f"{DOM0}'s running domains are not its autostarted ones: it is not pristine")
     unlinked = "legacy1" if "legacy1" in linked else sorted(linked)[-1]
-    link = f"/etc/xen/auto/{unlinked}.cfg"
+    link = links[unlinked]
     target = ssh(DOM0, f"readlink {link}").stdout.strip()
     prepare = (
         f"echo {MARK} > /root/{MARK} && echo {MARK} > /tmp/{MARK} && mkdir -p {MOUNT} && "

@@ -71,14 +71,19 @@ def test_xl_list_long_is_json_with_guest_configs(ssh: Ssh) -> None:
 
 
 def test_xl_create_of_running_guest_fails(ssh: Ssh) -> None:
-    proc = ssh("xen1", "xl create /etc/xen/mail1.cfg")
+    proc = ssh("xen1", f"xl create {LAB.guest('mail1').xen_config}")
     assert proc.returncode != 0 and "already exists" in proc.stderr
 
 
 @pytest.mark.parametrize("guest", GUESTS)
 def test_xen_config_and_auto_link(ssh: Ssh, guest: str) -> None:
-    out = ssh("xen1", f"readlink /etc/xen/auto/{guest}.cfg && cat /etc/xen/{guest}.cfg").stdout
-    assert out.startswith(f"/etc/xen/{guest}.cfg\n") and f"mac={LAB.guest(guest).mac}" in out
+    """Each config is where the inventory says (mail1.fleet.example's at the default path
+    for that name) and names the domain as Xen calls it (mail1)."""
+    config = LAB.guest(guest).xen_config
+    auto = f"/etc/xen/auto/{config.rsplit('/', 1)[1]}"
+    out = ssh("xen1", f"readlink {auto} && cat {config}").stdout
+    assert out.startswith(f"{config}\n") and f"mac={LAB.guest(guest).mac}" in out
+    assert f"name        = '{guest}'" in out
 
 
 @pytest.mark.parametrize("guest", GUESTS)

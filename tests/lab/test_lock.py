@@ -29,7 +29,9 @@ FOREIGN = "admin-laptop.example.net:41022:1873301"
 @pytest.fixture(scope="module")
 def guest(lab: LabConfig, lab_fleet: fleet.Fleet, ssh: Ssh) -> str:
     """A guest of the lab that goes from xen1 to kvm1 and is not migrated yet."""
-    names = [g.name for g in lab_fleet.guests if g.xen_host == "xen1" and g.rehome_to is None]
+    names = [
+        g.inventory_name for g in lab_fleet.guests if g.xen_host == "xen1" and g.rehome_to is None
+    ]
     for name in names:
         if not migrated(ssh, name):
             return name

@@ -14,6 +14,8 @@ an owner with no name). Then:
   tree is mounted nodev, nosuid, noexec meanwhile (the set-uid shell cannot even run);
 - the operator makes rules.d a directory again (as the refusal says) and the migration
   completes: web1 boots and answers under KVM with the menu xen2kvm wrote;
+- the final copies go over the migration network (lab.yml's migration_address): the bytes
+  they received crossed br1, counted on xen1's and kvm1's ports there;
 - no marker anywhere on kvm1, and nothing written on kvm1 outside its state directory;
 - each guest's journal shows every filesystem's integrity check with 0 differences.
 
@@ -39,7 +41,7 @@ from tests.lab.runs import (
     text,
     untouched,
 )
-from xen2kvm.lab import kvmhost
+from xen2kvm.lab import kvmhost, net
 from xen2kvm.lab.config import LabConfig
 from xen2kvm.report import projected
 
@@ -136,11 +138,34 @@ def test_the_guest_s_setuid_shell_cannot_run_on_kvm1(wave1, ssh):
     assert result.returncode == 126 and "ran" not in result.stdout, (result.stdout, result.stderr)
 
 
+def migration_network_bytes(lab: LabConfig) -> tuple[int, int]:
+    """Bytes xen1 sent onto the migration network (its port on br1 received them) and
+    bytes delivered to kvm1's NIC there (its tap sent them to the VM)."""
+    from_xen1 = net.link_bytes(lab.netns, net.migration_veth("xen1"))[0]
+    to_kvm1 = net.link_bytes(lab.netns, kvmhost.MIGRATION_TAP)[1]
+    return from_xen1, to_kvm1
+
+
 def test_once_web1_is_fixed_wave1_migrates(wave1, ssh):
     fixed = ssh(WEB1, hostile.FIX)
     assert fixed.returncode == 0, fixed.stderr
+    before = migration_network_bytes(wave1)
     result = pyinfra("-y", "--limit", "wave1")
     assert result.returncode == 0, text(result)[-5000:]
+    after = migration_network_bytes(wave1)
+    # Issue #11: lab.yml gives xen1 and kvm1 a migration_address, so the final copies
+    # (from the stopped guests' LVs, mounted on xen1) dial xen1's address on the migration
+    # network: every byte they received crossed br1, from xen1's port to kvm1's.
+    final = sum(
+        r.get("bytes") or 0
+        for guest in GUESTS
+        for r in journal(ssh, guest)
+        if r["event"] == "end" and r["step"].startswith("cutover:")
+    )
+    sent, delivered = (a - b for a, b in zip(after, before, strict=True))
+    print(f"final copies received {final} bytes; br1: xen1 sent {sent}, kvm1 got {delivered}")
+    assert final > 0
+    assert sent >= final and delivered >= final
     for guest in GUESTS:
         records = journal(ssh, guest)
         assert marks(records, "cutover-complete"), records

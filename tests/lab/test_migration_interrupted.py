@@ -1,4 +1,6 @@
-"""Interrupted runs and faults on the lab, over wave 2 (``mail1``), in this order: the
+"""Interrupted runs and faults on the lab, over wave 2 (``mail1.fleet.example``, the Xen
+domain ``mail1``: the inventory names it by FQDN and sets no ``xen_domain``, so every stop,
+guard and rollback below finds the domain by the name its config gives), in this order: the
 controller killed (as a crash or a lost terminal would) during the warm copy; a guest that
 ignores Xen's shutdown (the cutover gives up, the guest keeps running on Xen); the dom0
 rebooted before the next cutover; the SSH connection to the KVM host dropped during the
@@ -47,14 +49,19 @@ from xen2kvm.waiting import wait_until
 
 pytestmark = [pytest.mark.lab, pytest.mark.slow]
 
-GUESTS = ("mail1",)
+GUESTS = ("mail1.fleet.example",)  # inventory names: deploy.py's, the journal's, libvirt's
 GUEST = GUESTS[0]
+DOMAIN = fleet.load().guest(GUEST).name  # what Xen calls it (mail1): also its host name
 OTHERS = ("web1", "legacy1")  # wave 1
 
 
 def where(ssh: Ssh, guests: tuple[str, ...]) -> dict[str, set[str]]:
-    """Which of the guests run on xen1 and on kvm1."""
-    xen = set(ssh("xen1", "xl list | awk 'NR>1 {print $1}'").stdout.split())
+    """Which of the guests (inventory names) run on xen1 (under their Xen domain's name)
+    and on kvm1 (libvirt's domain: the inventory name)."""
+    domains = {fleet.load().guest(guest).name: guest for guest in guests}
+    xen = {
+        domains.get(name) for name in ssh("xen1", "xl list | awk 'NR>1 {print $1}'").stdout.split()
+    }
     kvm = set(ssh("kvm1", "virsh list --name").stdout.split())
     return {"xen1": xen & set(guests), "kvm1": kvm & set(guests)}
 
@@ -155,10 +162,10 @@ def test_a_guest_that_does_not_stop_stays_on_xen(wave2, ssh, tmp_path):
         ssh(GUEST, f"rm -f {IGNORE_SHUTDOWN}")
     output = text(result)
     assert result.returncode != 0, output[-5000:]
-    said = f"{GUEST} still runs 15s after its shutdown: left running (shutdown_timeout)"
+    said = f"{DOMAIN} still runs 15s after its shutdown: left running (shutdown_timeout)"
     assert said in output, output[-5000:]
     assert on_xen(ssh) == set(GUESTS) and on_kvm(ssh) == set()
-    assert ssh(GUEST, "hostname").stdout.strip() == GUEST, "it no longer answers on Xen"
+    assert ssh(GUEST, "hostname").stdout.strip() == DOMAIN, "it no longer answers on Xen"
     assert ssh("xen1", f"test -e /etc/xen/auto/{GUEST}.cfg").returncode == 0, "autostart gone"
     assert ssh("xen1", "pgrep -f 'xl shutdown'").returncode == 1, "an xl shutdown still waits"
     records = journal(ssh, GUEST)
@@ -175,9 +182,9 @@ def test_the_dom0_rebooted_between_presync_and_cutover(wave2, ssh):
         [*LAB_CLI, "reboot", "xen1"], capture_output=True, text=True, timeout=300, check=False
     )
     assert rebooted.returncode == 0, rebooted.stdout + rebooted.stderr
-    assert f"{GUEST} created" in rebooted.stdout, rebooted.stdout
+    assert f"{DOMAIN} created" in rebooted.stdout, rebooted.stdout
     assert on_xen(ssh) == set(GUESTS) and on_kvm(ssh) == set()
-    assert ssh(GUEST, "hostname").stdout.strip() == GUEST
+    assert ssh(GUEST, "hostname").stdout.strip() == DOMAIN
 
 
 # On kvm1, before the real rsync in PATH: the final copy of mail1's root filesystem (read
@@ -185,7 +192,7 @@ def test_the_dom0_rebooted_between_presync_and_cutover(wave2, ssh):
 # controller's to kvm1, two seconds into the copy; once.
 DROPPING_RSYNC = r"""#!/bin/sh
 case "$*" in
-    *--stats*:/mail1/\ */target/mail1/)
+    *--stats*:/mail1.fleet.example/\ */target/mail1.fleet.example/)
         if mkdir /run/x2k-dropped 2>/dev/null; then
             /usr/bin/rsync "$@" & copy=$!
             sleep 2
@@ -253,7 +260,7 @@ def test_a_guest_that_does_not_boot_is_rolled_back(wave2, ssh, tmp_path):
     first = pyinfra(*rollback)
     assert f"{GUEST}: rolled back to xen1" in text(first), text(first)[-5000:]
     assert on_xen(ssh) == set(GUESTS) and on_kvm(ssh) == set()
-    assert ssh(GUEST, "hostname").stdout.strip() == GUEST, "it does not answer on Xen"
+    assert ssh(GUEST, "hostname").stdout.strip() == DOMAIN, "it does not answer on Xen"
     assert ssh("xen1", f"test -e /etc/xen/auto/{GUEST}.cfg").returncode == 0
     assert marks(journal(ssh, GUEST), ROLLED_BACK)
     if first.returncode != 0:
@@ -278,7 +285,8 @@ def test_the_next_runs_finish_the_job(wave2, ssh):
     for guest in GUESTS:
         assert marks(journal(ssh, guest), CUTOVER_COMPLETE), guest
         found = ssh(guest, "findmnt -n -o SOURCE /; findmnt -n -o SOURCE /srv").stdout.split()
-        assert found == [f"/dev/mapper/{guest}-root", f"/dev/mapper/{guest}-srv"]
+        vg = fleet.load().fleet.guests[guest].guest_vg  # mail1: the name's first label
+        assert found == [f"/dev/mapper/{vg}-root", f"/dev/mapper/{vg}-srv"]
         # Its fstab names /srv by UUID= and /var by LABEL= (issue #11): kept as they were,
         # and naming the new filesystems, which kept the UUID and the label.
         fstab = ssh(guest, "cat /etc/fstab").stdout

@@ -26,7 +26,7 @@ LAB_KVM_GUESTS = [g for g, spec in load_fleet(LAB).guests.items() if spec.kvm_ho
 
 def _lab_config(name: str) -> tuple[str, str]:
     """The lab dom0's Xen config for ``name`` and the guest's fstab (as the lab builds them)."""
-    spec = next(g for g in lab_fleet.load().guests if g.name == name)
+    spec = lab_fleet.load().guest(name)
     fstab = "".join(
         f"/dev/{d.vdev} {d.mountpoint or 'none'} {'ext4' if d.mountpoint else 'swap'} "
         f"{'defaults' if d.mountpoint else 'sw'} 0 {1 if d.mountpoint == '/' else 0}\n"

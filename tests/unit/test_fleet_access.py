@@ -34,7 +34,9 @@ def test_a_py_that_is_not_ours_says_how_to_build_one(tmp_path):
 def test_select_by_wave_and_guest(lab):
     names = [g.name for g in fleet_access.select_guests(lab.fleet, [1], [])]
     assert names == [g.name for g in lab.fleet.wave_guests(1)]
-    assert [g.name for g in fleet_access.select_guests(lab.fleet, [], ["mail1"])] == ["mail1"]
+    assert [g.name for g in fleet_access.select_guests(lab.fleet, [], ["mail1.fleet.example"])] == [
+        "mail1.fleet.example"
+    ]
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import pytest
 
 from xen2kvm.errors import InventoryError
 from xen2kvm.inventory import load_fleet
-from xen2kvm.lab import fleet, guestfiles
+from xen2kvm.lab import dom0, fleet, guestfiles
 
 LAB_YML = Path(__file__).resolve().parents[2] / "inventory" / "lab.yml"
 
@@ -25,10 +25,23 @@ WEB1 = (
 def test_guests_are_the_fleet_files_guests_with_the_labs_disks():
     lab = fleet.load(LAB_YML)
     assert lab.fleet == load_fleet(LAB_YML)
-    assert [g.name for g in lab.guests] == list(lab.fleet.guests)
+    assert [g.inventory_name for g in lab.guests] == list(lab.fleet.guests)
     for guest in lab.guests:
-        assert guest.fleet == lab.fleet.guests[guest.name]
+        assert guest.fleet == lab.fleet.guests[guest.inventory_name]
         assert guest.disks == fleet.guest_disks(guest.name)
+
+
+def test_a_guest_named_by_fqdn_is_its_xen_domain_s_short_name_in_the_lab():
+    """Issue #11: lab.yml names mail1 by FQDN and sets no xen_domain; the lab's dom0 keeps
+    its config at the default path and calls the domain mail1 there, as xen-tools did."""
+    lab = fleet.load(LAB_YML)
+    mail1 = lab.guest("mail1.fleet.example")
+    assert lab.guest("mail1") is mail1
+    assert (mail1.name, mail1.inventory_name) == ("mail1", "mail1.fleet.example")
+    assert mail1.fleet.xen_domain is None
+    assert mail1.xen_config == "/etc/xen/mail1.fleet.example.cfg"
+    assert "name        = 'mail1'" in dom0.xen_config(mail1)
+    assert lab.host("mail1.fleet.example") is lab.host("mail1")
 
 
 def test_the_image_stamp_of_a_guest_is_unchanged():
@@ -78,6 +91,28 @@ def test_the_labs_own_network_settings_agree_with_lab_yml():
     assert all(ipaddress.ip_address(h.address) in subnet for h in lab.hosts)
     assert all(g.gateway == config.LAB_GATEWAY for g in lab.fleet.guests.values())
     assert lab.host("kvm1").address == vmimage.KVM_ADDRESS
+
+
+def test_the_migration_network_joins_the_dom0s_and_kvm1_only():
+    """Issue #11: lab.yml sets a migration_address on every dom0 and on kvm1, all on the
+    migration network's own subnet (apart from the lab network's), and kvm1's image puts
+    its address on eth1, the NIC on that bridge; no guest is there."""
+    import ipaddress
+
+    from xen2kvm.lab import config, vmimage
+
+    lab = fleet.load(LAB_YML)
+    net = ipaddress.ip_network(
+        f"{vmimage.KVM_MIGRATION_ADDRESS}/{config.MIGRATION_PREFIXLEN}", strict=False
+    )
+    assert not net.overlaps(ipaddress.ip_network(config.LAB_SUBNET))
+    on_it = {h.name: h.migration_address for h in lab.hosts if h.migration_address}
+    assert set(on_it) == {"xen1", "xen2", "kvm1"}
+    assert all(ipaddress.ip_address(a) in net for a in on_it.values())
+    assert on_it["kvm1"] == vmimage.KVM_MIGRATION_ADDRESS
+    interfaces = vmimage._file("interfaces")
+    eth1 = interfaces.split("iface eth1 inet static", 1)[1]
+    assert f"address {vmimage.KVM_MIGRATION_ADDRESS}/{config.MIGRATION_PREFIXLEN}" in eth1
 
 
 def test_mail1_s_fstab_names_var_by_label_and_srv_by_uuid():

@@ -8,8 +8,10 @@ test's) can run side by side on one machine without touching each other:
   named ``<prefix>-...``; the lab network's namespace is ``<prefix>-net``.
 
 All lab addresses live only inside those namespaces (198.51.100.0/24, TEST-NET-2, on
-the bridge ``br0`` in ``<prefix>-net``, no uplink, no forwarding). Nothing here ever
-adds an address or a route to the host's own namespace.
+the bridge ``br0`` in ``<prefix>-net``, no uplink, no forwarding). The migration network
+(203.0.113.0/24, TEST-NET-3, bridge ``br1`` in ``<prefix>-net`` without an address of its
+own) joins only the dom0s and the KVM host, like the field report's crossover cable.
+Nothing here ever adds an address or a route to the host's own namespace.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ LAB_SUBNET = "198.51.100.0/24"
 LAB_PREFIXLEN = 24
 LAB_GATEWAY = "198.51.100.1"  # the bridge in <prefix>-net: where pyinfra/pytest/ssh run from
 LAB_BRIDGE = "br0"
+# The migration network: the dom0s' and kvm1's migration_address (inventory/lab.yml) live
+# here; nothing else does, and <prefix>-net itself has no address on it (no route there).
+MIGRATION_PREFIXLEN = 24
+MIGRATION_BRIDGE = "br1"
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from . import containers, images
 from .config import LabConfig
@@ -167,10 +167,13 @@ def prepare_upper(cfg: LabConfig, fleet: Fleet, host: Host, upper: Path) -> None
     for guest in fleet.guests:
         if guest.xen_host != host.name:
             continue
-        (upper / f"etc/xen/{guest.name}.cfg").write_text(xen_config(guest))
-        link = upper / f"etc/xen/auto/{guest.name}.cfg"
+        # Where the inventory says its config is: mail1.fleet.example's is
+        # /etc/xen/mail1.fleet.example.cfg, whose name = 'mail1' (fleet.py).
+        config = PurePosixPath(guest.xen_config)
+        (upper / config.relative_to("/")).write_text(xen_config(guest))
+        link = upper / "etc/xen/auto" / config.name
         if not link.is_symlink():
-            link.symlink_to(f"/etc/xen/{guest.name}.cfg")
+            link.symlink_to(config)
     release = upper / KERNEL_RELEASE_FILE.lstrip("/")
     if not release.exists():
         release.parent.mkdir(parents=True, exist_ok=True)

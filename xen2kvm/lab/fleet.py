@@ -4,7 +4,15 @@ Hosts, addresses, arches and where each guest goes come from ``load_fleet`` (the
 reading and checks as the deploy; there is no second parser of the file here). What the
 fleet file does not say and the lab must build is kept apart, under "Lab-only settings":
 each guest's Xen disks (vdevs, sizes, mount points, how its fstab names them, their
-filesystems' UUIDs and labels) and its stable Xen MAC.
+filesystems' UUIDs and labels), its stable Xen MAC and its Xen domain's name.
+
+A lab guest is known by its Xen domain's name (``Guest.name``): its dom0's config says
+``name = '<it>'``, and its container, namespace, LVs, host name and the lab's SSH aliases
+use it. That is the first label of its inventory name (``Guest.inventory_name``), as on a
+fleet whose inventory names guests by FQDN while xen-tools named the domains: lab.yml's
+``mail1.fleet.example`` is the domain ``mail1`` (issue #11). Its config file is where the
+inventory says (``xen_config``, by default ``<xen_config_dir>/<inventory name>.cfg``): only
+the config's ``name =`` tells the tool the domain's name.
 """
 
 from __future__ import annotations
@@ -51,7 +59,18 @@ class Guest:
 
     @property
     def name(self) -> str:
+        """The Xen domain's name (the config's ``name =``): the lab's name for the guest."""
+        return xen_name(self.fleet.name)
+
+    @property
+    def inventory_name(self) -> str:
+        """Its name in lab.yml: what deploy.py, its journal and libvirt call it."""
         return self.fleet.name
+
+    @property
+    def xen_config(self) -> str:
+        """Its config file on its dom0, where the inventory says it is."""
+        return self.fleet.xen_config
 
     @property
     def address(self) -> str:
@@ -125,6 +144,8 @@ class Host:
     name: str
     address: str
     kind: str  # guest, xen, kvm
+    migration_address: str | None = None  # on the migration network (br1), where lab.yml sets one
+    aliases: tuple[str, ...] = ()  # a guest's inventory name, where it is not ``name``
 
 
 @dataclass(frozen=True)
@@ -135,14 +156,15 @@ class Fleet:
     fleet: FleetFile | None = field(default=None, repr=False, compare=False)  # as lab.yml says
 
     def guest(self, name: str) -> Guest:
+        """A guest by its lab (Xen domain) name or its inventory name."""
         for guest in self.guests:
-            if guest.name == name:
+            if name in (guest.name, guest.inventory_name):
                 return guest
         raise KeyError(f"no guest {name!r} in the lab inventory")
 
     def host(self, name: str) -> Host:
         for host in self.hosts:
-            if host.name == name:
+            if name == host.name or name in host.aliases:
                 return host
         names = ", ".join(h.name for h in self.hosts)
         raise KeyError(f"no host {name!r} in the lab inventory (known: {names})")
@@ -155,14 +177,35 @@ def inventory_path() -> Path:
 def load(path: Path | None = None) -> Fleet:
     """The lab fleet from ``lab.yml``, read and checked by ``load_fleet``."""
     fleet = load_fleet(path or inventory_path())
-    guests = tuple(Guest(g, guest_disks(g.name)) for g in fleet.guests.values())
-    xen = tuple(Host(h.name, h.address, "xen") for h in fleet.xen_hosts.values())
-    kvm = tuple(Host(h.name, h.address, "kvm") for h in fleet.kvm_hosts.values())
-    hosts = (*xen, *kvm, *(Host(g.name, g.address, "guest") for g in guests))
+    guests = tuple(Guest(g, guest_disks(xen_name(g.name))) for g in fleet.guests.values())
+    xen = tuple(
+        Host(h.name, h.address, "xen", h.migration_address) for h in fleet.xen_hosts.values()
+    )
+    kvm = tuple(
+        Host(h.name, h.address, "kvm", h.migration_address) for h in fleet.kvm_hosts.values()
+    )
+    hosts = (
+        *xen,
+        *kvm,
+        *(
+            Host(
+                g.name,
+                g.address,
+                "guest",
+                aliases=(g.inventory_name,) * (g.inventory_name != g.name),
+            )
+            for g in guests
+        ),
+    )
     return Fleet(guests=guests, xen_hosts=xen, hosts=hosts, fleet=fleet)
 
 
 # --- Lab-only settings: what lab.yml does not say and the lab builds -------------------
+
+
+def xen_name(inventory_name: str) -> str:
+    """The lab's Xen domain name for a guest: its inventory name's first label."""
+    return inventory_name.split(".", 1)[0]
 
 
 def xen_mac(name: str) -> str:

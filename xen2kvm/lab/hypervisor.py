@@ -10,8 +10,10 @@ Protocol: one JSON object per connection, one JSON answer line back.
 
 - ``{"op": "list"}`` -> ``{"ok": true, "domains": [{"name", "domid", "memory_mib",
   "vcpus", "state", "cpu_time"}]}`` (running guests only; Domain-0 is added by xl)
-- ``{"op": "create", "name": N, "memory_mib": 512, "vcpus": 1}`` -> ``{"ok": true,
-  "domid": D}``: network up, container booted from the same LV images
+- ``{"op": "create", "name": N, "memory_mib": 512, "vcpus": 1, "config": PATH}`` ->
+  ``{"ok": true, "domid": D}``: network up, container booted from the same LV images; N is
+  the config's ``name =`` (the lab guest's Xen name), PATH the config file in the dom0,
+  kept for ``xl list -l`` (real xl keeps the config a domain was created from)
 - ``{"op": "shutdown", "name": N}`` / ``{"op": "destroy", "name": N}``: container stopped
   (cleanly / killed), its network namespace deleted so its addresses stop answering; the
   loop devices stay, so its LVs remain mountable (read-only) in the dom0. A shutdown is a
@@ -92,13 +94,15 @@ class Controller:
         try:
             guest = self.fleet.guest(name)
         except KeyError:
+            guest = None
+        if guest is None or guest.name != name:  # Xen knows domains by their Xen name only
             return {"ok": False, "error": f"domain {name!r} is not a lab guest"}
         where = str(asker or guest.xen_host)
         if where not in (guest.xen_host, guest.rehome_to):
             return {"ok": False, "error": f"{name} has no disks on {where} (not its dom0)"}
         if op == "create":
             memory, vcpus = int(req.get("memory_mib", 512)), int(req.get("vcpus", 1))
-            return self.create(guest, where, memory, vcpus)
+            return self.create(guest, where, memory, vcpus, str(req.get("config") or ""))
         if op in ("shutdown", "destroy"):
             return self.stop(guest, where, graceful=op == "shutdown")
         if op == "rename":
@@ -153,7 +157,9 @@ class Controller:
                 busy.append(dom0.lv_path(guest.name, role))
         return busy
 
-    def create(self, guest: fleet.Guest, where: str, memory_mib: int, vcpus: int) -> dict[str, Any]:
+    def create(
+        self, guest: fleet.Guest, where: str, memory_mib: int, vcpus: int, config: str = ""
+    ) -> dict[str, Any]:
         state = self._state()
         if guest.name in state["domains"]:
             domain = state["domains"][guest.name]
@@ -182,6 +188,7 @@ class Controller:
             "vcpus": vcpus,
             "started": time.time(),
             "dom0": where,
+            "config": config or guest.xen_config,
         }
         self._save(state)
         return {"ok": True, "domid": domid}

@@ -16,12 +16,15 @@ import time
 from pathlib import Path
 
 from xen2kvm.lab import net, outer_libvirt, vmimage
-from xen2kvm.lab.config import LAB_BRIDGE, LabConfig
+from xen2kvm.lab.config import LAB_BRIDGE, MIGRATION_BRIDGE, LabConfig
 from xen2kvm.lab.util import in_netns, kill_pid, netns_exists, read_pid, replace_known_hosts, run
 
 ADDRESS = vmimage.KVM_ADDRESS
 MAC = "52:54:00:51:64:20"
 TAP = "tap-kvm1"
+# Its second NIC, eth1: on the migration network (br1), at vmimage.KVM_MIGRATION_ADDRESS.
+MIGRATION_MAC = "52:54:00:cb:00:14"
+MIGRATION_TAP = "tap-kvm1m"
 MEMORY_MIB = 1536
 VCPUS = 2
 PV_SIZE = "16G"
@@ -91,9 +94,10 @@ def ensure_net(cfg: LabConfig) -> None:
 
 def _tap_up(cfg: LabConfig) -> None:
     ns = cfg.netns
-    if run(["ip", "-n", ns, "link", "show", TAP], check=False, capture=True).returncode != 0:
-        run(["ip", "-n", ns, "tuntap", "add", TAP, "mode", "tap"])
-    run(["ip", "-n", ns, "link", "set", TAP, "master", LAB_BRIDGE, "up"])
+    for tap, bridge in ((TAP, LAB_BRIDGE), (MIGRATION_TAP, MIGRATION_BRIDGE)):
+        if run(["ip", "-n", ns, "link", "show", tap], check=False, capture=True).returncode != 0:
+            run(["ip", "-n", ns, "tuntap", "add", tap, "mode", "tap"])
+        run(["ip", "-n", ns, "link", "set", tap, "master", bridge, "up"])
 
 
 # -- up / down -------------------------------------------------------------------------------
@@ -110,6 +114,8 @@ def qemu_argv(cfg: LabConfig) -> list[str]:
         "-device", "virtio-blk-pci,drive=pv,serial=x2k-pv",
         "-netdev", f"tap,id=n0,ifname={TAP},script=no,downscript=no",
         "-device", f"virtio-net-pci,netdev=n0,mac={MAC}",
+        "-netdev", f"tap,id=n1,ifname={MIGRATION_TAP},script=no,downscript=no",
+        "-device", f"virtio-net-pci,netdev=n1,mac={MIGRATION_MAC}",
         "-serial", f"file:{serial_log(cfg)}", "-monitor", "none",
         "-daemonize", "-pidfile", str(qemu_pidfile(cfg)),
     ]  # fmt: skip
@@ -164,7 +170,8 @@ def down(cfg: LabConfig) -> None:
     kill_pid(qemu_pidfile(cfg), wait=15)
     outer_libvirt.detach_loops(pv_path(cfg))
     if netns_exists(cfg.netns):
-        run(["ip", "-n", cfg.netns, "link", "del", TAP], check=False, capture=True)
+        for tap in (TAP, MIGRATION_TAP):
+            run(["ip", "-n", cfg.netns, "link", "del", tap], check=False, capture=True)
     owned = run_dir(cfg) / "netns-owned"
     if owned.exists():
         net.lab_net_down(cfg)

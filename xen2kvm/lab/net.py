@@ -5,11 +5,24 @@
 - ``<prefix>-<host>``: one namespace per container host, eth0 (a veth whose other end,
   ``vh-<host>``, is on br0) with the host's address/24 (and its service addresses),
   default route via 198.51.100.1. The veth is created straight into both namespaces.
+- The migration network: bridge ``br1`` in ``<prefix>-net``, no address there. A host
+  with a ``migration_address`` (the dom0s) gets ``eth1`` on it (veth ``vm-<host>``); kvm1's
+  second NIC is a tap on it (``kvmhost``). Copies between those hosts that dial a
+  migration address cross only br1, and its ports' byte counters show it.
 """
 
 from __future__ import annotations
 
-from .config import LAB_BRIDGE, LAB_GATEWAY, LAB_PREFIXLEN, LabConfig
+import json
+
+from .config import (
+    LAB_BRIDGE,
+    LAB_GATEWAY,
+    LAB_PREFIXLEN,
+    MIGRATION_BRIDGE,
+    MIGRATION_PREFIXLEN,
+    LabConfig,
+)
 from .util import netns_exists, run
 
 BRIDGE_MAC = "02:00:c6:33:64:01"  # locally administered; c6:33:64:01 is 198.51.100.1
@@ -20,7 +33,7 @@ def _ip(netns: str, *args: str) -> None:
 
 
 def lab_net_up(cfg: LabConfig) -> None:
-    """Create ``<prefix>-net`` with br0 (idempotent)."""
+    """Create ``<prefix>-net`` with br0 and the migration network's br1 (idempotent)."""
     ns = cfg.netns
     if not netns_exists(ns):
         run(["ip", "netns", "add", ns])
@@ -34,6 +47,11 @@ def lab_net_up(cfg: LabConfig) -> None:
     if f" {LAB_GATEWAY}/" not in addrs.stdout:
         _ip(ns, "addr", "add", f"{LAB_GATEWAY}/{LAB_PREFIXLEN}", "dev", LAB_BRIDGE)
     _ip(ns, "link", "set", LAB_BRIDGE, "up")
+    if run(
+        ["ip", "-n", ns, "link", "show", MIGRATION_BRIDGE], check=False, capture=True
+    ).returncode:
+        _ip(ns, "link", "add", MIGRATION_BRIDGE, "type", "bridge")
+    _ip(ns, "link", "set", MIGRATION_BRIDGE, "up")
 
 
 def lab_net_down(cfg: LabConfig) -> None:
@@ -41,8 +59,16 @@ def lab_net_down(cfg: LabConfig) -> None:
         run(["ip", "netns", "del", cfg.netns])
 
 
-def host_net_up(cfg: LabConfig, host: str, address: str, mac: str, extra: tuple[str, ...]) -> str:
-    """Namespace and eth0 of a container host (fresh each time); returns the namespace."""
+def host_net_up(
+    cfg: LabConfig,
+    host: str,
+    address: str,
+    mac: str,
+    extra: tuple[str, ...],
+    migration_address: str | None = None,
+) -> str:
+    """Namespace and eth0 of a container host (fresh each time), and eth1 on the migration
+    network when it has an address there; returns the namespace."""
     ns = cfg.host_netns(host)
     host_net_down(cfg, host)
     run(["ip", "netns", "add", ns])
@@ -73,7 +99,30 @@ def host_net_up(cfg: LabConfig, host: str, address: str, mac: str, extra: tuple[
         _ip(ns, "addr", "add", f"{ip}/{LAB_PREFIXLEN}", "dev", "eth0", "label", f"eth0:{n}")
     _ip(ns, "link", "set", "eth0", "up")
     _ip(ns, "route", "add", "default", "via", LAB_GATEWAY)
+    if migration_address:
+        _migration_nic_up(cfg, host, ns, migration_address)
     return ns
+
+
+def migration_veth(host: str) -> str:
+    """The migration network's port (in ``<prefix>-net``, on br1) of a container host."""
+    return f"vm-{host}"[:15]
+
+
+def _migration_nic_up(cfg: LabConfig, host: str, ns: str, address: str) -> None:
+    veth = migration_veth(host)
+    run(["ip", "link", "add", veth, "netns", cfg.netns, "type", "veth",
+         "peer", "name", "eth1", "netns", ns])  # fmt: skip
+    _ip(cfg.netns, "link", "set", veth, "master", MIGRATION_BRIDGE, "up")
+    _ip(ns, "addr", "add", f"{address}/{MIGRATION_PREFIXLEN}", "dev", "eth1")
+    _ip(ns, "link", "set", "eth1", "up")
+
+
+def link_bytes(netns: str, link: str) -> tuple[int, int]:
+    """``(rx_bytes, tx_bytes)`` of a link in a namespace, as its own counters say."""
+    out = run(["ip", "-n", netns, "-s", "-j", "link", "show", "dev", link], capture=True).stdout
+    stats = json.loads(out)[0]["stats64"]
+    return int(stats["rx"]["bytes"]), int(stats["tx"]["bytes"])
 
 
 def host_net_down(cfg: LabConfig, host: str) -> None:

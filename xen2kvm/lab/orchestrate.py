@@ -89,7 +89,8 @@ def write_ssh_config(cfg: LabConfig, lab: fleet.Fleet) -> None:
     blocks = []
     for host in lab.hosts:
         blocks.append(
-            f"Host {host.name} {host.address}\n  HostName {host.address}\n  User root\n"
+            f"Host {' '.join((host.name, *host.aliases, host.address))}\n"
+            f"  HostName {host.address}\n  User root\n"
             f"  IdentityFile {cfg.ssh_key}\n  IdentitiesOnly yes\n"
             f"  UserKnownHostsFile {cfg.known_hosts}\n  GlobalKnownHostsFile /dev/null\n"
             "  StrictHostKeyChecking yes\n  BatchMode yes\n  LogLevel ERROR\n"
@@ -121,9 +122,12 @@ def build(cfg: LabConfig, lab: fleet.Fleet, say: Progress) -> None:
 def start_xen_hosts(cfg: LabConfig, lab: fleet.Fleet, say: Progress) -> None:
     for host in lab.xen_hosts:
         if containers.running(cfg, host.name) is None:
-            ns = net.host_net_up(cfg, host.name, host.address, host_mac(host.name), ())
+            ns = net.host_net_up(
+                cfg, host.name, host.address, host_mac(host.name), (), host.migration_address
+            )
             containers.start(cfg, dom0.spec(cfg, lab, host, hypervisor.socket_dir(cfg)), ns)
-        say(f"dom0 {host.name}: running ({host.address})")
+        on = f", {host.migration_address} on br1" if host.migration_address else ""
+        say(f"dom0 {host.name}: running ({host.address}{on})")
 
 
 def start_guests(cfg: LabConfig, lab: fleet.Fleet, say: Progress) -> list[fleet.Host]:
@@ -184,7 +188,7 @@ def up(cfg: LabConfig, kvm_side: bool = True) -> None:
         image = pool.submit(kvm.build_image, cfg) if kvm is not None else None
         build(cfg, lab, say)
         net.lab_net_up(cfg)
-        say(f"network: {cfg.netns} with br0 198.51.100.1/24")
+        say(f"network: {cfg.netns} with br0 198.51.100.1/24 and br1 (the migration network)")
         repo.serve(cfg)
         say(f"apt repo: {repo.repo_url('<arch>')} (served from {cfg.netns})")
         hypervisor.start_controller(cfg)
@@ -258,7 +262,7 @@ def reboot(cfg: LabConfig, name: str) -> None:
     net.host_net_down(cfg, name)
     say(f"{name}: halted (its processes, /run, /dev and mounts are gone; its disk stays)")
     dom0.clean_tmp(cfg, name)
-    ns = net.host_net_up(cfg, name, host.address, host_mac(name), ())
+    ns = net.host_net_up(cfg, name, host.address, host_mac(name), (), host.migration_address)
     containers.start(cfg, dom0.boot_spec(cfg, lab, host, hypervisor.socket_dir(cfg)), ns)
     say(f"{name}: booted (sshd started)")
     root = containers.seen_inside(cfg, name, dom0.root(cfg, name))

@@ -53,6 +53,7 @@ MASKED_UNITS = (
 
 KVM_NAME = "kvm1"
 KVM_ADDRESS = "198.51.100.20"
+KVM_MIGRATION_ADDRESS = "203.0.113.20"  # eth1, on br1 (files/kvm/interfaces)
 
 
 def kvm_dir(cfg: LabConfig) -> Path:

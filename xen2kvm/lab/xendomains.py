@@ -137,7 +137,13 @@ def start(
             say(f"{dom0}: xendomains: {s.name} already runs (skip)")
             started.append(s.name)
             continue
-        req = {"op": "create", "name": s.name, "memory_mib": s.memory_mib, "vcpus": s.vcpus}
+        req = {
+            "op": "create",
+            "name": s.name,
+            "memory_mib": s.memory_mib,
+            "vcpus": s.vcpus,
+            "config": f"{AUTO_DIR}/{s.entry}",
+        }
         answer = _ask(cfg, dom0, req)
         if answer.get("ok"):
             say(f"{dom0}: xendomains: {s.name} created (domid {answer['domid']})")
