@@ -58,6 +58,7 @@ class GuestOverview:
     guest_vg: str | None  # the guest's own VG in the new disk (matryoshka)
     domain_name: str | None  # the libvirt domain (KVM)
     bridge: str | None  # the NICs' bridge (KVM)
+    bridges: dict[str, str] | None  # a vif's Xen bridge -> its NIC's bridge (KVM), if not bridge
     macs: list[str] | None  # the inventory's MACs; None: from the Xen config
     new_macs: bool  # keep_macs false: new 52:54:00 MACs, one per Xen vif
     memory_mib: int | None  # None: from the Xen config
@@ -106,6 +107,7 @@ def overview(fleet: Fleet, guest: Guest) -> GuestOverview:
             guest_vg=None,
             domain_name=None,
             bridge=None,
+            bridges=None,
             macs=None,
             new_macs=False,
             memory_mib=None,
@@ -131,6 +133,7 @@ def overview(fleet: Fleet, guest: Guest) -> GuestOverview:
         guest_vg=guest.guest_vg if guest.layout == "matryoshka" else None,
         domain_name=dom.name,
         bridge=kvm.bridge,
+        bridges=dict(kvm.bridges),
         macs=[nic.mac for nic in dom.nics[: len(guest.macs)]] or None,
         new_macs=not guest.keep_macs,
         memory_mib=dom.memory_mib if guest.memory_mib else None,
@@ -184,7 +187,7 @@ def rows(item: GuestOverview, deploy: str) -> list[tuple[str, str]]:
         out += [
             ("disk", f"{item.target} ({_layout(item)})"),
             ("domain", f"{item.domain_name} ({item.virt_type}, machine {item.machine})"),
-            ("NICs", f"{_nics(item)}, on bridge {item.bridge}"),
+            ("NICs", f"{_nics(item)}, on bridge {item.bridge}{_by_xen_bridge(item)}"),
             ("memory", f"{item.memory_mib} MiB" if item.memory_mib else FROM_CONFIG),
             ("vCPUs", str(item.vcpus) if item.vcpus else FROM_CONFIG),
             ("console", "serial (ttyS0)" if item.serial_console else "no serial console"),
@@ -239,6 +242,14 @@ def _layout(item: GuestOverview) -> str:
     if item.layout == "matryoshka":
         return f"matryoshka: /boot on p1, guest VG {item.guest_vg} on p2"
     return f"{item.layout}: /boot on p1, one partition per filesystem"
+
+
+def _by_xen_bridge(item: GuestOverview) -> str:
+    """Where the KVM host's ``bridges`` sends a vif, by its Xen bridge (the NICs' own
+    bridges are known once the Xen config is read at plan time)."""
+    if not item.bridges:
+        return ""
+    return f" (vifs on {', '.join(f'{xen}: {kvm}' for xen, kvm in item.bridges.items())})"
 
 
 def _nics(item: GuestOverview) -> str:

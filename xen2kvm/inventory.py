@@ -123,6 +123,8 @@ class KvmHost:
     libvirt_uri: str
     state_dir: str  # journal, migration key, target mounts
     ssh: SshSettings
+    # The KVM bridge for each Xen bridge (a vif's bridge=); the others join ``bridge``.
+    bridges: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

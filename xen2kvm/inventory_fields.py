@@ -187,6 +187,28 @@ def iface_name(value: Any) -> str:
     return text
 
 
+def bridge_map(value: Any) -> dict[str, str]:
+    """``{xenbr1: br1}``: the KVM bridge for each Xen bridge; both sides interface names."""
+    if value is None:  # null: none, as an empty mapping
+        return {}
+    if not isinstance(value, dict):
+        raise Bad(
+            f"must map Xen bridges to KVM bridges, e.g. {{xenbr1: br1}}, not {described(value)}"
+        )
+    bridges = {}
+    for xen, kvm in _bounded(list(value.items()), 64):
+        sub = label(xen)
+        try:
+            xen_name = iface_name(xen)
+        except Bad as exc:
+            raise Bad(f"Xen bridge: {exc.message}", sub) from None
+        try:
+            bridges[xen_name] = iface_name(kvm)
+        except Bad as exc:
+            raise Bad(exc.message, sub) from None
+    return bridges
+
+
 def abs_path(value: Any) -> str:
     text = text_value(value, TEXT_MAX, "an absolute path")
     if not text.startswith("/"):

@@ -273,6 +273,15 @@ KVM_HOSTS = Section(
             "br0",
         ),
         Field(
+            "bridges",
+            Kind("mapping of Xen bridge to KVM bridge", k.bridge_map, limits="interface names"),
+            "the KVM bridge for each Xen bridge its guests' vifs are on (a vif's `bridge=`), "
+            "e.g. `{xenbr0: br0, xenbr1: br1}`; a vif without `bridge=` or on a Xen bridge not "
+            "named here joins `bridge`, but a guest whose vifs are on several Xen bridges, "
+            "one of them not named here, is refused in the plan",
+            {},
+        ),
+        Field(
             "libvirt_uri",
             Kind("libvirt URI", k.libvirt_uri),
             "where virsh connects",

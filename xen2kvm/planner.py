@@ -260,9 +260,10 @@ def plan_domain(guest: Guest, kvm: KvmHost, domain: XenDomain) -> DomainPlan:
     """The libvirt side of ``guest``: memory, vCPUs, NICs, lifecycle, its disk."""
     notes: list[str] = []
     macs = _macs(guest, domain, notes)
+    bridges = nic_bridges(guest.name, kvm, domain, len(macs))
     nics = tuple(
-        Nic(mac=mac, bridge=kvm.bridge, ips=guest.ips if index == 0 else ())
-        for index, mac in enumerate(macs)
+        Nic(mac=mac, bridge=bridge, ips=guest.ips if index == 0 else ())
+        for index, (mac, bridge) in enumerate(zip(macs, bridges, strict=True))
     )
     memory, current = _memory(guest, domain)
     _check_resources(guest, domain, current, guest.vcpus or domain.vcpus or 1)
@@ -553,6 +554,33 @@ def _macs(guest: Guest, domain: XenDomain, notes: list[str]) -> list[str]:
                 notes.append(f"vif {index} has no MAC in the Xen config: a new one is assigned")
             macs.append(generated_mac(guest.name, index))
     return macs
+
+
+def nic_bridges(guest: str, kvm: KvmHost, domain: XenDomain, count: int) -> list[str]:
+    """The KVM bridge of each of ``count`` NICs: the one ``kvm.bridges`` maps its vif's Xen
+    bridge to, else ``kvm.bridge`` (a vif without ``bridge=``, a NIC beyond the vifs).
+
+    A guest whose vifs are on several Xen bridges (a vif without ``bridge=`` counts as on
+    Xen's default one) is refused when one of them is not in the map: its NICs would join
+    one KVM bridge, quietly joining networks that Xen keeps apart.
+    """
+    on_xen = [vif.bridge for vif in domain.vifs]
+    several = len(set(on_xen)) > 1
+    for index, xen in enumerate(on_xen):
+        if several and xen is not None and xen not in kvm.bridges:
+            others = ", ".join(sorted({b or "Xen's default" for b in on_xen} - {xen}))
+            raise PlanError(
+                guest,
+                "vif",
+                f"vif {index} is on the Xen bridge {xen!r}, which {kvm.name}'s bridges does "
+                f"not map, and its other vifs are on {others}: on KVM they would all join "
+                f"{kvm.bridge}. Add the KVM bridge of that network to {kvm.name}'s bridges "
+                f"in the inventory (bridges: {{{xen}: <KVM bridge>}})",
+            )
+    return [
+        kvm.bridges.get(on_xen[index] or "", kvm.bridge) if index < len(on_xen) else kvm.bridge
+        for index in range(count)
+    ]
 
 
 def _memory(guest: Guest, domain: XenDomain) -> tuple[int, int]:

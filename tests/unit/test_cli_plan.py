@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from tests.unit.test_cli_convert_inventory import LAB, LAB_KVM_GUESTS, _deploy_plan
 from xen2kvm import cli
 from xen2kvm.cli_plan import deploy_inventory
-from xen2kvm.fleet_plan import overview
+from xen2kvm.fleet_plan import overview, rows
 from xen2kvm.inventory import load_fleet
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,6 +51,18 @@ def test_plan_table_names_every_value(capsys):
         "deploy.py --limit move_db_example_net --data phase=plan",
     ):
         assert line in out, out
+
+
+def test_plan_shows_where_each_xen_bridge_goes():
+    fleet = load_fleet(PROD)
+    kvm = fleet.kvm_hosts["kvm-b.example.net"]
+    mapped = dataclasses.replace(kvm, bridges={"xenbr0": "br0", "xenbr1": "br1"})
+    fleet = dataclasses.replace(fleet, kvm_hosts={**fleet.kvm_hosts, kvm.name: mapped})
+    item = overview(fleet, fleet.guests["db.example.net"])
+    assert dict(rows(item, "inventory/prod.py"))["NICs"] == (
+        "from the Xen config (its vifs and MACs), on bridge br0 (vifs on xenbr0: br0, xenbr1: br1)"
+    )
+    assert item.as_json()["bridges"] == {"xenbr0": "br0", "xenbr1": "br1"}
 
 
 def test_plan_json_marks_what_the_xen_config_says(capsys):

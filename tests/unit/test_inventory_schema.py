@@ -53,3 +53,11 @@ def test_each_key_is_in_one_row_of_its_section():
     for section in SECTIONS:
         assert len(section.keys) == len(set(section.keys)), section.key
         assert all(spec.meaning and spec.kind.name for spec in section.fields)
+
+
+def test_a_kvm_host_maps_xen_bridges_to_its_own_and_maps_none_by_default():
+    raw = copy.deepcopy(BASE)
+    raw["kvm_hosts"]["kvm-a.example.net"]["bridges"] = {"xenbr0": "br0", "xenbr1": "br1"}
+    fleet = parse_fleet(raw, "test.yml")
+    assert fleet.kvm_hosts["kvm-a.example.net"].bridges == {"xenbr0": "br0", "xenbr1": "br1"}
+    assert fleet.kvm_hosts["kvm-b.example.net"].bridges == {}

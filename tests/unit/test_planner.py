@@ -17,6 +17,7 @@ from xen2kvm.planner import (
     SourceVolume,
     generated_mac,
     lv_name_for,
+    plan_domain,
     plan_guest,
     source_volumes,
 )
@@ -122,6 +123,57 @@ def test_macs_are_kept_from_xen_lowercased(www_plan):
     assert [nic.mac for nic in www_plan.domain.nics] == ["00:16:3e:5a:01:01"]
     assert www_plan.domain.nics[0].bridge == "br0"
     assert www_plan.domain.nics[0].ips == ("203.0.113.101", "203.0.113.102", "203.0.113.103")
+
+
+TWO_VIFS = (
+    "name = 'fw'\nmemory = 256\ndisk = ['phy:/dev/vg0/fw,xvda2,w']\n"
+    "vif = ['mac=00:16:3e:00:00:01,bridge=xenbr0', 'mac=00:16:3e:00:00:02,bridge={second}']\n"
+)
+
+
+def _nics(fleet, bridges, second="xenbr1"):
+    guest = fleet.guests["www.example.net"]
+    kvm = dataclasses.replace(fleet.kvm_hosts["kvm-a.example.net"], bridges=bridges)
+    return plan_domain(guest, kvm, parse_xen_config(TWO_VIFS.format(second=second))).nics
+
+
+def test_each_nic_joins_the_kvm_bridge_its_xen_bridge_maps_to(fleet):
+    nics = _nics(fleet, {"xenbr0": "br0", "xenbr1": "br1"})
+    assert [(nic.mac, nic.bridge) for nic in nics] == [
+        ("00:16:3e:00:00:01", "br0"),
+        ("00:16:3e:00:00:02", "br1"),
+    ]
+
+
+def test_vifs_on_several_xen_bridges_one_unmapped_are_refused(fleet):
+    with pytest.raises(PlanError) as info:
+        _nics(fleet, {"xenbr0": "br0"})
+    assert str(info.value) == (
+        "www.example.net: vif: vif 1 is on the Xen bridge 'xenbr1', which kvm-a.example.net's "
+        "bridges does not map, and its other vifs are on xenbr0: on KVM they would all join "
+        "br0. Add the KVM bridge of that network to kvm-a.example.net's bridges in the "
+        "inventory (bridges: {xenbr1: <KVM bridge>})"
+    )
+
+
+def test_a_vif_without_bridge_beside_an_unmapped_one_is_refused(fleet):
+    config = TWO_VIFS.replace(",bridge=xenbr0", "").format(second="xenbr1")
+    kvm = fleet.kvm_hosts["kvm-a.example.net"]
+    with pytest.raises(PlanError, match=r"vif 1 is on the Xen bridge 'xenbr1'.* Xen's default"):
+        plan_domain(fleet.guests["www.example.net"], kvm, parse_xen_config(config))
+
+
+@pytest.mark.parametrize("bridges", [{}, {"xenbr7": "br7"}])
+def test_vifs_all_on_one_unmapped_xen_bridge_join_the_default_bridge(fleet, bridges):
+    nics = _nics(fleet, bridges, second="xenbr0")
+    assert [nic.bridge for nic in nics] == ["br0", "br0"]
+
+
+def test_vifs_without_bridge_join_the_default_bridge_beside_a_mapped_one(fleet):
+    config = TWO_VIFS.replace(",bridge=xenbr0", "").format(second="xenbr1")
+    kvm = dataclasses.replace(fleet.kvm_hosts["kvm-a.example.net"], bridges={"xenbr1": "br1"})
+    nics = plan_domain(fleet.guests["www.example.net"], kvm, parse_xen_config(config)).nics
+    assert [nic.bridge for nic in nics] == ["br0", "br1"]
 
 
 def test_new_macs_are_stable_and_local(fleet, www_domain, www_fstab):

@@ -12,7 +12,7 @@ import pytest
 
 from xen2kvm import render
 from xen2kvm.fstab import parse_fstab
-from xen2kvm.planner import Nic, plan_guest, source_volumes
+from xen2kvm.planner import Nic, plan_domain, plan_guest, source_volumes
 
 from .conftest import WWW_SIZES
 
@@ -95,6 +95,28 @@ def test_hostile_values_are_escaped_and_still_valid(www_plan, tmp_path):
     path = tmp_path / "hostile.xml"
     path.write_text(text)
     assert virt_xml_validate(path).returncode == 0
+
+
+def test_each_nic_is_on_its_own_bridge_in_a_valid_domain(fleet, www_domain, tmp_path):
+    # Two vifs on xenbr0 and xenbr1, mapped by the KVM host's bridges: two interfaces.
+    config = www_domain.vifs[0]
+    domain = dataclasses.replace(
+        www_domain,
+        vifs=(config, dataclasses.replace(config, mac="00:16:3e:5a:01:02", bridge="xenbr1")),
+    )
+    guest = fleet.guests["www.example.net"]
+    kvm = dataclasses.replace(
+        fleet.kvm_hosts[guest.kvm_host], bridges={"xenbr0": "br0", "xenbr1": "br1"}
+    )
+    plan = plan_domain(guest, kvm, domain)
+    path = tmp_path / "two-bridges.xml"
+    path.write_text(render.domain_xml(plan, "xen-a.example.net", "/etc/xen/www.cfg"))
+    interfaces = ET.parse(path).getroot().findall("devices/interface")
+    assert [
+        (i.find("mac").get("address"), i.find("source").get("bridge")) for i in interfaces
+    ] == [("00:16:3e:5a:01:01", "br0"), ("00:16:3e:5a:01:02", "br1")]
+    result = virt_xml_validate(path)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_an_injected_attribute_cannot_break_out(www_plan, tmp_path):
