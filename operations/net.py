@@ -57,21 +57,25 @@ def _ipv4_addresses(addresses: object) -> list[str]:
 
 
 @operation(is_idempotent=False)
-def arp_announce(addresses: list[str], interface: str = "eth0", count: int = 3):
+def arp_announce(addresses: list[str], interface: str | None = None, count: int = 3):
     """
     Announce the guest's IPv4 addresses with unsolicited ARP, so switches and neighbours
     learn the MAC they moved to.
 
-    + addresses: the IPv4 addresses to announce: each must be configured on ``interface``
-    + interface: the guest's interface that holds them
+    + addresses: the IPv4 addresses to announce: each must be configured in the guest
+    + interface: the guest's interface that holds them all; ``None``: each address is
+      announced on the interface that holds it, found in the guest when it runs
     + count: how many announcements to send per address (one a second)
 
     It runs ``arping -U -c COUNT -i INTERFACE ADDRESS`` from Debian's ``arping`` package
     (Thomas Habets' arping 2.23 in Debian 12, what the guests have; not iputils-arping,
-    whose interface option is ``-I``). That arping exits 1 when no reply came, which is
-    the normal outcome of unsolicited ARP: the command is taken as done when arping's
-    statistics say all ``count`` packets went out. An address the interface does not hold
-    is refused rather than announced (that would take it from its owner).
+    whose interface option is ``-I``), one command per address. Without ``interface``,
+    the same command first reads the interface from ``ip -o -4 addr show to ADDRESS``
+    (the first that holds it), so a guest with several NICs announces each address on
+    its own. That arping exits 1 when no reply came, which is the normal outcome of
+    unsolicited ARP: the command is taken as done when arping's statistics say all
+    ``count`` packets went out. An address no interface (or not ``interface``) holds is
+    refused rather than announced (that would take it from its owner).
 
     **Example:**
 
@@ -79,40 +83,56 @@ def arp_announce(addresses: list[str], interface: str = "eth0", count: int = 3):
 
         net.arp_announce(
             name="Tell the LAN where web1 is now",
-            addresses=["192.0.2.10"],
-            interface="eth0",
+            addresses=["192.0.2.10", "10.0.0.10"],  # on eth0 and on eth1
         )
     """
-    _check_interface(interface)
+    if interface is not None:
+        _check_interface(interface)
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise OperationValueError(f"count must be a positive number, not {count!r}")
     found = _ipv4_addresses(addresses)
 
     if not found:
-        host.noop(f"no address to announce on {interface}")
+        host.noop(f"no address to announce on {interface or 'any interface'}")
         yield from ()
         return
-    iface = QuoteString(interface)
     sent = QuoteString(f"^{count} packets transmitted, ")
+    arping = (
+        '&& out="$(arping -U -c',
+        QuoteString(str(count)),
+        "-i",
+    )
+    check = (
+        '2>&1)"; rc=$?; printf \'%s\\n\' "$out"; test "$rc" -eq 0'
+        " || printf '%s\\n' \"$out\" | grep -q",
+        sent,
+    )
     for address in found:
         quoted = QuoteString(address)
-        yield StringCommand(
-            "ip -o -4 addr show dev",
-            iface,
-            "to",
-            quoted,
-            "| grep -q . || { printf '%s is not an address of %s\\n'",
-            quoted,
-            iface,
-            '>&2; exit 1; } && out="$(arping -U -c',
-            QuoteString(str(count)),
-            "-i",
-            iface,
-            quoted,
-            '2>&1)"; rc=$?; printf \'%s\\n\' "$out"; test "$rc" -eq 0'
-            " || printf '%s\\n' \"$out\" | grep -q",
-            sent,
-        )
+        if interface is None:
+            # ip -o prints "2: eth1    inet 10.0.0.10/24 ...": the name is the second word.
+            holder: tuple = (
+                'dev="$(ip -o -4 addr show to',
+                quoted,
+                ')"; dev="${dev#*: }"; dev="${dev%%[[:space:]]*}"; test -n "$dev"'
+                " || { printf '%s is not an address of this guest\\n'",
+                quoted,
+                ">&2; exit 1; }",
+            )
+            iface: object = '"$dev"'
+        else:
+            iface = QuoteString(interface)
+            holder = (
+                "ip -o -4 addr show dev",
+                iface,
+                "to",
+                quoted,
+                "| grep -q . || { printf '%s is not an address of %s\\n'",
+                quoted,
+                iface,
+                ">&2; exit 1; }",
+            )
+        yield StringCommand(*holder, *arping, iface, quoted, *check)
 
 
 @operation(is_idempotent=False)

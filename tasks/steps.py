@@ -284,12 +284,12 @@ def reconnect(state, host):
 
 
 def announce(move: Move, where: str):
-    """From inside the guest, wherever it now runs: take its addresses back."""
+    """From inside the guest, wherever it now runs: take its addresses back, each on the
+    interface that holds it (a guest with NICs on two networks has addresses on both)."""
     python.call(name=f"{move.guest.name}: reconnect to the {where} guest", function=reconnect)
     net.arp_announce(
         name=f"{move.guest.name}: announce its addresses ({where})",
         addresses=list(move.guest.ips),
-        interface=move.guest.interface,
     )
 
 

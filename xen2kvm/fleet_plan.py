@@ -199,7 +199,7 @@ def rows(item: GuestOverview, deploy: str) -> list[tuple[str, str]]:
             out.append(("modules from", item.modules_packages))
     ips = ", ".join(item.ips) or "none"
     out += [
-        ("addresses", f"{item.address} (SSH); announced on {item.interface}: {ips}"),
+        ("addresses", f"{item.address} (SSH); each announced where it is: {ips}"),
         ("arch", item.arch + (f", kernel {item.kernel_package}" if item.kernel_package else "")),
         ("limit", f"--limit {item.limit_group}"),
         ("read at plan time", ", ".join(item.live)),

@@ -453,7 +453,8 @@ GUESTS = Section(
         Field(
             "interface",
             Kind("interface name", k.iface_name, limits="at most 15"),
-            "its network interface inside the guest",
+            "its network interface inside the guest, as verify/ checks it (each address is "
+            "announced on the interface that holds it, found in the guest)",
             "eth0",
             from_defaults=True,
         ),

@@ -114,7 +114,7 @@ NEEDS: dict[str, tuple[Need, ...]] = {
     REHOME_GUEST: (
         *_SERVED,
         Need("arping", "arping", "net.arp_announce (Habets' arping: -U -i)"),
-        Need("ip", "iproute2", "net.arp_announce checks the interface holds the address"),
+        Need("ip", "iproute2", "net.arp_announce finds the interface that holds each address"),
     ),
 }
 

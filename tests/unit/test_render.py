@@ -111,10 +111,13 @@ def test_each_nic_is_on_its_own_bridge_in_a_valid_domain(fleet, www_domain, tmp_
     plan = plan_domain(guest, kvm, domain)
     path = tmp_path / "two-bridges.xml"
     path.write_text(render.domain_xml(plan, "xen-a.example.net", "/etc/xen/www.cfg"))
-    interfaces = ET.parse(path).getroot().findall("devices/interface")
-    assert [
-        (i.find("mac").get("address"), i.find("source").get("bridge")) for i in interfaces
-    ] == [("00:16:3e:5a:01:01", "br0"), ("00:16:3e:5a:01:02", "br1")]
+    root = ET.parse(path).getroot()
+    macs = [mac.get("address") for mac in root.findall("devices/interface/mac")]
+    bridges = [source.get("bridge") for source in root.findall("devices/interface/source")]
+    assert list(zip(macs, bridges, strict=True)) == [
+        ("00:16:3e:5a:01:01", "br0"),
+        ("00:16:3e:5a:01:02", "br1"),
+    ]
     result = virt_xml_validate(path)
     assert result.returncode == 0, result.stdout + result.stderr
 
