@@ -12,6 +12,7 @@ whole or not at all.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 import sys
@@ -145,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
         guest = _guest(args, domain, name, args.lv or name)
         vg, bridge = args.vg or "vg0", args.bridge or "br0"
         kvm = KvmHost("kvm", "", None, vg, bridge, "qemu:///system", "/var/lib/xen2kvm", guest.ssh)
+        kvm = _one_bridge(args, domain, kvm)
         xen_host = "-"
     plan = plan_domain(guest, kvm, domain)
     xml = domain_xml(plan, xen_host, guest.xen_config)
@@ -155,6 +157,22 @@ def run(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(xml)
     return 0
+
+
+def _one_bridge(args: argparse.Namespace, domain: XenDomain, kvm: KvmHost) -> KvmHost:
+    """Without an inventory there is no ``bridges`` map: vifs on several Xen bridges are
+    refused by the planner, as the deploy refuses them, unless ``--force`` joins them all
+    to ``--bridge`` (said)."""
+    on_xen = {vif.bridge for vif in domain.vifs}
+    if len(on_xen) < 2 or not args.force:
+        return kvm
+    names = ", ".join(sorted(b or "Xen's default" for b in on_xen))
+    print(
+        f"xen2kvm: warning: its vifs are on several Xen bridges ({names}): all join "
+        f"{kvm.bridge} (converted anyway: --force; the inventory's bridges maps them)",
+        file=sys.stderr,
+    )
+    return dataclasses.replace(kvm, bridges={b: kvm.bridge for b in on_xen if b})
 
 
 # What the inventory says of a guest: with --inventory, these options would contradict it.
