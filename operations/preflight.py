@@ -118,23 +118,26 @@ def kvm_host(
     check_bridge: bool = True,
     uri: str | None = None,
     guest_vgs: dict[str, tuple[str, str]] | None = None,
+    bridges: list[str] | None = None,
 ):
     """
     Check a KVM host is ready to receive guests: its volume group exists with room for
     them, no other VG there has a name of the guests' own VGs, its libvirt answers and its
-    bridge exists.
+    bridges exist.
 
     + vg: the host volume group the guests' disks go in
     + bridge: the bridge the guests' NICs join
     + planned_lvs: the guests' LVs in ``vg`` and their planned sizes in bytes (what is
       not there yet, or smaller, must fit in the free space)
-    + check_bridge: whether the bridge is on this host (not so when libvirt is remote)
+    + check_bridge: whether the bridges are on this host (not so when libvirt is remote)
     + uri: the libvirt the guests go to (``virsh -c URI``); ``None``: virsh's default
     + guest_vgs: ``{guest: (its guest VG, the PV it is made on)}`` for the matryoshka
       guests whose disks this run maps here (the PV: partition 2 of the guest's disk as
       kpartx maps it). A VG of that name on any other PV is refused: once the disk is
       mapped, LVM would see two VGs of one name and act on neither by it. The guest's
       own VG, left mapped by an earlier run, is on that PV: it is not refused.
+    + bridges: the other bridges the guests' NICs join (the KVM host's ``bridges`` map:
+      the vifs on other Xen bridges); each must exist too
 
     **Example:**
 
@@ -183,9 +186,13 @@ def kvm_host(
                 f"{guest_name} in the inventory"
             )
     fact(host, LibvirtDomains, **at)  # fails the fact (and the run) when libvirt does not answer
-    if check_bridge and not fact(host, Directory, path=f"/sys/class/net/{bridge}/bridge"):
-        raise OperationError(f"{host.name}: bridge {bridge} does not exist")
-    where = f"bridge {bridge} is up" if check_bridge else f"bridge {bridge} is libvirt's to check"
+    every = [bridge, *sorted(set(bridges or ()) - {bridge})]
+    for name in every if check_bridge else ():
+        if not fact(host, Directory, path=f"/sys/class/net/{name}/bridge"):
+            raise OperationError(f"{host.name}: bridge {name} does not exist")
+    noun, verb = ("bridges", "are") if len(every) > 1 else ("bridge", "is")
+    state = "up" if check_bridge else "libvirt's to check"
+    where = f"{noun} {', '.join(every)} {verb} {state}"
     named = f", no other VG is named {', '.join(sorted({v for v, _ in guest_vgs.values()}))}"
     host.noop(f"{vg} has {human(free)} free{named if guest_vgs else ''}, libvirt answers, {where}")
     yield from ()  # a check: never a command

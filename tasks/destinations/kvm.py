@@ -108,8 +108,9 @@ class Kvm(Destination):
         return [point for point, _device in mount_order(move.need_plan()) if point != "/boot"]
 
     def check(self, moves: list[Move]) -> None:
-        """Room in the host VG, libvirt, the bridge; and no VG of another's named as a
-        guest VG this run will map here (a complete move's disk is not mapped again)."""
+        """Room in the host VG, libvirt, the bridges its NICs join; and no VG of another's
+        named as a guest VG this run will map here (a complete move's disk is not mapped
+        again)."""
         kvm = moves[0].dest_spec
         assert isinstance(kvm, KvmHost)
         preflight.kvm_host(
@@ -120,6 +121,7 @@ class Kvm(Destination):
             check_bridge=kvm.libvirt_uri.startswith("qemu:///"),
             uri=kvm.libvirt_uri,
             guest_vgs=guest_vgs(moves),
+            bridges=sorted({nic.bridge for m in moves for nic in m.need_plan().domain.nics}),
         )
 
     def prepare(self, move: Move) -> None:
