@@ -136,8 +136,8 @@ def kvm_host(
       kpartx maps it). A VG of that name on any other PV is refused: once the disk is
       mapped, LVM would see two VGs of one name and act on neither by it. The guest's
       own VG, left mapped by an earlier run, is on that PV: it is not refused.
-    + bridges: the other bridges the guests' NICs join (the KVM host's ``bridges`` map:
-      the vifs on other Xen bridges); each must exist too
+    + bridges: every bridge the guests' NICs join (``bridge`` and those the KVM host's
+      ``bridges`` map sends vifs to); each must exist too
 
     **Example:**
 

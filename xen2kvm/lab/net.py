@@ -38,8 +38,7 @@ def lab_net_up(cfg: LabConfig) -> None:
     if not netns_exists(ns):
         run(["ip", "netns", "add", ns])
     _ip(ns, "link", "set", "lo", "up")
-    if run(["ip", "-n", ns, "link", "show", LAB_BRIDGE], check=False, capture=True).returncode:
-        _ip(ns, "link", "add", LAB_BRIDGE, "type", "bridge")
+    _bridge(ns, LAB_BRIDGE)
     # A fixed MAC: a bridge otherwise takes the lowest MAC of its ports, so it changed
     # whenever a guest's veth went away and every neighbour's ARP entry went stale.
     _ip(ns, "link", "set", LAB_BRIDGE, "address", BRIDGE_MAC)
@@ -47,11 +46,22 @@ def lab_net_up(cfg: LabConfig) -> None:
     if f" {LAB_GATEWAY}/" not in addrs.stdout:
         _ip(ns, "addr", "add", f"{LAB_GATEWAY}/{LAB_PREFIXLEN}", "dev", LAB_BRIDGE)
     _ip(ns, "link", "set", LAB_BRIDGE, "up")
-    if run(
-        ["ip", "-n", ns, "link", "show", MIGRATION_BRIDGE], check=False, capture=True
-    ).returncode:
-        _ip(ns, "link", "add", MIGRATION_BRIDGE, "type", "bridge")
+    _bridge(ns, MIGRATION_BRIDGE)
     _ip(ns, "link", "set", MIGRATION_BRIDGE, "up")
+
+
+def _bridge(ns: str, name: str) -> None:
+    """The bridge ``name`` in ``ns``, made when it is not there."""
+    if run(["ip", "-n", ns, "link", "show", name], check=False, capture=True).returncode:
+        _ip(ns, "link", "add", name, "type", "bridge")
+
+
+def _veth(cfg: LabConfig, ns: str, port: str, inside: str, bridge: str, mac: str = "") -> None:
+    """A veth made straight into both namespaces: ``port`` on ``bridge`` in the lab
+    namespace (up), ``inside`` in ``ns`` (with ``mac`` when given)."""
+    peer = ["peer", "name", inside, *(["address", mac] if mac else []), "netns", ns]
+    run(["ip", "link", "add", port, "netns", cfg.netns, "type", "veth", *peer])
+    _ip(cfg.netns, "link", "set", port, "master", bridge, "up")
 
 
 def lab_net_down(cfg: LabConfig) -> None:
@@ -72,27 +82,7 @@ def host_net_up(
     ns = cfg.host_netns(host)
     host_net_down(cfg, host)
     run(["ip", "netns", "add", ns])
-    veth = f"vh-{host}"[:15]
-    run(
-        [
-            "ip",
-            "link",
-            "add",
-            veth,
-            "netns",
-            cfg.netns,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "address",
-            mac,
-            "netns",
-            ns,
-        ]
-    )
-    _ip(cfg.netns, "link", "set", veth, "master", LAB_BRIDGE, "up")
+    _veth(cfg, ns, f"vh-{host}"[:15], "eth0", LAB_BRIDGE, mac)
     _ip(ns, "link", "set", "lo", "up")
     _ip(ns, "addr", "add", f"{address}/{LAB_PREFIXLEN}", "dev", "eth0")
     for n, ip in enumerate(extra, start=1):
@@ -110,10 +100,7 @@ def migration_veth(host: str) -> str:
 
 
 def _migration_nic_up(cfg: LabConfig, host: str, ns: str, address: str) -> None:
-    veth = migration_veth(host)
-    run(["ip", "link", "add", veth, "netns", cfg.netns, "type", "veth",
-         "peer", "name", "eth1", "netns", ns])  # fmt: skip
-    _ip(cfg.netns, "link", "set", veth, "master", MIGRATION_BRIDGE, "up")
+    _veth(cfg, ns, migration_veth(host), "eth1", MIGRATION_BRIDGE)
     _ip(ns, "addr", "add", f"{address}/{MIGRATION_PREFIXLEN}", "dev", "eth1")
     _ip(ns, "link", "set", "eth1", "up")
 
