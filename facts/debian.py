@@ -88,6 +88,7 @@ class OsRelease(FactBase[dict]):
 
 # Debian package names (Debian Policy 5.6.1): the only words the fact's command holds.
 _PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
+_STATE = re.compile(r"[a-z]+(-[a-z]+)*")
 
 
 class DpkgPackageStates(FactBase[dict]):
@@ -131,7 +132,13 @@ class DpkgPackageStates(FactBase[dict]):
         states: dict[str, str] = {}
         for line in output:
             words = line.split()
-            if len(words) != 2 or not _PACKAGE.fullmatch(words[0]):
+            # A state is one of dpkg's words (half-installed, config-files ...): the guest's
+            # file may hold anything, and the state reaches the plan's message.
+            if (
+                len(words) != 2
+                or not _PACKAGE.fullmatch(words[0])
+                or not _STATE.fullmatch(words[1])
+            ):
                 raise FactProcessError(f"unexpected line in dpkg's status: {line!r}")
             name, state = words
             if states.get(name) not in (None, *DPKG_GONE):  # one architecture's files are there
