@@ -21,6 +21,7 @@ from facts.kpartx import KpartxMappings
 from operations.util.checks import check_bool, check_path
 from operations.util.facts import fact
 from operations.util.tree import checked
+from operations.util.udev import settled
 from xen2kvm.devices import device_aliases
 from xen2kvm.filesystems import FILESYSTEMS, LABEL_LIMITS
 
@@ -220,7 +221,10 @@ def partition_mappings(device: str, mapped: bool = True):
     + device: the partitioned disk, for example ``/dev/vg0/web1``
     + mapped: whether its partitions should be mapped
 
-    A disk without partitions has nothing to map. Unmapping is refused while a mapping is
+    A disk without partitions has nothing to map. After mapping, it waits until udev and
+    the LVM autoactivation udev starts for a VG on the partitions are done
+    (``operations.util.udev``), so that a later ``vgchange -an`` and unmap don't race them.
+    Unmapping is refused while a mapping is
     open (mounted, or a PV of an active VG): unmount and deactivate first.
 
     **Example:**
@@ -248,6 +252,8 @@ def partition_mappings(device: str, mapped: bool = True):
             host.noop(f"partitions of {device} already mapped: {', '.join(names)}")
             return
         yield StringCommand("kpartx -a -s -p p", QuoteString(device))
+        # udev activates a VG found on the new mappings a moment later: let it finish.
+        yield settled()
         return
 
     if not any(mappings[name]["mapped"] for name in names):

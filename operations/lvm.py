@@ -13,6 +13,7 @@ from facts.disk import BlkidFilesystems
 from facts.lvm import LvmLogicalVolumes, LvmPhysicalVolumes, LvmVolumeGroups
 from operations.util.checks import check_bool
 from operations.util.facts import fact
+from operations.util.udev import settled
 from xen2kvm.devices import device_aliases
 
 # lvm(8), "VALID NAMES": these characters, no leading hyphen, not "." or "..", at most
@@ -248,7 +249,9 @@ def volume_group_active(vg: str, active: bool = True):
     + vg: the volume group
     + active: whether its logical volumes should be active
 
-    Deactivation is refused while one of its LVs is open (mounted, or a guest runs on it).
+    Deactivation first waits until udev and LVM's event activations are done
+    (``operations.util.udev``). It is refused while one of its LVs is open (mounted, or
+    a guest runs on it).
     A VG that does not exist has nothing to deactivate; activating it is left to
     ``vgchange``, which fails (it may be made by an earlier operation of the same run).
 
@@ -282,4 +285,6 @@ def volume_group_active(vg: str, active: bool = True):
             f"{', '.join(busy)} on {host.name} is open (mounted, or a guest runs on it): "
             f"unmount or stop its user before deactivating {vg}"
         )
+    # An autoactivation udev still has queued would activate the VG again after this.
+    yield settled()
     yield StringCommand("vgchange -an", QuoteString(vg))

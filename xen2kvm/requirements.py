@@ -86,6 +86,7 @@ NEEDS: dict[str, tuple[Need, ...]] = {
         Need("pvs", "lvm2", "the LvmPhysicalVolumes fact"),
         Need("kpartx", "kpartx", "disk.partition_mappings maps the new disk's partitions"),
         Need("dmsetup", "dmsetup", "the KpartxMappings fact"),
+        Need("udevadm", "udev", "disk.partition_mappings waits for udev's LVM autoactivation"),
         Need("sfdisk", "fdisk", "disk.partition_table and the SfdiskPartitionTable fact"),
         Need("blockdev", "util-linux", "the BlockDeviceSize fact"),
         *_MOUNTS,
