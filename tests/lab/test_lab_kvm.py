@@ -11,13 +11,16 @@ a rollback checks that its domain's loop device went with it).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.lab.conftest import lab_skip_reason, wait_for_lab_up
+from tests.lab.conftest import LAB_CLI, Ssh, lab_skip_reason, wait_for_lab_up
+from tests.lab.runs import LAB_INVENTORY, changed_operations, text
 from xen2kvm.lab import kvmhost, outer_libvirt
 from xen2kvm.lab.config import LabConfig
 from xen2kvm.lab.outer_libvirt import LvRange, LvRangeError, lv_range
@@ -142,3 +145,64 @@ def test_domain_xml_validates(tmp_path: Path) -> None:
     xml.write_text(DOMAIN_XML)
     proc = subprocess.run(["virt-xml-validate", str(xml), "domain"], capture_output=True)
     assert proc.returncode == 0, proc.stderr
+
+
+# -- a guest's VG on kvm1's stock LVM ----------------------------------------------------------
+
+GUEST_VG_DEPLOY = "tests/lab/deploys/guest_vg.py"
+
+
+def _disk(state: str) -> subprocess.CompletedProcess[str]:
+    """tests/lab/deploys/guest_vg.py over the lab's inventory, on kvm1 only."""
+    command = [sys.executable, "-m", "pyinfra", "-y", LAB_INVENTORY, GUEST_VG_DEPLOY,
+               "--limit", "kvm1", "--data", f"x2k_disk={state}"]  # fmt: skip
+    return subprocess.run(
+        [*LAB_CLI, "exec", "--", *command],
+        capture_output=True, text=True, timeout=900, check=False,
+    )  # fmt: skip
+
+
+def _mappings(ssh: Ssh) -> list[str]:
+    """kpartx's mappings of the disk's partitions, and the guest VG's LVs, on kvm1."""
+    out = ssh("kvm1", "ls /dev/mapper").stdout.split()
+    return sorted(name for name in out if name.startswith(("vg0-x2kdiskp", "x2kdiskvg-")))
+
+
+# Udev's activation of a VG, held back 6 s as on a busy host: a release that does not wait
+# for it finds the VG inactive, skips `vgchange -an`, and the activation lands after.
+SLOW_ACTIVATION = "/run/systemd/system/lvm-activate-.service.d/x2k-slow.conf"
+
+
+@pytest.mark.lab
+def test_a_guest_vg_autoactivated_by_udev_is_released_every_time(lab, ssh: Ssh) -> None:
+    """kvm1 runs Debian's own LVM settings (no auto_activation_volume_list): mapping a
+    disk that holds a guest VG makes udev activate that VG by itself, a moment later. The
+    tool's map and release at once (``kpartx -a``, ``vgchange -an``, ``kpartx -d``: what
+    a resumed cutover or a rollback does) must still leave nothing mapped nor active."""
+    stock = ssh("kvm1", "lvmconfig --typeconfig diff activation/auto_activation_volume_list")
+    assert stock.returncode != 0 and "vg0" not in stock.stdout, stock.stdout
+
+    made = _disk("made")
+    assert made.returncode == 0, text(made)[-3000:]
+    slow = ssh(
+        "kvm1",
+        f"mkdir -p {os.path.dirname(SLOW_ACTIVATION)} && "
+        f"printf '[Service]\\nExecStartPre=/bin/sleep 6\\n' > {SLOW_ACTIVATION} && "
+        "systemctl daemon-reload",
+    )
+    assert slow.returncode == 0, slow.stderr
+    try:
+        for _ in range(2):
+            cycled = _disk("cycle")
+            assert cycled.returncode == 0, text(cycled)[-3000:]
+            # The release found the VG active: the mapping's wait saw udev's activation out.
+            changed = " ".join(changed_operations(text(cycled)))
+            assert all(step in changed for step in ("map it", "release", "unmap it")), changed
+            assert _mappings(ssh) == []
+    finally:
+        ssh("kvm1", f"rm -rf {os.path.dirname(SLOW_ACTIVATION)} && systemctl daemon-reload")
+        removed = _disk("absent")
+    assert removed.returncode == 0, text(removed)[-3000:]
+    assert _mappings(ssh) == []
+    gone = ssh("kvm1", "lvs --noheadings -o lv_name vg0").stdout.split()
+    assert "x2kdisk" not in gone

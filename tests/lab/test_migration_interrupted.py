@@ -189,7 +189,8 @@ def test_the_dom0_rebooted_between_presync_and_cutover(wave2, ssh):
 
 # On kvm1, before the real rsync in PATH: the final copy of mail1's root filesystem (read
 # from the dom0, not from the running guest) drops the SSH connection it runs in, the
-# controller's to kvm1, two seconds into the copy; once.
+# controller's to kvm1, two seconds into the copy; once. The connection's process is
+# "sshd: root@notty" up to OpenSSH 9, "sshd-session: root@notty" from OpenSSH 10 (trixie).
 DROPPING_RSYNC = r"""#!/bin/sh
 case "$*" in
     *--stats*:/mail1.fleet.example/\ */target/mail1.fleet.example/)
@@ -198,7 +199,9 @@ case "$*" in
             sleep 2
             p=$$
             while [ "$p" -gt 1 ]; do
-                case "$(ps -o args= -p "$p")" in "sshd: root@"*) kill "$p"; break ;; esac
+                case "$(ps -o args= -p "$p")" in
+                    "sshd: root@"* | "sshd-session: root@"*) kill "$p"; break ;;
+                esac
                 p=$(ps -o ppid= -p "$p" | tr -d ' ')
             done
             wait $copy

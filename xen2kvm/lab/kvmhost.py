@@ -1,4 +1,4 @@
-"""The lab's KVM host ``kvm1`` (inventory/lab.yml): a Debian 12 VM under qemu TCG.
+"""The lab's KVM host ``kvm1`` (inventory/lab.yml): a Debian 13 VM under qemu TCG.
 
 kvm1 is a real Debian KVM host as far as the migration tool can tell: LVM volume group
 ``vg0`` on its second disk, device-mapper, kpartx, grub and virsh all work inside it.

@@ -1,4 +1,4 @@
-"""The lab KVM host's bootable disk: a Debian 12 tree, then a raw MBR image built from it.
+"""The lab KVM host's bootable disk: a Debian 13 tree, then a raw MBR image built from it.
 
 The machine's kernel has no device-mapper and no partition tables, so the image is made
 without loop partitions: ``sfdisk`` on the image file, ``mkfs.ext4 -d`` written straight
@@ -20,11 +20,13 @@ from pathlib import Path
 from xen2kvm.lab.config import LabConfig
 from xen2kvm.lab.util import debian_mirror, run
 
-SUITE = "bookworm"
+# Debian 13, what an operator installs on a KVM host today, with lvm2's stock settings:
+# udev autoactivates any VG that appears, guest VGs included (operations/util/udev.py).
+SUITE = "trixie"
 # Bump when the tree's package set changes (rebuilds the slow part).
-TREE_RECIPE = "kvm1-tree-2"
+TREE_RECIPE = "kvm1-tree-3"
 # Bump when the configuration or the image layout changes (fast part).
-IMAGE_RECIPE = "kvm1-image-3"
+IMAGE_RECIPE = "kvm1-image-4"
 
 BOOT_UUID = "5ab1e000-0000-4000-8000-00000000b001"
 ROOT_UUID = "5ab1e000-0000-4000-8000-00000000b002"
@@ -106,7 +108,7 @@ def chroot_cmd(tree: Path, argv: list[str]) -> list[str]:
 
 
 def build_tree(cfg: LabConfig) -> Path:
-    """Debian 12 with a kernel, LVM, GRUB, libvirt and qemu; cached (slow: minutes)."""
+    """Debian 13 with a kernel, LVM, GRUB, libvirt and qemu; cached (slow: minutes)."""
     tree = tree_dir(cfg)
     stamp = kvm_dir(cfg) / "root.stamp"
     want = json.dumps([TREE_RECIPE, SUITE, BASE_INCLUDE, PACKAGES])
@@ -145,7 +147,6 @@ def configure_tree(cfg: LabConfig, tree: Path) -> None:
     (etc / "fstab").write_text(
         f"UUID={ROOT_UUID} / ext4 errors=remount-ro 0 1\nUUID={BOOT_UUID} /boot ext4 defaults 0 2\n"
     )
-    (etc / "lvm/lvmlocal.conf").write_text(_file("lvmlocal.conf"))
     (etc / "libvirt/libvirt.conf").write_text(_file("libvirt.conf"))
     autostart = etc / "libvirt/qemu/networks/autostart/default.xml"
     autostart.unlink(missing_ok=True)
