@@ -71,8 +71,8 @@ def arp_announce(addresses: list[str], interface: str | None = None, count: int 
     (Thomas Habets' arping 2.23 in Debian 12, what the guests have; not iputils-arping,
     whose interface option is ``-I``), one command per address. Without ``interface``,
     the same command first reads the interface from ``ip -o -4 addr show to ADDRESS``
-    (the first that holds it), so a guest with several NICs announces each address on
-    its own. That arping exits 1 when no reply came, which is the normal outcome of
+    (the first that holds it other than ``lo``), so a guest with several NICs announces
+    each address on its own. That arping exits 1 when no reply came, which is the normal outcome of
     unsolicited ARP: the command is taken as done when arping's statistics say all
     ``count`` packets went out. An address no interface (or not ``interface``) holds is
     refused rather than announced (that would take it from its owner).
@@ -111,10 +111,12 @@ def arp_announce(addresses: list[str], interface: str | None = None, count: int 
         quoted = QuoteString(address)
         if interface is None:
             # ip -o prints "2: eth1    inet 10.0.0.10/24 ...": the name is the second word.
+            # The same address may also sit on lo (a load balancer's VIP): ARP is not there.
             holder: tuple = (
                 'dev="$(ip -o -4 addr show to',
                 quoted,
-                ')"; dev="${dev#*: }"; dev="${dev%%[[:space:]]*}"; test -n "$dev"'
+                '| while read -r _ name _; do test "$name" = lo || { echo "$name"; break; }; '
+                'done)"; test -n "$dev"'
                 " || { printf '%s is not an address of this guest\\n'",
                 quoted,
                 ">&2; exit 1; }",

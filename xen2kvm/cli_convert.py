@@ -23,6 +23,7 @@ from pathlib import Path
 from .errors import OutputError, SizeError, Xen2KvmError, XenConfigError
 from .fleet_access import load_inventory, select_guests
 from .inventory import GUEST_ARCHES, IFACE_RE, LVM_NAME_RE, NAME_RE, Guest, KvmHost, SshSettings
+from .inventory_schema import guest_vg_of
 from .planner import plan_domain
 from .render import domain_xml
 from .units import MAX_MEMORY_MIB, MAX_VCPUS, MIB, MIN_MEMORY_MIB, parse_size
@@ -321,7 +322,7 @@ def _guest(args: argparse.Namespace, domain: XenDomain, name: str, lv: str) -> G
         arch=args.arch or "amd64",
         xen_config=str(Path(args.config).resolve()),
         domain_name=name,
-        guest_vg=name.split(".")[0],
+        guest_vg=guest_vg_of(name),
         target_lv=lv,
         layout="matryoshka",
         boot_size=512 * MIB,
