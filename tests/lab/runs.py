@@ -12,6 +12,8 @@ from pathlib import Path
 
 from tests.lab.conftest import LAB_CLI, Ssh
 from xen2kvm.journal import CUTOVER_COMPLETE, done
+from xen2kvm.lab.config import LabConfig
+from xen2kvm.lab.util import in_netns
 
 ROOT = Path(__file__).resolve().parents[2]
 LAB_INVENTORY = "inventory/lab.py"
@@ -97,3 +99,14 @@ def untouched(ssh: Ssh, guests: dict[str, str]) -> None:
     that need guests not yet moved pay for a reset only when they must."""
     if any(journal(ssh, guest, host) for guest, host in guests.items()):
         reset_lab()
+
+
+def neighbour_mac(cfg: LabConfig, address: str) -> str:
+    """The MAC that answers for ``address`` seen from the lab network's namespace, once a
+    connection to its SSH port (made here, and which must succeed) resolved it."""
+    code = "import socket,sys; socket.create_connection((sys.argv[1], 22), timeout=5).close()"
+    subprocess.run(in_netns(cfg.netns, [sys.executable, "-c", code, address]),
+                   capture_output=True, check=True)  # fmt: skip
+    out = subprocess.run(in_netns(cfg.netns, ["ip", "-j", "neigh", "show", address]),
+                         capture_output=True, text=True, check=True).stdout  # fmt: skip
+    return next((n.get("lladdr", "") for n in json.loads(out or "[]")), "")

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.lab.conftest import Ssh
+from tests.lab.runs import neighbour_mac
 from xen2kvm.lab import dom0, fleet, repo
 from xen2kvm.lab.config import LabConfig
 from xen2kvm.lab.util import in_netns
@@ -212,6 +213,19 @@ def test_persistent_net_rule_pins_xen_mac(ssh: Ssh, guest: str) -> None:
 @pytest.mark.parametrize("guest", GUESTS)
 def test_eth0_has_the_xen_mac(ssh: Ssh, guest: str) -> None:
     assert ssh(guest, "cat /sys/class/net/eth0/address").stdout.strip() == LAB.guest(guest).mac
+
+
+def test_web1_has_a_second_vif_on_the_backend_network(lab: LabConfig, ssh: Ssh) -> None:
+    """Two vifs on two Xen bridges (issue #11): web1's eth1, with its own Xen MAC, holds
+    its backend address, reached over br2 only."""
+    web1 = LAB.guest("web1")
+    (backend,) = web1.backend_ips
+    shown = ssh("web1", f"cat /sys/class/net/eth1/address; ip -o -4 addr show to {backend}")
+    assert shown.stdout.split()[0] == web1.backend_mac
+    assert " eth1 " in shown.stdout.splitlines()[1]
+    assert neighbour_mac(lab, backend) == web1.backend_mac
+    config = ssh("xen1", f"cat {web1.xen_config}").stdout
+    assert f"mac={web1.backend_mac},bridge=xenbr1,ip={backend}" in config
 
 
 @pytest.mark.parametrize("guest", GUESTS)

@@ -26,6 +26,7 @@ The tests of this module run in order and share the lab; they start from wave 1 
 from __future__ import annotations
 
 import subprocess
+from xml.etree import ElementTree
 
 import pytest
 
@@ -37,11 +38,12 @@ from tests.lab.runs import (
     journal,
     marks,
     migrated,
+    neighbour_mac,
     pyinfra,
     text,
     untouched,
 )
-from xen2kvm.lab import kvmhost, net
+from xen2kvm.lab import fleet, kvmhost, net
 from xen2kvm.lab.config import LabConfig
 from xen2kvm.report import projected
 
@@ -246,6 +248,24 @@ def test_migrated_guests_run_on_kvm_with_the_new_layout(wave1, ssh):
     assert set(virsh.stdout.split()) >= set(GUESTS)
     xl = ssh("xen1", "xl list").stdout.split()
     assert not set(GUESTS) & set(xl), xl
+
+
+def test_web1_s_two_nics_kept_their_macs_bridges_and_addresses(wave1, lab, ssh):
+    """Two vifs on two Xen bridges (issue #11): under KVM, each NIC has its vif's MAC and
+    the bridge lab.yml maps its Xen bridge to (xenbr1: br2), and the backend address
+    answers on br2 from web1's second NIC."""
+    web1 = fleet.load().guest("web1")
+    xml = ssh("kvm1", f"virsh dumpxml {web1.inventory_name}").stdout
+    nics = [
+        (nic.find("mac").get("address"), nic.find("source").get("bridge"))
+        for nic in ElementTree.fromstring(xml).iter("interface")
+    ]
+    assert nics == [(web1.mac, "br0"), (web1.backend_mac, "br2")]
+    (backend,) = web1.backend_ips
+    shown = ssh("web1", f"cat /sys/class/net/eth1/address; ip -o -4 addr show to {backend}")
+    assert shown.stdout.split()[0] == web1.backend_mac, shown.stdout
+    assert " eth1 " in shown.stdout.splitlines()[1]
+    assert neighbour_mac(lab, backend) == web1.backend_mac
 
 
 def test_no_marker_on_kvm1(wave1, ssh):

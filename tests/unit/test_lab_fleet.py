@@ -9,13 +9,16 @@ import pytest
 from xen2kvm.errors import InventoryError
 from xen2kvm.inventory import load_fleet
 from xen2kvm.lab import dom0, fleet, guestfiles
+from xen2kvm.planner import nic_bridges
+from xen2kvm.xenconfig import parse_xen_config
 
 LAB_YML = Path(__file__).resolve().parents[2] / "inventory" / "lab.yml"
 
 # repr(guest) is hashed into the guest images' cache stamp: the form it had before the
 # lab read lab.yml through load_fleet, so no cached image is rebuilt for nothing.
 WEB1 = (
-    "Guest(name='web1', address='198.51.100.101', ips=('198.51.100.101', '198.51.100.111'), "
+    "Guest(name='web1', address='198.51.100.101', "
+    "ips=('198.51.100.101', '198.51.100.111', '198.18.0.101'), "
     "arch='amd64', xen_host='xen1', disks=(Disk(role='root', vdev='xvda2', size_mib=1536, "
     "mountpoint='/'), Disk(role='var', vdev='xvda3', size_mib=512, mountpoint='/var'), "
     "Disk(role='swap', vdev='xvda1', size_mib=128, mountpoint=None)))"
@@ -136,3 +139,25 @@ def test_the_other_guests_fstabs_name_xen_devices():
         if guest.name != "mail1":
             assert "LABEL=" not in guestfiles.fstab(guest)
             assert "UUID=" not in guestfiles.fstab(guest)
+
+
+def test_web1_has_two_vifs_on_two_xen_bridges_that_map_to_two_kvm_bridges():
+    """Issue #11: a guest with two vifs on two Xen bridges. Its config, as the tool reads
+    it, and the plan: each NIC keeps its vif's MAC and joins the bridge lab.yml maps its
+    Xen bridge to; its backend address is on its second NIC, in the guest and on Xen."""
+    lab = fleet.load(LAB_YML)
+    web1 = lab.guest("web1")
+    domain = parse_xen_config(dom0.xen_config(web1))
+    assert [(v.mac, v.bridge, v.ip) for v in domain.vifs] == [
+        (web1.mac, "xenbr0", ("198.51.100.101", "198.51.100.111")),
+        (web1.backend_mac, "xenbr1", ("198.18.0.101",)),
+    ]
+    kvm = lab.fleet.kvm_hosts["kvm1"]
+    assert nic_bridges("web1", kvm, domain, 2) == ["br0", "br2"]
+    assert web1.extra_ips == ("198.51.100.111",) and web1.backend_ips == ("198.18.0.101",)
+    assert "auto eth1\niface eth1 inet static\n    address 198.18.0.101\n" in (
+        guestfiles.interfaces(web1)
+    )
+    assert f'ATTR{{address}}=="{web1.backend_mac}"' in guestfiles.persistent_net_rules(web1)
+    # The others keep one vif.
+    assert len(parse_xen_config(dom0.xen_config(lab.guest("legacy1"))).vifs) == 1

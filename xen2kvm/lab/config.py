@@ -28,6 +28,14 @@ LAB_BRIDGE = "br0"
 # here; nothing else does, and <prefix>-net itself has no address on it (no route there).
 MIGRATION_PREFIXLEN = 24
 MIGRATION_BRIDGE = "br1"
+# A second Xen bridge (xenbr1: a backend network), for a guest with two vifs: its second
+# NIC and the addresses of its ``ips`` in BACKEND_SUBNET are there (RFC 2544's range, only
+# in lab namespaces). <prefix>-net holds BACKEND_GATEWAY on it, to reach them from.
+BACKEND_SUBNET = "198.18.0.0/24"
+BACKEND_PREFIXLEN = 24
+BACKEND_GATEWAY = "198.18.0.1"
+BACKEND_BRIDGE = "br2"
+BACKEND_XEN_BRIDGE = "xenbr1"
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path, PurePosixPath
 
 from . import containers, images
-from .config import LabConfig
+from .config import BACKEND_XEN_BRIDGE, LabConfig
 from .fleet import Fleet, Guest, Host
 from .util import run
 
@@ -113,7 +113,11 @@ def xen_config(guest: Guest) -> str:
     disks = ",\n".join(
         f"                  'phy:{lv_path(guest.name, d.role)},{d.vdev},w'" for d in guest.disks
     )
-    ip = " ".join(guest.ips)
+    lab_ips = " ".join(ip for ip in guest.ips if ip not in guest.backend_ips)
+    vifs = [f"'mac={guest.mac},bridge=xenbr0,ip={lab_ips}'"]
+    if guest.backend_ips:
+        ips = " ".join(guest.backend_ips)
+        vifs.append(f"'mac={guest.backend_mac},bridge={BACKEND_XEN_BRIDGE},ip={ips}'")
     return f"""#
 # Configuration file for the Xen instance {guest.name}, created
 # by xen-tools 4.9.2.
@@ -150,7 +154,7 @@ name        = '{guest.name}'
 #
 #  Networking
 #
-vif         = [ 'mac={guest.mac},bridge=xenbr0,ip={ip}' ]
+vif         = [ {", ".join(vifs)} ]
 
 #
 #  Behaviour

@@ -18,6 +18,7 @@ the config's ``name =`` tells the tool the domain's name.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import os
 import uuid
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ from pathlib import Path
 from xen2kvm.inventory import Fleet as FleetFile
 from xen2kvm.inventory import Guest as FleetGuest
 from xen2kvm.inventory import load_fleet
+from xen2kvm.lab.config import BACKEND_SUBNET, BACKEND_XEN_BRIDGE
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MIB = 1024 * 1024
@@ -116,7 +118,18 @@ class Guest:
 
     @property
     def extra_ips(self) -> tuple[str, ...]:
-        return tuple(ip for ip in self.ips if ip != self.address)
+        """Its service addresses on eth0 (the lab network), besides ``address``."""
+        return tuple(ip for ip in self.ips if ip != self.address and not _backend(ip))
+
+    @property
+    def backend_ips(self) -> tuple[str, ...]:
+        """Its addresses on the backend network: a second vif, on xenbr1, holds them."""
+        return tuple(ip for ip in self.ips if _backend(ip))
+
+    @property
+    def backend_mac(self) -> str:
+        """Its second vif's MAC (stable, Xen's OUI), when it has ``backend_ips``."""
+        return xen_mac(f"{self.name}/{BACKEND_XEN_BRIDGE}")
 
     def fs_uuid(self, disk: Disk) -> str:
         """The UUID of the filesystem (or swap) on one of its disks: stable per guest and
@@ -206,6 +219,10 @@ def load(path: Path | None = None) -> Fleet:
 def xen_name(inventory_name: str) -> str:
     """The lab's Xen domain name for a guest: its inventory name's first label."""
     return inventory_name.split(".", 1)[0]
+
+
+def _backend(ip: str) -> bool:
+    return ipaddress.ip_address(ip) in ipaddress.ip_network(BACKEND_SUBNET)
 
 
 def xen_mac(name: str) -> str:

@@ -178,7 +178,10 @@ class Controller:
         if busy:
             return {"ok": False, "error": f"{', '.join(busy)} mounted in the dom0: unmount first"}
         loops = dom0.attach_lvs(self.cfg, guest, where)
-        ns = net.host_net_up(self.cfg, guest.name, guest.address, guest.mac, guest.extra_ips)
+        ns = net.host_net_up(
+            self.cfg, guest.name, guest.address, guest.mac, guest.extra_ips,
+            backend=guest.backend_ips, backend_mac=guest.backend_mac,
+        )  # fmt: skip
         containers.start(self.cfg, dom0.guest_spec(self.cfg, guest, loops), ns)
         domid = state["next_domid"]
         state["next_domid"] = domid + 1

@@ -9,6 +9,9 @@
   with a ``migration_address`` (the dom0s) gets ``eth1`` on it (veth ``vm-<host>``); kvm1's
   second NIC is a tap on it (``kvmhost``). Copies between those hosts that dial a
   migration address cross only br1, and its ports' byte counters show it.
+- The backend network: bridge ``br2`` in ``<prefix>-net``, holding 198.18.0.1/24. A guest
+  with addresses there (web1, whose second vif is on Xen's ``xenbr1``) gets ``eth1`` on it
+  (veth ``vb-<guest>``, with the vif's MAC); migrated, its second NIC joins br2 again.
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from __future__ import annotations
 import json
 
 from .config import (
+    BACKEND_BRIDGE,
+    BACKEND_GATEWAY,
+    BACKEND_PREFIXLEN,
     LAB_BRIDGE,
     LAB_GATEWAY,
     LAB_PREFIXLEN,
@@ -33,7 +39,8 @@ def _ip(netns: str, *args: str) -> None:
 
 
 def lab_net_up(cfg: LabConfig) -> None:
-    """Create ``<prefix>-net`` with br0 and the migration network's br1 (idempotent)."""
+    """Create ``<prefix>-net`` with br0, the migration network's br1 and the backend
+    network's br2 (idempotent)."""
     ns = cfg.netns
     if not netns_exists(ns):
         run(["ip", "netns", "add", ns])
@@ -48,6 +55,11 @@ def lab_net_up(cfg: LabConfig) -> None:
     _ip(ns, "link", "set", LAB_BRIDGE, "up")
     _bridge(ns, MIGRATION_BRIDGE)
     _ip(ns, "link", "set", MIGRATION_BRIDGE, "up")
+    _bridge(ns, BACKEND_BRIDGE)
+    addrs = run(["ip", "-n", ns, "-4", "-o", "addr", "show", "dev", BACKEND_BRIDGE], capture=True)
+    if f" {BACKEND_GATEWAY}/" not in addrs.stdout:
+        _ip(ns, "addr", "add", f"{BACKEND_GATEWAY}/{BACKEND_PREFIXLEN}", "dev", BACKEND_BRIDGE)
+    _ip(ns, "link", "set", BACKEND_BRIDGE, "up")
 
 
 def _bridge(ns: str, name: str) -> None:
@@ -76,9 +88,12 @@ def host_net_up(
     mac: str,
     extra: tuple[str, ...],
     migration_address: str | None = None,
+    backend: tuple[str, ...] = (),
+    backend_mac: str = "",
 ) -> str:
     """Namespace and eth0 of a container host (fresh each time), and eth1 on the migration
-    network when it has an address there; returns the namespace."""
+    network when it has an address there, or on the backend network (a guest's second
+    vif, with ``backend_mac``) when it has addresses there; returns the namespace."""
     ns = cfg.host_netns(host)
     host_net_down(cfg, host)
     run(["ip", "netns", "add", ns])
@@ -91,7 +106,17 @@ def host_net_up(
     _ip(ns, "route", "add", "default", "via", LAB_GATEWAY)
     if migration_address:
         _migration_nic_up(cfg, host, ns, migration_address)
+    elif backend:
+        _veth(cfg, ns, backend_veth(host), "eth1", BACKEND_BRIDGE, backend_mac)
+        for ip in backend:
+            _ip(ns, "addr", "add", f"{ip}/{BACKEND_PREFIXLEN}", "dev", "eth1")
+        _ip(ns, "link", "set", "eth1", "up")
     return ns
+
+
+def backend_veth(host: str) -> str:
+    """The backend network's port (in ``<prefix>-net``, on br2) of a guest's second vif."""
+    return f"vb-{host}"[:15]
 
 
 def migration_veth(host: str) -> str:
