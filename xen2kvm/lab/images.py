@@ -103,11 +103,17 @@ def tree_path(cfg: LabConfig, name: str) -> Path:
     return cfg.cache / "trees" / name
 
 
+def tree_stamp(name: str) -> str:
+    """What tree ``name`` is made of (suite, arch, packages, its repo's packages), hashed."""
+    suite, arch, extra = TREES[name]
+    packages = ",".join(repo.REPO_PACKAGES.get(arch, ()))
+    return _stamp(name, suite, arch, BASE, extra, packages)
+
+
 def build_tree(cfg: LabConfig, name: str, log: Path) -> bool:
     """debootstrap tree ``name`` (and fetch its repo packages) unless cached; True if built."""
     suite, arch, extra = TREES[name]
-    packages = ",".join(repo.REPO_PACKAGES.get(arch, ()))
-    stamp = _stamp(name, suite, arch, BASE, extra, packages)
+    stamp = tree_stamp(name)
     path = tree_path(cfg, name)
     stamp_file = path.with_suffix(".stamp")
     if path.is_dir() and _fresh(stamp_file, stamp):
