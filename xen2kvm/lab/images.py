@@ -31,12 +31,15 @@ RECIPE_VERSION = "4"  # 4: a tree's suite in its stamp; a guest tree empties its
 IMAGE_VERSION = "2"  # 2: each filesystem's UUID set (mkfs -U), stable per guest and role
 FILES = Path(__file__).parent / "files"
 BASE = "openssh-server,rsync,python3,iproute2,procps,less,iputils-ping"
-GUEST = "rsyslog,exim4-daemon-light,bsd-mailx,cron,ifupdown,arping,orphan-sysvinit-scripts"
+GUEST = "rsyslog,exim4-daemon-light,bsd-mailx,cron,ifupdown,arping"
+# bookworm's rsyslog init script; trixie's systemd-sysv conflicts with the package (the
+# lab's containers start trixie's rsyslog with a stand-in: containers.STANDINS).
+ORPHANS = "orphan-sysvinit-scripts"
 TREES: dict[str, tuple[str, str, str]] = {
     # name: (Debian suite, arch, extra packages); guest trees are named by guest_tree
-    "guest-amd64": ("bookworm", "amd64", f"{GUEST},systemd-sysv"),
+    "guest-amd64": ("bookworm", "amd64", f"{GUEST},{ORPHANS},systemd-sysv"),
     "guest-trixie-amd64": ("trixie", "amd64", f"{GUEST},systemd-sysv"),
-    "guest-i386": ("bookworm", "i386", f"{GUEST},sysvinit-core"),
+    "guest-i386": ("bookworm", "i386", f"{GUEST},{ORPHANS},sysvinit-core"),
     "dom0-amd64": ("bookworm", "amd64", "util-linux,e2fsprogs"),
 }
 
