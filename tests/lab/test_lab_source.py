@@ -245,6 +245,13 @@ def test_interfaces_bring_up_all_addresses(ssh: Ssh, guest: str) -> None:
 
 
 @pytest.mark.parametrize("guest", GUESTS)
+def test_guest_runs_its_debian_release(ssh: Ssh, guest: str) -> None:
+    """mail1 runs Debian 13 (trixie), the others Debian 12 (issue #11: fleet.SUITES)."""
+    said = ssh(guest, ". /etc/os-release && echo $VERSION_CODENAME").stdout.strip()
+    assert said == LAB.guest(guest).suite
+
+
+@pytest.mark.parametrize("guest", GUESTS)
 def test_no_kernel_bootloader_or_lvm_yet(ssh: Ssh, guest: str) -> None:
     assert (
         ssh(guest, "dpkg -l 'linux-image-*' grub-pc lvm2 2>/dev/null | grep -q ^ii").returncode != 0

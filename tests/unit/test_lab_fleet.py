@@ -161,3 +161,19 @@ def test_web1_has_two_vifs_on_two_xen_bridges_that_map_to_two_kvm_bridges():
     assert f'ATTR{{address}}=="{web1.backend_mac}"' in guestfiles.persistent_net_rules(web1)
     # The others keep one vif.
     assert len(parse_xen_config(dom0.xen_config(lab.guest("legacy1"))).vifs) == 1
+
+
+@pytest.mark.parametrize(
+    ("guest", "suite"),
+    [("web1", "bookworm"), ("legacy1", "bookworm"), ("mail1", "trixie"), ("legacy2", "bookworm")],
+)
+def test_mail1_runs_debian_13_the_others_debian_12(guest, suite):
+    """Issue #11: a production-shaped lab holds a Debian 13 guest (lab-only: lab.yml's
+    schema has no such key)."""
+    assert fleet.load(LAB_YML).guest(guest).suite == suite
+
+
+def test_a_lab_guest_on_i386_stays_on_bookworm(monkeypatch):
+    monkeypatch.setitem(fleet.SUITES, "legacy1", "trixie")
+    with pytest.raises(ValueError, match="legacy1: trixie i386 has no kernel"):
+        fleet.load(LAB_YML).guest("legacy1").suite  # noqa: B018

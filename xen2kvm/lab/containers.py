@@ -7,7 +7,9 @@ own LV images through loop devices, or an overlay for the dom0), /proc, /sys, a 
 /dev (tmpfs with the usual nodes, plus any block nodes the spec asks for), /run, then
 starts the daemons with the system's own init scripts from a child shell in a chroot
 (exim does not detach when its parent is PID 1), reaps orphans, and on SIGTERM stops the
-daemons like a shutdown would. No systemd as PID 1: the machine has none to give.
+daemons like a shutdown would. No systemd as PID 1: the machine has none to give. Where a
+release ships no init script for a daemon (Debian 13's rsyslog), the lab's stand-in from
+``files/initd`` runs instead, copied into the container's /run (``rc``): never on its disk.
 
 Stopping: SIGTERM to the container's PID 1 (a clean shutdown), then SIGKILL to the
 ``unshare`` process (it ignores SIGTERM; ``--kill-child`` takes the PID namespace down).
@@ -18,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -30,6 +33,9 @@ from pathlib import Path
 from .config import LabConfig
 from .util import in_netns, kill_pid, pid_alive, read_pid, run
 
+# The lab's init scripts for daemons whose package has none, in the container's /run.
+STANDINS = Path(__file__).parent / "files" / "initd"
+STANDINS_AT = "/run/x2k-lab/init.d"
 DEV_NODES = (
     ("null", 1, 3),
     ("zero", 1, 5),
@@ -209,6 +215,10 @@ def _setup(spec: Spec) -> Path:
     _mount("run", root / "run", "tmpfs", "mode=755,size=64m,nosuid,nodev")
     (root / "run/lock").mkdir(mode=0o1777)
     (root / "run/sshd").mkdir(mode=0o755)
+    standins = root / STANDINS_AT.lstrip("/")
+    standins.mkdir(parents=True)
+    for script in STANDINS.iterdir():
+        shutil.copy(script, standins / script.name)
     for b in spec.binds:
         _mount(b.source, root / b.target.lstrip("/"), None, "bind")
     rsyslog = root / "etc/rsyslog.conf"
@@ -219,6 +229,16 @@ def _setup(spec: Spec) -> Path:
         run(["mount", "--bind", str(patched), str(rsyslog)])
     socket.sethostname(spec.name)
     return root
+
+
+def rc(services: list[str], action: str) -> str:
+    """The shell loop that starts or stops ``services`` in order: each with its own
+    /etc/init.d script, or the lab's stand-in where the guest's release has none."""
+    return (
+        f"for s in {' '.join(services)}; do "
+        f"if [ -x /etc/init.d/$s ]; then /etc/init.d/$s {action}; "
+        f"else {STANDINS_AT}/$s {action}; fi; done"
+    )
 
 
 def _chroot_sh(root: Path, script: str, linux32: bool = False) -> None:
@@ -258,8 +278,7 @@ def init_main(spec_file: str) -> None:
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
     root = _setup(spec)
-    services = " ".join(spec.services)
-    _chroot_sh(root, f"for s in {services}; do /etc/init.d/$s start; done", spec.linux32)
+    _chroot_sh(root, rc(spec.services, "start"), spec.linux32)
     (Path(spec.workdir) / "ready").write_text("ready\n")
     try:
         while True:
@@ -269,8 +288,7 @@ def init_main(spec_file: str) -> None:
                 time.sleep(1)
     except _Shutdown:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        stop_order = " ".join(reversed(spec.services))
-        _chroot_sh(root, f"for s in {stop_order}; do /etc/init.d/$s stop; done")
+        _chroot_sh(root, rc(list(reversed(spec.services)), "stop"))
         for sig in (signal.SIGTERM, signal.SIGKILL):  # whatever is left in the namespace
             with contextlib.suppress(ProcessLookupError):
                 os.kill(-1, sig)

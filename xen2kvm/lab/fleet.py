@@ -4,7 +4,9 @@ Hosts, addresses, arches and where each guest goes come from ``load_fleet`` (the
 reading and checks as the deploy; there is no second parser of the file here). What the
 fleet file does not say and the lab must build is kept apart, under "Lab-only settings":
 each guest's Xen disks (vdevs, sizes, mount points, how its fstab names them, their
-filesystems' UUIDs and labels), its stable Xen MAC and its Xen domain's name.
+filesystems' UUIDs and labels), its stable Xen MAC, its Xen domain's name and the
+Debian release it runs (``Guest.suite``: the schema refuses keys it does not know, so a
+lab-only key in lab.yml would break the fleet file's checks; ``SUITES`` holds it here).
 
 A lab guest is known by its Xen domain's name (``Guest.name``): its dom0's config says
 ``name = '<it>'``, and its container, namespace, LVs, host name and the lab's SSH aliases
@@ -106,6 +108,11 @@ class Guest:
 
     def __hash__(self) -> int:  # the fleet's guest holds mappings: hash what repr shows
         return hash(repr(self))
+
+    @property
+    def suite(self) -> str:
+        """The Debian suite it runs (``bookworm``, mail1's ``trixie``): ``SUITES``."""
+        return guest_suite(self.name, self.arch)
 
     @property
     def init(self) -> str:
@@ -223,6 +230,24 @@ def xen_name(inventory_name: str) -> str:
 
 def _backend(ip: str) -> bool:
     return ipaddress.ip_address(ip) in ipaddress.ip_network(BACKEND_SUBNET)
+
+
+DEFAULT_SUITE = "bookworm"
+# The guests that run another Debian release than DEFAULT_SUITE, by Xen domain
+# name. Issue #11 asks for a production-shaped lab with a Debian 13 guest: mail1.
+SUITES = {"mail1": "trixie"}
+
+
+def guest_suite(name: str, arch: str) -> str:
+    """The Debian suite a lab guest runs: ``SUITES``, else ``DEFAULT_SUITE``. Its i386
+    guests stay on bookworm: trixie has no i386 kernel for the migration to install."""
+    suite = SUITES.get(name, DEFAULT_SUITE)
+    if arch == "i386" and suite != DEFAULT_SUITE:
+        raise ValueError(
+            f"lab guest {name}: {suite} i386 has no kernel to migrate with: give it "
+            f"{DEFAULT_SUITE} (xen2kvm.lab.fleet.SUITES)"
+        )
+    return suite
 
 
 def xen_mac(name: str) -> str:

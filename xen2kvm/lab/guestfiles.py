@@ -112,7 +112,7 @@ def customize(cfg: LabConfig, fleet: Fleet, guest: Guest, root: Path) -> None:
     _write(root, "/etc/fstab", fstab(guest))
     _write(root, "/etc/network/interfaces", interfaces(guest))
     _write(root, "/etc/udev/rules.d/70-persistent-net.rules", persistent_net_rules(guest))
-    _write(root, "/etc/apt/sources.list", repo.sources_line(guest.arch))
+    _write(root, "/etc/apt/sources.list", repo.sources_line(guest.suite, guest.arch))
     for extra in (root / "etc/apt/sources.list.d").glob("*"):
         extra.unlink()
     pub = cfg.ssh_key.with_suffix(".pub").read_text()

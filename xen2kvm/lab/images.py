@@ -3,7 +3,8 @@
 Cached under ``cfg.cache`` (kept across ``lab down``):
 
 - ``trees/<tree>``: debootstrap trees (``guest-amd64`` with systemd-sysv, ``guest-i386``
-  with sysvinit-core, ``dom0-amd64``), each with a ``<tree>.stamp``;
+  with sysvinit-core, ``dom0-amd64``: bookworm; ``guest-trixie-amd64`` for the guests
+  ``fleet.SUITES`` puts on Debian 13), each with a ``<tree>.stamp``;
 - ``images/<guest>/<role>.img``: one ext4 (or swap) image per Xen LV, exactly like the LVs
   of a xen-tools guest (root, var, swap, srv), filled with ``mkfs.ext4 -d`` (no mount),
   each with the label and UUID the lab fleet gives it (``Guest.fs_label``, ``fs_uuid``);
@@ -23,29 +24,34 @@ from pathlib import Path
 
 from . import guestfiles, repo
 from .config import LabConfig
-from .fleet import Fleet, Guest
+from .fleet import DEFAULT_SUITE, Fleet, Guest
 from .util import debian_mirror, replace_known_hosts, run
 
-RECIPE_VERSION = "3"
+RECIPE_VERSION = "4"  # 4: a tree's suite in its stamp; a guest tree empties its repo
 IMAGE_VERSION = "2"  # 2: each filesystem's UUID set (mkfs -U), stable per guest and role
 FILES = Path(__file__).parent / "files"
 BASE = "openssh-server,rsync,python3,iproute2,procps,less,iputils-ping"
-TREES: dict[str, tuple[str, str]] = {
-    # name: (Debian arch, extra packages)
-    "guest-amd64": (
-        "amd64",
-        "rsyslog,exim4-daemon-light,bsd-mailx,cron,ifupdown,arping,systemd-sysv,orphan-sysvinit-scripts",
-    ),
-    "guest-i386": (
-        "i386",
-        "rsyslog,exim4-daemon-light,bsd-mailx,cron,ifupdown,arping,sysvinit-core,orphan-sysvinit-scripts",
-    ),
-    "dom0-amd64": ("amd64", "util-linux,e2fsprogs"),
+GUEST = "rsyslog,exim4-daemon-light,bsd-mailx,cron,ifupdown,arping"
+# bookworm's rsyslog init script; trixie's systemd-sysv conflicts with the package (the
+# lab's containers start trixie's rsyslog with a stand-in: containers.STANDINS).
+ORPHANS = "orphan-sysvinit-scripts"
+TREES: dict[str, tuple[str, str, str]] = {
+    # name: (Debian suite, arch, extra packages); guest trees are named by guest_tree
+    "guest-amd64": ("bookworm", "amd64", f"{GUEST},{ORPHANS},systemd-sysv"),
+    "guest-trixie-amd64": ("trixie", "amd64", f"{GUEST},systemd-sysv"),
+    "guest-i386": ("bookworm", "i386", f"{GUEST},{ORPHANS},sysvinit-core"),
+    "dom0-amd64": ("bookworm", "amd64", "util-linux,e2fsprogs"),
 }
 
 
 def guest_tree(guest: Guest) -> str:
-    return f"guest-{guest.arch}"
+    """The tree a guest is built from: ``guest-<arch>`` (bookworm) or
+    ``guest-<suite>-<arch>``, one of ``TREES``."""
+    suite = "" if guest.suite == DEFAULT_SUITE else f"{guest.suite}-"
+    name = f"guest-{suite}{guest.arch}"
+    if name not in TREES:
+        raise KeyError(f"lab guest {guest.name}: no tree {name} in xen2kvm.lab.images.TREES")
+    return name
 
 
 def _stamp(*parts: str) -> str:
@@ -100,10 +106,17 @@ def tree_path(cfg: LabConfig, name: str) -> Path:
     return cfg.cache / "trees" / name
 
 
+def tree_stamp(name: str) -> str:
+    """What tree ``name`` is made of (suite, arch, packages, its repo's packages), hashed."""
+    suite, arch, extra = TREES[name]
+    packages = ",".join(repo.REPO_PACKAGES.get(arch, ()))
+    return _stamp(name, suite, arch, BASE, extra, packages)
+
+
 def build_tree(cfg: LabConfig, name: str, log: Path) -> bool:
     """debootstrap tree ``name`` (and fetch its repo packages) unless cached; True if built."""
-    arch, extra = TREES[name]
-    stamp = _stamp(name, arch, BASE, extra, ",".join(repo.REPO_PACKAGES.get(arch, ())))
+    suite, arch, extra = TREES[name]
+    stamp = tree_stamp(name)
     path = tree_path(cfg, name)
     stamp_file = path.with_suffix(".stamp")
     if path.is_dir() and _fresh(stamp_file, stamp):
@@ -123,7 +136,7 @@ def build_tree(cfg: LabConfig, name: str, log: Path) -> bool:
         f"--arch={arch}",
         f"--cache-dir={debcache}",
         f"--include={BASE},{extra}",
-        "bookworm",
+        suite,
         str(tmp),
         debian_mirror(),
     ]
@@ -132,7 +145,7 @@ def build_tree(cfg: LabConfig, name: str, log: Path) -> bool:
     if proc.returncode != 0:
         raise RuntimeError(f"debootstrap of {name} failed, see {log}")
     if name.startswith("guest-"):
-        repo.download_into_repo(cfg, tmp, arch)
+        repo.download_into_repo(cfg, tmp, suite, arch)
     tmp.rename(path)
     stamp_file.write_text(stamp + "\n")
     return True

@@ -190,7 +190,7 @@ def up(cfg: LabConfig, kvm_side: bool = True) -> None:
         net.lab_net_up(cfg)
         say(f"network: {cfg.netns} with br0 198.51.100.1/24 and br1 (the migration network)")
         repo.serve(cfg)
-        say(f"apt repo: {repo.repo_url('<arch>')} (served from {cfg.netns})")
+        say(f"apt repo: {repo.repo_url('[<suite>-]<arch>')} (served from {cfg.netns})")
         hypervisor.start_controller(cfg)
         say("xen controller: running")
         start_xen_hosts(cfg, lab, say)

@@ -2,9 +2,12 @@
 
 The lab has no uplink, so the packages a guest will need (kernel, grub, lvm2 ...) are
 downloaded once at build time, on the outer machine, from inside each guest tree (so only
-what the guest does not already have is fetched), kept as a flat repo per arch under
-``cache/repo/<arch>`` and served over HTTP on ``198.51.100.1:3142`` from ``<prefix>-net``.
-Guests use ``deb [trusted=yes] http://198.51.100.1:3142/<arch> ./``.
+what the guest does not already have is fetched), kept as a flat repo per Debian suite
+and arch under ``cache/repo/<name>`` (``repo_name``: ``amd64`` for bookworm, as it always
+was, ``trixie-amd64`` for mail1's) and served over HTTP on ``198.51.100.1:3142`` from
+``<prefix>-net``. Guests use ``deb [trusted=yes] http://198.51.100.1:3142/<name> ./``.
+A repo is filled whole with its guest tree (``images.build_tree``): a rebuilt tree empties
+it first, so no package of a stale cache is left beside the new ones.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 
 from .config import LAB_GATEWAY, LabConfig
 from .containers import kill_ours
+from .fleet import DEFAULT_SUITE
 from .util import in_netns, read_pid, run
 
 REPO_PORT = 3142
@@ -29,21 +33,28 @@ REPO_PACKAGES: dict[str, tuple[str, ...]] = {
 }
 
 
-def repo_url(arch: str) -> str:
-    return f"http://{LAB_GATEWAY}:{REPO_PORT}/{arch}"
+def repo_name(suite: str, arch: str) -> str:
+    """The repo's directory (and URL path) for a suite's arch: bookworm's is the arch."""
+    return arch if suite == DEFAULT_SUITE else f"{suite}-{arch}"
 
 
-def sources_line(arch: str) -> str:
-    return f"deb [trusted=yes] {repo_url(arch)} ./\n"
+def repo_url(name: str) -> str:
+    return f"http://{LAB_GATEWAY}:{REPO_PORT}/{name}"
 
 
-def repo_dir(cfg: LabConfig, arch: str | None = None) -> Path:
+def sources_line(suite: str, arch: str) -> str:
+    return f"deb [trusted=yes] {repo_url(repo_name(suite, arch))} ./\n"
+
+
+def repo_dir(cfg: LabConfig, name: str | None = None) -> Path:
+    """The served directory, or one repo in it (``repo_name``)."""
     base = cfg.cache / "repo"
-    return base / arch if arch else base
+    return base / name if name else base
 
 
-def download_into_repo(cfg: LabConfig, tree: Path, arch: str) -> None:
-    """Fetch REPO_PACKAGES[arch] and their missing dependencies with the tree's own apt."""
+def download_into_repo(cfg: LabConfig, tree: Path, suite: str, arch: str) -> None:
+    """Fetch REPO_PACKAGES[arch] and their missing dependencies with the tree's own apt
+    (of ``suite``) into that suite's repo, which holds nothing else afterwards."""
     shutil.copy("/etc/resolv.conf", tree / "etc/resolv.conf")
     chroot = ["chroot", str(tree), "env", "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C"]
     run([*chroot, "apt-get", "clean"])  # debootstrap leaves the base system's .debs there
@@ -61,8 +72,9 @@ def download_into_repo(cfg: LabConfig, tree: Path, arch: str) -> None:
         ],
         capture=True,
     )
-    dest = repo_dir(cfg, arch)
-    dest.mkdir(parents=True, exist_ok=True)
+    dest = repo_dir(cfg, repo_name(suite, arch))
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
     for deb in (tree / "var/cache/apt/archives").glob("*.deb"):
         shutil.move(str(deb), dest / deb.name)
     run([*chroot, "apt-get", "clean"])
