@@ -15,8 +15,17 @@ def _bare(address: str) -> str:
     return address.split("/")[0]
 
 
-def _interface_mac(target) -> str | None:
-    return target.now.mac(target.spec.interface)
+def _interface(target, ip: str) -> str:
+    """The interface ``ip`` belongs on: the one that held it before the cutover (a guest
+    with several NICs has addresses on each), else the inventory's ``interface``."""
+    held = target.baseline.interface_of(ip) if target.baseline is not None else None
+    return held or target.spec.interface
+
+
+def _interfaces(target) -> list[str]:
+    """The interfaces that hold the inventory's addresses, the planned one first."""
+    found = [_interface(target, ip) for ip in target.spec.ips]
+    return list(dict.fromkeys([target.spec.interface, *found]))
 
 
 def _planned_macs(target) -> list[str]:
@@ -25,9 +34,9 @@ def _planned_macs(target) -> list[str]:
 
 
 def test_service_address(target, guest_ip):
-    """Every address of the inventory is on the planned interface."""
+    """Every address of the inventory is on its interface (the one that had it before)."""
     ip = guest_ip
-    iface = target.spec.interface
+    iface = _interface(target, ip)
     found = target.now.addresses().get(iface, set())
     assert ip in {_bare(a) for a in found}, (
         f"{target.spec.name}: expected {ip} on {iface}, found {sorted(found) or 'nothing'}"
@@ -54,21 +63,23 @@ def test_addresses_as_before(target):
 
 
 def test_planned_mac(target):
-    """The interface has the MAC of the libvirt domain (the Xen MAC when kept); a guest
-    rehomed on Xen keeps its MAC."""
-    iface = target.spec.interface
-    found = _interface_mac(target)
-    if target.kvm is not None:
-        planned = _planned_macs(target)
-        assert found in planned, (
-            f"{target.spec.name}: {iface} has MAC {found}, the domain defines {planned}"
-        )
-    if target.kvm is None or (target.spec.keep_macs and target.baseline is not None):
-        before = target.require_baseline().mac(iface)
-        assert found == before, (
-            f"{target.spec.name}: {iface} changed MAC (kept by keep_macs, or on Xen): "
-            f"{before} on Xen, {found} now"
-        )
+    """Each interface holding the inventory's addresses has a MAC of the libvirt domain
+    (its Xen MAC when kept); a guest rehomed on Xen keeps its MACs."""
+    wrong = []
+    for iface in _interfaces(target):
+        found = target.now.mac(iface)
+        if target.kvm is not None:
+            planned = _planned_macs(target)
+            if found not in planned:
+                wrong.append(f"{iface} has MAC {found}, the domain defines {planned}")
+        if target.kvm is None or (target.spec.keep_macs and target.baseline is not None):
+            before = target.require_baseline().mac(iface)
+            if found != before:
+                wrong.append(
+                    f"{iface} changed MAC (kept by keep_macs, or on Xen): {before} on Xen, "
+                    f"{found} now"
+                )
+    assert not wrong, f"{target.spec.name}: " + "; ".join(wrong)
 
 
 def test_default_route(target):
@@ -113,7 +124,7 @@ def test_nameservers(target):
 def test_no_duplicate_address(target, guest_ip):
     """No other host answers ARP for the guest's address (the Xen guest is really gone)."""
     ip = guest_ip
-    iface = target.spec.interface
+    iface = _interface(target, ip)
     # Debian's arping (Habets): asked from 0.0.0.0, only another holder of the address
     # replies; exit 0 means a reply came.
     result = target.host.run("arping -0 -c 2 -w 3 -i %s %s", iface, ip)
@@ -140,7 +151,7 @@ def test_neighbour_entry(target, guest_ip):
         ["ip", "neigh", "show", "to", ip], capture_output=True, text=True, check=False
     ).stdout.split()
     found = output[output.index("lladdr") + 1].lower() if "lladdr" in output else None
-    expected = _interface_mac(target)
+    expected = target.now.mac(_interface(target, ip))
     assert found in (None, expected), (
         f"{target.spec.name}: the neighbour entry for {ip} here says {found}, the guest has "
         f"{expected} (stale ARP cache: re-announce with arping -U, or wait for it to expire)"

@@ -178,6 +178,14 @@ class Snapshot:
                 found.setdefault(fields[1].split("@")[0], set()).add(fields[3])
         return found
 
+    def interface_of(self, address: str) -> str | None:
+        """The interface that holds an IPv4 ``address`` (not ``lo``, where a VIP may sit
+        too): a guest with several NICs has each address on its own."""
+        for interface, held in sorted(self.addresses().items()):
+            if interface != "lo" and address in {a.split("/")[0] for a in held}:
+                return interface
+        return None
+
     @property
     def default_gateway(self) -> str | None:
         for line in self.lines("routes"):

@@ -94,6 +94,15 @@ BREAKAGES = {
         {"test_networking::test_service_address[web1-198.51.100.111]"},
         "web1: expected 198.51.100.111 on eth0, found ['198.51.100.101/24']",
     ),
+    # web1's second NIC (issue #11): its address belongs on eth1, where it was on Xen; on
+    # lo (as a VIP) it is still the guest's, but not on its NIC.
+    "networking: the backend address moved from its NIC to lo": (
+        "web1",
+        "ip addr del 198.18.0.101/24 dev eth1 && ip addr add 198.18.0.101/32 dev lo",
+        "ip addr del 198.18.0.101/32 dev lo && ip addr add 198.18.0.101/24 dev eth1",
+        {"test_networking::test_service_address[web1-198.18.0.101]"},
+        "web1: expected 198.18.0.101 on eth1, found nothing",
+    ),
     "networking: a stale neighbour entry on the gateway": (
         "gateway",
         "ip neigh replace 198.51.100.111 lladdr 02:00:00:00:00:99 dev br0 nud permanent",

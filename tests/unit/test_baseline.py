@@ -75,6 +75,23 @@ def test_network(mail1):
     assert mail1.mac("eth9") is None
 
 
+def test_each_address_is_found_on_the_nic_that_holds_it_never_on_lo(mail1):
+    two_nics = Snapshot.from_text(
+        "## time\n1\n## addresses\n"
+        "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever\n"
+        "1: lo    inet 198.18.0.7/32 scope global lo\\       valid_lft forever\n"
+        "2: eth0    inet 198.51.100.101/24 scope global eth0\\       valid_lft forever\n"
+        "3: eth1@if9    inet 198.18.0.101/24 scope global eth1\\       valid_lft forever\n"
+        "3: eth1@if9    inet 198.18.0.7/24 scope global secondary eth1\\       valid_lft forever\n"
+    )
+    assert two_nics.interface_of("198.51.100.101") == "eth0"
+    assert two_nics.interface_of("198.18.0.101") == "eth1"
+    assert two_nics.interface_of("198.18.0.7") == "eth1"  # also on lo: a VIP
+    assert two_nics.interface_of("127.0.0.1") is None
+    assert two_nics.interface_of("198.18.0.1") is None
+    assert mail1.interface_of("198.51.100.113") == "eth0"
+
+
 def test_mounts_mail_and_logs(mail1):
     assert mail1.mounts["/srv"] == ("ext4", "rw,relatime")
     assert mail1.mail_queue == 0
