@@ -224,8 +224,8 @@ def partition_mappings(device: str, mapped: bool = True):
     A disk without partitions has nothing to map. After mapping, it waits until udev and
     the LVM autoactivation udev starts for a VG on the partitions are done
     (``operations.util.udev``), so that a later ``vgchange -an`` and unmap don't race them.
-    Unmapping is refused while a mapping is
-    open (mounted, or a PV of an active VG): unmount and deactivate first.
+    Unmapping is refused while a mapping is open (mounted, or a PV of an active VG):
+    unmount and deactivate first.
 
     **Example:**
 

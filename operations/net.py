@@ -72,9 +72,9 @@ def arp_announce(addresses: list[str], interface: str | None = None, count: int 
     whose interface option is ``-I``), one command per address. Without ``interface``,
     the same command first reads the interface from ``ip -o -4 addr show to ADDRESS``
     (the first that holds it other than ``lo``), so a guest with several NICs announces
-    each address on its own. That arping exits 1 when no reply came, which is the normal outcome of
-    unsolicited ARP: the command is taken as done when arping's statistics say all
-    ``count`` packets went out. An address no interface (or not ``interface``) holds is
+    each address on its own. That arping exits 1 when no reply came, which is the normal
+    outcome of unsolicited ARP: the command is taken as done when arping's statistics say
+    all ``count`` packets went out. An address no interface (or not ``interface``) holds is
     refused rather than announced (that would take it from its owner).
 
     **Example:**

@@ -66,12 +66,11 @@ def test_planned_mac(target):
     """Each interface holding the inventory's addresses has a MAC of the libvirt domain
     (its Xen MAC when kept); a guest rehomed on Xen keeps its MACs."""
     wrong = []
+    planned = _planned_macs(target) if target.kvm is not None else []
     for iface in _interfaces(target):
         found = target.now.mac(iface)
-        if target.kvm is not None:
-            planned = _planned_macs(target)
-            if found not in planned:
-                wrong.append(f"{iface} has MAC {found}, the domain defines {planned}")
+        if target.kvm is not None and found not in planned:
+            wrong.append(f"{iface} has MAC {found}, the domain defines {planned}")
         if target.kvm is None or (target.spec.keep_macs and target.baseline is not None):
             before = target.require_baseline().mac(iface)
             if found != before:

@@ -17,6 +17,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
 from .config import (
     BACKEND_BRIDGE,
@@ -45,27 +46,25 @@ def lab_net_up(cfg: LabConfig) -> None:
     if not netns_exists(ns):
         run(["ip", "netns", "add", ns])
     _ip(ns, "link", "set", "lo", "up")
-    _bridge(ns, LAB_BRIDGE)
     # A fixed MAC: a bridge otherwise takes the lowest MAC of its ports, so it changed
     # whenever a guest's veth went away and every neighbour's ARP entry went stale.
-    _ip(ns, "link", "set", LAB_BRIDGE, "address", BRIDGE_MAC)
-    addrs = run(["ip", "-n", ns, "-4", "-o", "addr", "show", "dev", LAB_BRIDGE], capture=True)
-    if f" {LAB_GATEWAY}/" not in addrs.stdout:
-        _ip(ns, "addr", "add", f"{LAB_GATEWAY}/{LAB_PREFIXLEN}", "dev", LAB_BRIDGE)
-    _ip(ns, "link", "set", LAB_BRIDGE, "up")
+    _bridge(ns, LAB_BRIDGE, f"{LAB_GATEWAY}/{LAB_PREFIXLEN}", BRIDGE_MAC)
     _bridge(ns, MIGRATION_BRIDGE)
-    _ip(ns, "link", "set", MIGRATION_BRIDGE, "up")
-    _bridge(ns, BACKEND_BRIDGE)
-    addrs = run(["ip", "-n", ns, "-4", "-o", "addr", "show", "dev", BACKEND_BRIDGE], capture=True)
-    if f" {BACKEND_GATEWAY}/" not in addrs.stdout:
-        _ip(ns, "addr", "add", f"{BACKEND_GATEWAY}/{BACKEND_PREFIXLEN}", "dev", BACKEND_BRIDGE)
-    _ip(ns, "link", "set", BACKEND_BRIDGE, "up")
+    _bridge(ns, BACKEND_BRIDGE, f"{BACKEND_GATEWAY}/{BACKEND_PREFIXLEN}")
 
 
-def _bridge(ns: str, name: str) -> None:
-    """The bridge ``name`` in ``ns``, made when it is not there."""
+def _bridge(ns: str, name: str, address: str = "", mac: str = "") -> None:
+    """The bridge ``name`` in ``ns``, made when it is not there, with ``mac`` and
+    ``address`` (``ADDR/LEN``) when given, and up."""
     if run(["ip", "-n", ns, "link", "show", name], check=False, capture=True).returncode:
         _ip(ns, "link", "add", name, "type", "bridge")
+    if mac:
+        _ip(ns, "link", "set", name, "address", mac)
+    if address:
+        addrs = run(["ip", "-n", ns, "-4", "-o", "addr", "show", "dev", name], capture=True)
+        if f" {address.split('/')[0]}/" not in addrs.stdout:
+            _ip(ns, "addr", "add", address, "dev", name)
+    _ip(ns, "link", "set", name, "up")
 
 
 def _veth(cfg: LabConfig, ns: str, port: str, inside: str, bridge: str, mac: str = "") -> None:
@@ -105,13 +104,28 @@ def host_net_up(
     _ip(ns, "link", "set", "eth0", "up")
     _ip(ns, "route", "add", "default", "via", LAB_GATEWAY)
     if migration_address:
-        _migration_nic_up(cfg, host, ns, migration_address)
+        _eth1(
+            cfg,
+            ns,
+            migration_veth(host),
+            MIGRATION_BRIDGE,
+            [migration_address],
+            MIGRATION_PREFIXLEN,
+        )
     elif backend:
-        _veth(cfg, ns, backend_veth(host), "eth1", BACKEND_BRIDGE, backend_mac)
-        for ip in backend:
-            _ip(ns, "addr", "add", f"{ip}/{BACKEND_PREFIXLEN}", "dev", "eth1")
-        _ip(ns, "link", "set", "eth1", "up")
+        _eth1(cfg, ns, backend_veth(host), BACKEND_BRIDGE, backend, BACKEND_PREFIXLEN, backend_mac)
     return ns
+
+
+def _eth1(
+    cfg: LabConfig, ns: str, port: str, bridge: str, ips: Iterable[str], prefixlen: int,
+    mac: str = "",
+) -> None:  # fmt: skip
+    """A host's second NIC, ``eth1``: a veth on ``bridge`` holding ``ips``."""
+    _veth(cfg, ns, port, "eth1", bridge, mac)
+    for ip in ips:
+        _ip(ns, "addr", "add", f"{ip}/{prefixlen}", "dev", "eth1")
+    _ip(ns, "link", "set", "eth1", "up")
 
 
 def backend_veth(host: str) -> str:
@@ -122,12 +136,6 @@ def backend_veth(host: str) -> str:
 def migration_veth(host: str) -> str:
     """The migration network's port (in ``<prefix>-net``, on br1) of a container host."""
     return f"vm-{host}"[:15]
-
-
-def _migration_nic_up(cfg: LabConfig, host: str, ns: str, address: str) -> None:
-    _veth(cfg, ns, migration_veth(host), "eth1", MIGRATION_BRIDGE)
-    _ip(ns, "addr", "add", f"{address}/{MIGRATION_PREFIXLEN}", "dev", "eth1")
-    _ip(ns, "link", "set", "eth1", "up")
 
 
 def link_bytes(netns: str, link: str) -> tuple[int, int]:
