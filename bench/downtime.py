@@ -38,8 +38,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.lab.runs import JOURNALS, journal  # noqa: E402
-from xen2kvm.downtime import project  # noqa: E402
+from tests.lab.runs import JOURNALS, journal, journals  # noqa: E402
+from xen2kvm.downtime import Peers, project  # noqa: E402
 from xen2kvm.inventory import load_fleet, move_group  # noqa: E402
 from xen2kvm.journal import (  # noqa: E402
     ANSWERING,
@@ -501,7 +501,10 @@ def main() -> int:
     )
 
     last = max(i for i, r in enumerate(records) if r.get("step") == DOWNTIME_START)
-    projection = project(records[:last], guest.boot_time, guest.integrity_check)
+    peers = Peers.of(
+        journals(ssh, kvm.name), besides=guest.name, before=float(records[last]["time"])
+    )
+    projection = project(records[:last], guest.boot_time, guest.integrity_check, peers)
     floor = copy_floor + boot_floor + found.shutdown
     share = found.tool_share(boot_floor)
 

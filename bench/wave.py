@@ -19,10 +19,18 @@ starts the move afresh). The wave's windows are placed on one time axis, each fr
 ``downtime-start`` to its answer (one journal clock, the KVM host's): a cutover that
 starts the next round while a guest boots shows windows that overlap.
 
+Each downtime is set against the one projected just before it began
+(``xen2kvm.downtime.project`` over the guest's journal then, with what the other guests'
+cutovers on the KVM host had measured by then, as the cutover's gate projects it): alone,
+the first guest's from assumptions and its configured boot time, the others' from the
+cutovers before theirs; in the wave, each from its own cutover alone.
+
 Prints the table and ends with one line ``bench wave: guests=3 ratio=X
-worst_downtime_ratio=Y``: the wave's cutover run's wall time over the slowest single
-guest's cutover run's, and the largest of each guest's downtime in the wave over its
-downtime alone. Not part of CI.
+worst_downtime_ratio=Y worst_projection_error=Z``: the wave's cutover run's wall time over
+the slowest single guest's cutover run's, the largest of each guest's downtime in the
+wave over its downtime alone, and the largest error of a projection made with something
+measured (|projected - actual| / actual; the first guest alone, projected from nothing
+measured, is shown but not counted). Not part of CI.
 """
 
 from __future__ import annotations
@@ -42,7 +50,8 @@ sys.path.insert(0, str(ROOT))
 from bench.downtime import JOURNALS, NoCutover, breakdown, deploy, ssh  # noqa: E402
 from tests.lab.runs import journal  # noqa: E402
 from xen2kvm import windows  # noqa: E402
-from xen2kvm.inventory import Fleet, load_fleet, move_group  # noqa: E402
+from xen2kvm.downtime import Peers, project  # noqa: E402
+from xen2kvm.inventory import Fleet, Guest, load_fleet, move_group  # noqa: E402
 from xen2kvm.journal import DOWNTIME_START, ROLLED_BACK, current  # noqa: E402
 
 GUESTS = ("web1", "legacy1", "mail1.fleet.example")  # waves 1 and 2 of lab.yml: all to kvm1
@@ -81,22 +90,71 @@ class Result:
     alone_run: float  # the wall time of its cutover run alone
     wave: float  # its downtime in the wave
     wave_start: float  # its downtime-start in the wave (the KVM host's clock)
+    alone_projected: Projected | None = None
+    wave_projected: Projected | None = None
 
     @property
     def ratio(self) -> float:
         return self.wave / self.alone if self.alone > 0 else float("inf")
 
+    def errors(self) -> list[float]:
+        """The errors of its projections made with something measured."""
+        pairs = ((self.alone_projected, self.alone), (self.wave_projected, self.wave))
+        return [p.error(actual) for p, actual in pairs if p is not None and p.informed]
 
-def result(guest: str, records: list[dict], alone_run: float) -> Result:
+
+@dataclass(frozen=True)
+class Projected:
+    """A downtime projected just before a cutover began."""
+
+    seconds: float
+    informed: bool  # something in it was measured (its own or another guest's cutover)
+
+    def error(self, actual: float) -> float:
+        return abs(self.seconds - actual) / actual if actual > 0 else float("inf")
+
+    def __str__(self) -> str:
+        return f"{self.seconds:.1f} s{'' if self.informed else ' (nothing measured)'}"
+
+
+def projected_at(
+    guest: Guest, records: list[dict], index: int, journals: dict[str, list[dict]]
+) -> Projected | None:
+    """What the cutover's gate projected when ``records[index]`` (a ``downtime-start``)
+    was written: the journal before it, and the others' cutovers measured by then."""
+    peers = Peers.of(journals, besides=guest.name, before=float(records[index]["time"]))
+    found = project(records[:index], guest.boot_time, guest.integrity_check, peers)
+    if found is None:
+        return None
+    return Projected(found.total, any(part.measured for part in found.parts))
+
+
+def result(
+    guest: str,
+    records: list[dict],
+    alone_run: float,
+    spec: Guest | None = None,
+    journals: dict[str, list[dict]] | None = None,
+) -> Result:
     """A guest's two downtimes from its journal: the last attempt a rollback ended that
-    held a complete cutover (migrated alone), and the current attempt's (the wave)."""
+    held a complete cutover (migrated alone), and the current attempt's (the wave); with
+    its inventory entry and the journals on its KVM host, what was projected for each."""
     earlier = [a for a in attempts(records)[:-1] if began(a)]
     if not earlier:
         raise NoCutover(f"{guest}: no cutover before its last rollback")
     alone = breakdown(earlier[-1])
     wave = breakdown(records)  # the current attempt's last cutover
     start = max(float(r["time"]) for r in current(records) if r.get("step") == DOWNTIME_START)
-    return Result(guest, alone.downtime, alone_run, wave.downtime, start)
+    found = Result(guest, alone.downtime, alone_run, wave.downtime, start)
+    if spec is None or journals is None:
+        return found
+    starts = [i for i, r in enumerate(records) if r.get("step") == DOWNTIME_START]
+    back = max(i for i, r in enumerate(records) if r.get("step") == ROLLED_BACK)
+    return Result(
+        guest, alone.downtime, alone_run, wave.downtime, start,
+        alone_projected=projected_at(spec, records, max(i for i in starts if i < back), journals),
+        wave_projected=projected_at(spec, records, starts[-1], journals),
+    )  # fmt: skip
 
 
 def wave_ratio(results: Sequence[Result], wave_run: float) -> float:
@@ -109,10 +167,18 @@ def worst(results: Sequence[Result]) -> Result:
     return max(results, key=lambda r: r.ratio)
 
 
+def worst_error(results: Sequence[Result]) -> float | None:
+    """The largest error of a projection made with something measured, if any."""
+    errors = [e for r in results for e in r.errors()]
+    return max(errors) if errors else None
+
+
 def summary_line(results: Sequence[Result], wave_run: float) -> str:
+    error = worst_error(results)
     return (
         f"bench wave: guests={len(results)} ratio={wave_ratio(results, wave_run):.2f} "
-        f"worst_downtime_ratio={worst(results).ratio:.2f}"
+        f"worst_downtime_ratio={worst(results).ratio:.2f} "
+        f"worst_projection_error={'-' if error is None else f'{error:.2f}'}"
     )
 
 
@@ -144,6 +210,17 @@ def table(results: Sequence[Result], wave_run: float) -> list[str]:
         f"worst downtime ratio: {bad.guest}, {bad.wave:.1f} s in the wave / {bad.alone:.1f} s "
         f"alone = {bad.ratio:.2f}"
     )
+    lines.append("projected just before each cutover began, against the downtime it had:")
+    for r in results:
+        for when, said, actual in (
+            ("alone", r.alone_projected, r.alone),
+            ("wave", r.wave_projected, r.wave),
+        ):
+            if said is not None:
+                lines.append(
+                    f"  {r.guest:<10} {when:<5} projected {said}, actual {actual:.1f} s, "
+                    f"error {said.error(actual):.2f}"
+                )
     lines.append(summary_line(results, wave_run))
     return lines
 
@@ -233,7 +310,7 @@ def main() -> int:
 
     found = journals(fleet, names)
     try:
-        results = [result(n, found[n], alone[n]) for n in names]
+        results = [result(n, found[n], alone[n], fleet.guests[n], found) for n in names]
     except NoCutover as exc:
         sys.exit(f"{exc} ({JOURNALS} on the KVM host)")
     print()

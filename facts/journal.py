@@ -14,6 +14,8 @@ from typing_extensions import override
 
 from xen2kvm.journal import JournalError, check_step
 
+JOURNAL_HEADER = "X2K-JOURNAL"  # a journal's lines are JSON objects: never this
+
 
 def _nonblank(output: list[str]) -> list[str]:
     return [line.strip() for line in output if line.strip()]
@@ -58,6 +60,47 @@ class MigrationJournal(FactBase[list]):
                 raise FactProcessError(f"journal line {number}: {exc}") from None
             records.append(record)
         return records
+
+
+class MigrationJournals(FactBase[dict]):
+    """
+    The journals of every guest moving to this host, by guest (empty when there are none):
+    what the other guests' cutovers here measured, for a guest's projected downtime.
+
+    .. code:: python
+
+        {"web1": [{"guest": "web1", "step": "presync:/", ...}, ...], "legacy1": [...]}
+    """
+
+    default = dict
+
+    @override
+    def command(self, state_dir: str) -> StringCommand:
+        return StringCommand(
+            "if cd", QuoteString(f"{state_dir}/journal"), "2>/dev/null; then",
+            "for f in *.jsonl; do [ -f \"$f\" ] || continue;",
+            f"printf '{JOURNAL_HEADER} %s\\n' \"${{f%.jsonl}}\"; cat \"$f\"; echo;",
+            "done; fi",
+        )  # fmt: skip
+
+    @override
+    def process(self, output: list[str]) -> dict:
+        texts: dict[str, list[str]] = {}
+        lines: list[str] | None = None
+        for line in output:
+            if line.startswith(f"{JOURNAL_HEADER} "):
+                lines = texts.setdefault(line[len(JOURNAL_HEADER) + 1 :].strip(), [])
+            elif lines is not None:
+                lines.append(line)
+            elif line.strip():
+                raise FactProcessError(f"journal text before any journal's name: {line[:80]!r}")
+        journals = {}
+        for guest, text in texts.items():
+            try:
+                journals[guest] = MigrationJournal().process(text)
+            except FactProcessError as exc:
+                raise FactProcessError(f"{guest}'s journal: {exc}") from None
+        return journals
 
 
 class MigrationLock(FactBase[dict | None]):

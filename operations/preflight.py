@@ -13,14 +13,14 @@ from pyinfra.facts.files import Directory
 from facts.commands import NAME, CommandsMissing
 from facts.debian import DebianArchitecture, DpkgPackageStates, OsRelease
 from facts.disk import BlockDeviceId
-from facts.journal import MigrationJournal
+from facts.journal import MigrationJournal, MigrationJournals
 from facts.libvirt import LibvirtDomains, uri_problem
 from facts.lvm import LvmLogicalVolumes, LvmPhysicalVolumes, LvmVolumeGroups
 from facts.xen import XenConfigFile, XenDomainDisks, XenDomains
 from operations.util.checks import check_bool, check_domain, check_guest, check_path
 from operations.util.facts import fact
 from xen2kvm.devices import device_aliases
-from xen2kvm.downtime import INTEGRITY, project
+from xen2kvm.downtime import INTEGRITY, Peers, project
 from xen2kvm.errors import XenConfigError
 from xen2kvm.guestkinds import (
     INITRAMFS_TOOLS,
@@ -467,9 +467,10 @@ def downtime(
     force: bool = False,
 ):
     """
-    Project a guest's downtime from its journal on this host (its destination) and, as
-    the cutover's gate, refuse a cutover whose projection exceeds its budget. Changes
-    nothing. The projection is made when this runs: after the warm copies of the same run.
+    Project a guest's downtime from its journal on this host (its destination), and what
+    the other guests' cutovers here measured, and, as the cutover's gate, refuse a cutover
+    whose projection exceeds its budget. Changes nothing. The projection is made when this
+    runs: after the warm copies of the same run.
 
     + guest: the guest
     + state_dir: where its journal is, on this host
@@ -504,7 +505,8 @@ def downtime(
             f"integrity must be one of {', '.join(INTEGRITY)}, not {integrity!r}"
         )
     records = fact(host, MigrationJournal, state_dir=state_dir, guest=guest)
-    projection = project(records, boot_time, integrity)
+    peers = Peers.of(fact(host, MigrationJournals, state_dir=state_dir), besides=guest)
+    projection = project(records, boot_time, integrity, peers)
     limit = f", budget {budget} s" if budget is not None else ""
     if projection is None:
         if gate and budget is not None and host.state.is_executing:

@@ -23,12 +23,12 @@ from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.files import FileContents
 
 from facts.disk import BlkidFilesystems, BlockDeviceSize
-from facts.journal import MigrationJournal
+from facts.journal import MigrationJournal, MigrationJournals
 from facts.xen import XenConfigFile
 from operations.util.facts import fact
 from tasks.destinations import Destination, destination
 from xen2kvm import guestkinds, journal, paths, windows
-from xen2kvm.downtime import project
+from xen2kvm.downtime import NO_PEERS, Peers, project
 from xen2kvm.errors import Xen2KvmError
 from xen2kvm.fstab import FstabEntry, parse_fstab
 from xen2kvm.inventory import Guest, KvmHost, XenHost
@@ -62,6 +62,8 @@ class Move:
     cutover_started: bool = False
     # final-copy-done is: the new volumes are complete and let go; only the start is left
     final_copied: bool = False
+    # what the other guests' cutovers on its destination measured (its projected downtime)
+    peers: Peers = NO_PEERS
 
     @property
     def key(self) -> str:
@@ -129,7 +131,9 @@ class Move:
 
     def projection(self) -> str:
         """Its projected downtime as the run found its journal (for operation names)."""
-        found = project(list(self.records), self.guest.boot_time, self.guest.integrity_check)
+        found = project(
+            list(self.records), self.guest.boot_time, self.guest.integrity_check, self.peers
+        )
         said = found.describe() if found else "no projected downtime yet (no warm copy)"
         budget = self.guest.downtime_budget
         return f"{said}, budget {budget} s" if budget is not None else said
@@ -212,9 +216,9 @@ def _move(guest: Guest, need_plan: bool) -> Move:
         if need_plan:
             raise
         inputs, volumes, plan, fstab = None, [], None, []
-    records = fact(
-        inventory.get_host(dest), MigrationJournal, state_dir=state_dir, guest=guest.name
-    )
+    dest_host = inventory.get_host(dest)
+    records = fact(dest_host, MigrationJournal, state_dir=state_dir, guest=guest.name)
+    journals = fact(dest_host, MigrationJournals, state_dir=state_dir)
     return Move(
         guest=guest,
         source=fleet.xen_hosts[guest.xen_host],
@@ -231,6 +235,7 @@ def _move(guest: Guest, need_plan: bool) -> Move:
         migrated=journal.done(records, to.complete),
         cutover_started=journal.done(records, journal.DOWNTIME_START),
         final_copied=journal.done(records, journal.FINAL_COPY_DONE),
+        peers=Peers.of(journals, besides=guest.name),
     )
 
 

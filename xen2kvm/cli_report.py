@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     inventory = load_inventory(args.inventory)
     fetched = fetch(inventory, args.wave, args.guest)
     now = time.time()
-    reports = [guest_report(inventory, f) for f in fetched]
+    reports = [guest_report(inventory, f, fetched) for f in fetched]
     title = "xen2kvm report: " + selection_name(args.wave, args.guest)
     out = Path(args.output)
     out.mkdir(parents=True, exist_ok=True)
@@ -98,12 +98,21 @@ def fetch(
             return list(pool.map(one, [guest.name for guest in guests]))
 
 
-def guest_report(inventory: Inventory, found: Fetched) -> report.GuestReport:
+def guest_report(
+    inventory: Inventory, found: Fetched, fetched: Sequence[Fetched] = ()
+) -> report.GuestReport:
     """One guest's report from its fetched journal, with what the inventory says of it
-    (its boot time and integrity check, for its projected downtime)."""
+    (its boot time and integrity check) and the journals ``fetched`` from its destination,
+    for its projected downtime."""
     guest = inventory.fleet.guests[found.guest]
+    here = {f.guest: f.records for f in fetched if f.destination == found.destination}
     return report.guest_report(
-        found.guest, found.destination, found.records, guest.boot_time, guest.integrity_check
+        found.guest,
+        found.destination,
+        found.records,
+        guest.boot_time,
+        guest.integrity_check,
+        here,
     )
 
 

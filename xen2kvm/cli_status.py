@@ -38,7 +38,9 @@ def snapshot(args: argparse.Namespace) -> list[status.GuestStatus]:
     inventory = load_inventory(args.inventory)
     fetched = fetch(inventory, args.wave, args.guest, progress=True)
     now = time.time()
-    return [status.guest_status(guest_report(inventory, f), f.progress, now) for f in fetched]
+    return [
+        status.guest_status(guest_report(inventory, f, fetched), f.progress, now) for f in fetched
+    ]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -3,19 +3,24 @@
 The window is the source's shutdown, the final copy, its integrity check, the fix-ups that
 follow and the boot at the destination until SSH answers. Each part is measured where the
 journal has measured it before (in this attempt or an earlier one, a rehearsal rolled back,
-say) and otherwise assumed (the shutdown, the fix-ups) or configured (the boot,
-``boot_time`` in the inventory). The final copy is projected as long as each filesystem's
-last warm copy: both walk the same trees, and once the warm passes have converged the final
-delta is no larger than the last warm one. Its integrity check, until one was measured, as
-long as the first warm pass where it reads every file (``checksum``: the first pass read
-them all), as the last warm pass where it compares only metadata (both walk the trees), and
-so where it is ``staged`` (the metadata, and the content of the final delta only: the rest
-was read before the downtime). Before any warm pass there is nothing to project from.
+say); otherwise taken from the other guests' cutovers on the same destination (the median
+of each one's last measurement: the same host fixes up, boots and is reached the same way,
+and a fleet's guests shut down alike); and before any of those, assumed (the shutdown, the
+fix-ups) or configured (the boot, ``boot_time`` in the inventory). The final copy is
+projected as long as each filesystem's last warm copy: both walk the same trees, and once
+the warm passes have converged the final delta is no larger than the last warm one. Its
+integrity check, until one was measured, as long as the first warm pass where it reads
+every file (``checksum``: the first pass read them all), as the last warm pass where it
+compares only metadata (both walk the trees), and so where it is ``staged`` (the metadata,
+and the content of the final delta only: the rest was read before the downtime). Before
+any warm pass there is nothing to project from.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from statistics import median
 
 from .journal import (
     ANSWERING,
@@ -31,6 +36,9 @@ from .units import human
 
 ASSUMED_SHUTDOWN = 30.0  # seconds, until one is measured
 ASSUMED_FIXUPS = 20.0  # seconds from the final copy's end to the disk let go
+# The parts one guest's cutover tells of another's on the same destination (not the
+# copies nor their checks: those depend on each guest's own files).
+SHARED = ("shutdown", "fix-ups", "boot")
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,7 @@ class Part:
     name: str
     seconds: float
     source: str  # measured, assumed, configured, last warm pass (...)
+    measured: bool = False  # by a cutover (the guest's own or another guest's here)
 
 
 @dataclass(frozen=True)
@@ -54,13 +63,58 @@ class Projection:
         return f"projected downtime {self.total:.0f} s: {parts}"
 
 
+@dataclass(frozen=True)
+class Peers:
+    """What the other guests' cutovers on one destination measured: for each shared part,
+    one ``(guest, seconds)`` per guest, its last measurement."""
+
+    seen: Mapping[str, tuple[tuple[str, float], ...]]
+
+    @classmethod
+    def of(
+        cls, journals: Mapping[str, list[dict]], besides: str, before: float | None = None
+    ) -> Peers:
+        """From the journals on a destination (guest: records), all but ``besides``'s;
+        only what was measured before ``before`` (a time), when it is given."""
+        seen: dict[str, list[tuple[str, float]]] = {part: [] for part in SHARED}
+        for guest in sorted(journals):
+            if guest == besides:
+                continue
+            records = journals[guest]
+            if before is not None:  # as it was then: its last measurements by then
+                records = [r for r in records if float(r.get("time", 0)) < before]
+            found = _measured(records, _all_copies(records))
+            for part in SHARED:
+                if part in found:
+                    seen[part].append((guest, found[part][0]))
+        return cls({part: tuple(found) for part, found in seen.items()})
+
+    def typical(self, part: str) -> Part | None:
+        """The part as the others measured it (their median), or None."""
+        found = self.seen.get(part, ())
+        if not found:
+            return None
+        if len(found) == 1:
+            return Part(part, found[0][1], f"as measured for {found[0][0]} here", True)
+        seconds = median(seconds for _, seconds in found)
+        return Part(part, seconds, f"the median of {len(found)} guests measured here", True)
+
+
+NO_PEERS = Peers({})
+
 INTEGRITY = ("checksum", "staged", "metadata", "skip")
 
 
-def project(records: list[dict], boot_time: float, integrity: str = "staged") -> Projection | None:
+def project(
+    records: list[dict],
+    boot_time: float,
+    integrity: str = "staged",
+    peers: Peers = NO_PEERS,
+) -> Projection | None:
     """The downtime a cutover would have now, from the guest's whole journal (every
     attempt); None before the first complete warm pass. ``integrity`` is how its final
-    copy is checked (the inventory's ``integrity``; ``skip`` with ``skip_integrity``)."""
+    copy is checked (the inventory's ``integrity``; ``skip`` with ``skip_integrity``);
+    ``peers``, what the other guests' cutovers on its destination measured."""
     if integrity not in INTEGRITY:
         raise ValueError(f"integrity must be one of {', '.join(INTEGRITY)}, not {integrity!r}")
     copies = _all_copies(records)
@@ -74,27 +128,27 @@ def project(records: list[dict], boot_time: float, integrity: str = "staged") ->
         return None
     copy_seconds = sum(c.end - c.start for c in last.values())
     moved = sum(c.bytes or 0 for c in last.values())
-    shutdown, checked, fixups, boot = _measured(records, copies)
+    found = _measured(records, copies)
+
+    def part(name: str, otherwise: float, how: str) -> Part:
+        if name in found:
+            return Part(name, found[name][0], "measured", True)
+        return peers.typical(name) or Part(name, otherwise, how)
+
     parts = [
-        _part("shutdown", shutdown, ASSUMED_SHUTDOWN, "assumed"),
+        part("shutdown", ASSUMED_SHUTDOWN, "assumed"),
         Part("final copy", copy_seconds, f"as the last warm pass, {human(moved)}"),
     ]
     if integrity != "skip":
         like = first if integrity == "checksum" else last
         guess = sum(c.end - c.start for c in like.values())
         which = "first" if integrity == "checksum" else "last"
-        parts.append(_part("integrity check", checked, guess, f"as the {which} warm pass"))
+        parts.append(part("integrity check", guess, f"as the {which} warm pass"))
     parts += [
-        _part("fix-ups", fixups, ASSUMED_FIXUPS, "assumed"),
-        _part("boot", boot, float(boot_time), "configured"),
+        part("fix-ups", ASSUMED_FIXUPS, "assumed"),
+        part("boot", float(boot_time), "configured"),
     ]
     return Projection(tuple(parts))
-
-
-def _part(name: str, measured: float | None, otherwise: float, how: str) -> Part:
-    if measured is not None:
-        return Part(name, measured, "measured")
-    return Part(name, otherwise, how)
 
 
 def _all_copies(records: list[dict]) -> list[Copy]:
@@ -109,9 +163,10 @@ def _all_copies(records: list[dict]) -> list[Copy]:
     return copies
 
 
-def _measured(records: list[dict], copies: list[Copy]) -> tuple[float | None, ...]:
-    """The last measured shutdown, integrity check, fix-ups and boot, from any attempt."""
-    shutdown = checked = fixups = boot = None
+def _measured(records: list[dict], copies: list[Copy]) -> dict[str, tuple[float, float]]:
+    """The last measured shutdown, integrity check, fix-ups and boot, from any attempt:
+    each part's seconds, and when it ended."""
+    found: dict[str, tuple[float, float]] = {}
     marks: dict[str, float] = {}
     for record in records:
         if record.get("event") != "mark":
@@ -121,7 +176,7 @@ def _measured(records: list[dict], copies: list[Copy]) -> tuple[float | None, ..
             marks = {DOWNTIME_START: when}
             later = [c for c in copies if c.start >= when and is_copy(c.step, "cutover")]
             if later:
-                shutdown = later[0].start - when
+                found["shutdown"] = (later[0].start - when, later[0].start)
         elif step == FINAL_COPY_DONE and DOWNTIME_START in marks:
             marks[FINAL_COPY_DONE] = when
             final = [
@@ -130,10 +185,10 @@ def _measured(records: list[dict], copies: list[Copy]) -> tuple[float | None, ..
                 and (is_copy(c.step, "cutover") or is_integrity(c.step))
             ]  # fmt: skip
             if final:
-                fixups = when - max(c.end for c in final)
+                found["fix-ups"] = (when - max(c.end for c in final), when)
             checks = [c for c in final if is_integrity(c.step)]
             if checks:
-                checked = sum(c.end - c.start for c in checks)
+                found["integrity check"] = (sum(c.end - c.start for c in checks), when)
         elif step in ANSWERING and FINAL_COPY_DONE in marks:
-            boot = when - marks[FINAL_COPY_DONE]
-    return shutdown, checked, fixups, boot
+            found["boot"] = (when - marks[FINAL_COPY_DONE], when)
+    return found

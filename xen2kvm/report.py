@@ -17,7 +17,7 @@ from typing import Any
 
 import jinja2
 
-from .downtime import project
+from .downtime import NO_PEERS, Peers, project
 from .errors import Xen2KvmError
 from .journal import (
     ANSWERING,
@@ -199,10 +199,13 @@ def guest_report(
     records: list[dict],
     boot_time: int = 90,
     integrity_check: str = "staged",
+    journals: Mapping[str, list[dict]] | None = None,
 ) -> GuestReport:
     """What one guest's journal says (``records`` empty: the move has not started). Its
     projected downtime is the one the journal gave just before its cutover began (or
-    now, before it); ``boot_time`` is the guest's, from the inventory."""
+    now, before it); ``boot_time`` is the guest's, from the inventory; ``journals``, those
+    of the other guests on its destination (guest: records), what their cutovers had
+    measured by then."""
     summary = summarise(records)
     copies = copy_spans(records)
     finished_final = [s for s in copies if s.kind == "cutover" and s.end is not None]
@@ -220,7 +223,7 @@ def guest_report(
         downtime_end=answering,
         attempts=1 + sum(1 for r in records if r.get("step") == ROLLED_BACK),
         integrity=integrity(summary),
-        projected_downtime=projected(records, boot_time, integrity_check),
+        projected_downtime=projected(records, boot_time, integrity_check, guest, journals),
     )
 
 
@@ -241,9 +244,16 @@ def integrity(summary: Summary) -> str:
     return f"0 differences ({', '.join(found)})"
 
 
-def projected(records: list[dict], boot_time: int, integrity_check: str = "staged") -> float | None:
+def projected(
+    records: list[dict],
+    boot_time: int,
+    integrity_check: str = "staged",
+    guest: str = "",
+    journals: Mapping[str, list[dict]] | None = None,
+) -> float | None:
     """The downtime projected from the journal as it was when the current attempt's
-    cutover began (the whole journal, before it began)."""
+    cutover began (the whole journal, before it began), with what the other guests'
+    cutovers on its destination (``journals``) had measured by then."""
     attempt = len(records) - len(current(records))
     start = next(
         (
@@ -253,7 +263,9 @@ def projected(records: list[dict], boot_time: int, integrity_check: str = "stage
         ),
         len(records),
     )
-    found = project(records[:start], boot_time, integrity_check)
+    before = float(records[start]["time"]) if start < len(records) else None
+    peers = Peers.of(journals, besides=guest, before=before) if journals else NO_PEERS
+    found = project(records[:start], boot_time, integrity_check, peers)
     return found.total if found else None
 
 

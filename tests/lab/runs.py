@@ -77,6 +77,18 @@ def journal(ssh: Ssh, guest: str, host: str = "kvm1") -> list[dict]:
     return [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
 
 
+def journals(ssh: Ssh, host: str = "kvm1") -> dict[str, list[dict]]:
+    """Every guest's journal on a destination, by guest."""
+    result = ssh(host, f"cd {JOURNALS} 2>/dev/null && grep -H '' -- *.jsonl || true")
+    assert result.returncode == 0, result.stderr
+    found: dict[str, list[dict]] = {}
+    for line in result.stdout.splitlines():
+        name, _, text = line.partition(".jsonl:")
+        if text.strip():
+            found.setdefault(name, []).append(json.loads(text))
+    return found
+
+
 def marks(records: list[dict], step: str) -> list[float]:
     return [r["time"] for r in records if r["step"] == step and r["event"] == "mark"]
 

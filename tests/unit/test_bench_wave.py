@@ -4,10 +4,22 @@ table and the summary line."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from bench.downtime import NoCutover
-from bench.wave import Result, attempts, result, rolled_back, summary_line, table, wave_ratio, worst
+from bench.wave import (
+    Projected,
+    Result,
+    attempts,
+    result,
+    rolled_back,
+    summary_line,
+    table,
+    wave_ratio,
+    worst,
+)
 from tests.unit.journal_records import T, mark, move
 from xen2kvm.journal import DOWNTIME_START, ROLLED_BACK
 
@@ -108,8 +120,49 @@ def test_the_ratios():
 
 def test_the_summary_line():
     assert summary_line(results(), WAVE_RUN) == (
-        "bench wave: guests=3 ratio=2.66 worst_downtime_ratio=1.11"
+        "bench wave: guests=3 ratio=2.66 worst_downtime_ratio=1.11 worst_projection_error=-"
     )
+
+
+def spec(name: str) -> SimpleNamespace:
+    """What projected_at reads of a guest's inventory entry."""
+    return SimpleNamespace(name=name, boot_time=90, integrity_check="staged")
+
+
+def projected_results() -> dict[str, Result]:
+    return {
+        name: result(name, records, ALONE_RUNS[name], spec(name), JOURNALS)  # type: ignore[arg-type]
+        for name, records in JOURNALS.items()
+    }
+
+
+def test_each_cutover_against_what_was_projected_just_before_it():
+    found = projected_results()
+    web1, legacy1 = found["web1"], found["legacy1"]
+    # web1 alone went first: assumed shutdown and fix-ups, configured boot, nothing measured
+    assert web1.alone_projected == Projected(30 + (10 + 10) + (10 + 10) + 20 + 90, False)
+    # legacy1 alone, after web1's cutover: web1's shutdown, fix-ups and boot, its own
+    # last warm passes for its copies and (staged) its check
+    assert legacy1.alone_projected == Projected(10 + (10 + 10) + (10 + 10) + 15 + 80, True)
+    # in the wave, legacy1 from its own cutover alone (rolled back): all but the copies
+    assert legacy1.wave_projected == Projected(20 + (10 + 10) + (10 + 2) + 14 + 95, True)
+    assert legacy1.errors() == [
+        pytest.approx(abs(145 - 146) / 146),
+        pytest.approx(abs(161 - 162) / 162),
+    ]
+    # web1 in the wave, from its own cutover alone: 10 + 20 + 15 + 15 + 80
+    assert web1.errors() == [pytest.approx(abs(140 - 132) / 132)]  # only the informed one
+
+
+def test_the_table_and_summary_with_the_projections():
+    found = list(projected_results().values())
+    lines = table(found, WAVE_RUN)
+    assert (
+        "  web1       alone projected 180.0 s (nothing measured), actual 127.0 s, error 0.42"
+        in lines
+    )
+    worst_error = max(e for r in found for e in r.errors())
+    assert lines[-1].endswith(f"worst_projection_error={worst_error:.2f}")
 
 
 def test_the_table_in_the_order_of_the_windows():

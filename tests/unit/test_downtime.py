@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from xen2kvm.downtime import ASSUMED_FIXUPS, ASSUMED_SHUTDOWN, project
+from xen2kvm.downtime import ASSUMED_FIXUPS, ASSUMED_SHUTDOWN, Peers, project
 
 
 def rec(step: str, event: str, time: float, **extra) -> dict:
@@ -89,3 +89,70 @@ def test_a_rehomed_guest_is_projected_the_same_way():
     found = project(records, 90, "skip")
     assert found is not None
     assert [p.seconds for p in found.parts] == [5, 30, 1, 40]
+
+
+def cutover(guest: str, at: float, shutdown: float, fixups: float, boot: float) -> list[dict]:
+    """A complete cutover of another guest: its shutdown, a 6 s final copy, its fix-ups
+    and its boot, from ``at``."""
+    copied = at + shutdown
+    done_at = copied + 6 + fixups
+    return [
+        {**r, "guest": guest}
+        for r in [
+            rec("downtime-start", "mark", at),
+            *copy("cutover:/", copied, copied + 6, 4000),
+            rec("final-copy-done", "mark", done_at),
+            rec("kvm-answering", "mark", done_at + boot),
+        ]
+    ]
+
+
+def test_the_other_guests_measured_parts_stand_in_for_assumptions():
+    journals = {
+        "legacy1": cutover("legacy1", 10, shutdown=4, fixups=6, boot=50),
+        "mail1": cutover("mail1", 200, shutdown=2, fixups=10, boot=40),
+        "db1": cutover("db1", 400, shutdown=9, fixups=9, boot=70),
+    }
+    own = copy("presync:/", 100, 110, 300_000)
+    found = project(own, 90, "metadata", Peers.of({**journals, "web1": own}, besides="web1"))
+    assert found is not None
+    assert {p.name: (p.seconds, p.source, p.measured) for p in found.parts} == {
+        "shutdown": (4, "the median of 3 guests measured here", True),
+        "final copy": (10, "as the last warm pass, 293.0K", False),
+        "integrity check": (10, "as the last warm pass", False),  # its own files, not theirs
+        "fix-ups": (9, "the median of 3 guests measured here", True),
+        "boot": (50, "the median of 3 guests measured here", True),
+    }
+
+
+def test_only_what_was_measured_before_a_time_and_its_own_measurements_first():
+    journals = {
+        "legacy1": cutover("legacy1", 10, shutdown=4, fixups=6, boot=50),
+        "mail1": cutover("mail1", 500, shutdown=2, fixups=10, boot=40),  # after: not known
+    }
+    peers = Peers.of(journals, besides="web1", before=300)
+    own = copy("presync:/", 100, 110, 300_000)
+    found = project(own, 90, "skip", peers)
+    assert found is not None
+    assert [(p.name, p.seconds, p.source) for p in found.parts if p.name != "final copy"] == [
+        ("shutdown", 4, "as measured for legacy1 here"),
+        ("fix-ups", 6, "as measured for legacy1 here"),
+        ("boot", 50, "as measured for legacy1 here"),
+    ]
+    rehearsed = [*cutover("web1", 120, shutdown=1, fixups=3, boot=30), *own]
+    mine = project(rehearsed, 90, "skip", peers)
+    assert mine is not None
+    assert {p.name: (p.seconds, p.source) for p in mine.parts if p.name != "final copy"} == {
+        "shutdown": (1, "measured"),
+        "fix-ups": (3, "measured"),
+        "boot": (30, "measured"),
+    }
+
+
+def test_no_peers_before_any_other_cutover():
+    journals = {"web1": copy("presync:/", 0, 60, 1000), "legacy1": copy("presync:/", 0, 9, 1)}
+    assert Peers.of(journals, besides="web1").seen == {
+        "shutdown": (),
+        "fix-ups": (),
+        "boot": (),
+    }

@@ -121,6 +121,29 @@ def test_projected_downtime_is_the_one_before_the_cutover_began():
     assert web1.verify is None  # a hook: the verify results are not in the journal yet
 
 
+def test_projected_downtime_with_what_the_others_here_had_measured_by_then():
+    records = load("web1")
+    began = next(i for i, r in enumerate(records) if r["step"] == "downtime-start")
+    start = records[began]["time"]
+    # another guest's cutover on the same host, answered before web1's began: its shutdown
+    # (3 s), fix-ups (5 s) and boot (40 s) stand in for web1's assumptions and boot_time
+    other = [
+        {"step": "downtime-start", "event": "mark", "time": start - 300},
+        {"step": "cutover:/", "event": "start", "time": start - 297},
+        {"step": "cutover:/", "event": "end", "time": start - 290, "rc": 0, "bytes": 9},
+        {"step": "final-copy-done", "event": "mark", "time": start - 285},
+        {"step": "kvm-answering", "event": "mark", "time": start - 245},
+    ]
+    later = [{**r, "time": r["time"] + 1000} for r in other]  # after web1's began: unknown
+    alone = project(records[:began], 90)
+    assert alone is not None
+    shared = sum(p.seconds for p in alone.parts if p.name in ("shutdown", "fix-ups", "boot"))
+    found = report.guest_report("web1", "kvm1", records, journals={"web1": records, "db1": other})
+    assert found.projected_downtime == pytest.approx(alone.total - shared + 3 + 5 + 40)
+    late = report.guest_report("web1", "kvm1", records, journals={"db1": later})
+    assert late.projected_downtime == pytest.approx(alone.total)
+
+
 def test_no_projection_before_a_warm_copy():
     assert report.guest_report("db9", "kvm1", []).projected_downtime is None
 
