@@ -218,7 +218,7 @@ def _move(guest: Guest, need_plan: bool) -> Move:
         inputs, volumes, plan, fstab = None, [], None, []
     dest_host = inventory.get_host(dest)
     records = fact(dest_host, MigrationJournal, state_dir=state_dir, guest=guest.name)
-    journals = fact(dest_host, MigrationJournals, state_dir=state_dir)
+    peers = _peers(dest, state_dir)
     return Move(
         guest=guest,
         source=fleet.xen_hosts[guest.xen_host],
@@ -235,8 +235,21 @@ def _move(guest: Guest, need_plan: bool) -> Move:
         migrated=journal.done(records, to.complete),
         cutover_started=journal.done(records, journal.DOWNTIME_START),
         final_copied=journal.done(records, journal.FINAL_COPY_DONE),
-        peers=Peers.of(journals, besides=guest.name),
+        peers=peers.but(guest.name),
     )
+
+
+_PEERS: dict[tuple, Peers] = {}
+
+
+def _peers(dest: str, state_dir: str) -> Peers:
+    """What the cutovers on a destination measured: read once per run (every move there
+    takes its view, ``Peers.but``)."""
+    key = (id(host.state), dest, state_dir)
+    if key not in _PEERS:
+        journals = fact(inventory.get_host(dest), MigrationJournals, state_dir=state_dir)
+        _PEERS[key] = Peers.of(journals)
+    return _PEERS[key]
 
 
 def xen_domain(guest: Guest, inputs: PlanInputs | None) -> str:

@@ -65,21 +65,22 @@ class Projection:
 
 @dataclass(frozen=True)
 class Peers:
-    """What the other guests' cutovers on one destination measured: for each shared part,
-    one ``(guest, seconds)`` per guest, its last measurement."""
+    """What the guests' cutovers on one destination measured: for each shared part, one
+    ``(guest, seconds)`` per guest, its last measurement; ``besides``'s own not counted
+    (the guest being projected)."""
 
     seen: Mapping[str, tuple[tuple[str, float], ...]]
+    besides: str = ""
 
     @classmethod
     def of(
-        cls, journals: Mapping[str, list[dict]], besides: str, before: float | None = None
+        cls, journals: Mapping[str, list[dict]], besides: str = "", before: float | None = None
     ) -> Peers:
-        """From the journals on a destination (guest: records), all but ``besides``'s;
-        only what was measured before ``before`` (a time), when it is given."""
+        """From the journals on a destination (guest: records); only what was measured
+        before ``before`` (a time), when it is given. Read once per destination: ``but``
+        gives each guest's view."""
         seen: dict[str, list[tuple[str, float]]] = {part: [] for part in SHARED}
         for guest in sorted(journals):
-            if guest == besides:
-                continue
             records = journals[guest]
             if before is not None:  # as it was then: its last measurements by then
                 records = [r for r in records if float(r.get("time", 0)) < before]
@@ -87,11 +88,15 @@ class Peers:
             for part in SHARED:
                 if part in found:
                     seen[part].append((guest, found[part][0]))
-        return cls({part: tuple(found) for part, found in seen.items()})
+        return cls({part: tuple(found) for part, found in seen.items()}, besides)
+
+    def but(self, guest: str) -> Peers:
+        """The same measurements, as ``guest``'s peers (its own not counted)."""
+        return Peers(self.seen, guest)
 
     def typical(self, part: str) -> Part | None:
         """The part as the others measured it (their median), or None."""
-        found = self.seen.get(part, ())
+        found = [(g, seconds) for g, seconds in self.seen.get(part, ()) if g != self.besides]
         if not found:
             return None
         if len(found) == 1:
