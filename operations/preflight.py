@@ -470,7 +470,7 @@ def downtime(
     Project a guest's downtime from its journal on this host (its destination), and what
     the other guests' cutovers here measured, and, as the cutover's gate, refuse a cutover
     whose projection exceeds its budget. Changes nothing. The projection is made when this
-    runs: after the warm copies of the same run.
+    runs: after the warm copies of the same run; as the gate, it is printed then.
 
     + guest: the guest
     + state_dir: where its journal is, on this host
@@ -526,5 +526,9 @@ def downtime(
             )
         if not host.state.is_executing:
             logger.warning(f"{host.name}: {said}: over budget, started anyway (forced)")
+    if gate and host.state.is_executing:
+        # What the cutover starts on, in the run's output (its name is the plan's guess,
+        # made before this run's warm copies).
+        logger.info(f"{host.name}: {said}")
     host.noop(said)
     yield from ()  # a check: never a command

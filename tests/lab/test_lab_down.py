@@ -7,8 +7,10 @@ seconds. Only the Xen side is started (``--no-kvm``): the KVM side has its own t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -39,18 +41,44 @@ def downed(lab: LabConfig) -> Iterator[dict[str, object]]:
     try:
         up = _cli(root, "up", "--no-kvm")
         assert up.returncode == 0, up.stdout + up.stderr
-        ran = {"pids": [int(p.read_text()) for p in (root / "pids").glob("*.pid")]}
+        # The machine loses the lab's processes (a reboot; here SIGKILL) while its run
+        # files stay, legacy2 linked on xen2 too as its rehome leaves it: up again.
+        for pid in _pids(root):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        xen1, xen2 = root / "run/xen1/upper/etc/xen", root / "run/xen2/upper/etc/xen"
+        shutil.copy(xen1 / "legacy2.cfg", xen2 / "legacy2.cfg")
+        (xen2 / "auto/legacy2.cfg").symlink_to("/etc/xen/legacy2.cfg")
+        stale = _cli(root, "up", "--no-kvm")
+        ran = {"pids": _pids(root)}
         down = _cli(root, "down")
         again = _cli(root, "down")
-        yield {"root": root, "down": down, "again": again, **ran}
+        yield {"root": root, "stale": stale, "down": down, "again": again, **ran}
     finally:
         _cli(root, "down")
         (root / "cache").unlink()
         shutil.rmtree(root, ignore_errors=True)
 
 
+def _pids(root: Path) -> list[int]:
+    return [int(p.read_text()) for p in (root / "pids").glob("*.pid")]
+
+
 def _lines(cmd: list[str]) -> list[str]:
     return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.splitlines()
+
+
+def test_up_over_a_lab_whose_processes_are_gone_starts_afresh(
+    downed: dict[str, object],
+) -> None:
+    """Its run files are cleared first: legacy2 starts on its home dom0 only."""
+    stale = downed["stale"]
+    assert isinstance(stale, subprocess.CompletedProcess)
+    said = stale.stdout + stale.stderr
+    assert stale.returncode == 0, said
+    assert "its processes gone: cleared as `lab down` does" in said, said
+    assert "xen1: xendomains: legacy2 created" in said, said
+    assert "xen2: xendomains: /etc/xen/auto holds nothing" in said, said
 
 
 def test_down_succeeds(downed: dict[str, object]) -> None:

@@ -178,6 +178,9 @@ def up(cfg: LabConfig, kvm_side: bool = True) -> None:
     say = Progress()
     _check_tools()
     lab = fleet.load()
+    if stale(cfg):
+        say(f"an earlier lab's files in {cfg.run}, its processes gone: cleared as `lab down` does")
+        clear(cfg, lab, say)
     for path in (cfg.root, cfg.cache, cfg.run, cfg.pids):
         path.mkdir(parents=True, exist_ok=True)
     kvm = _kvmhost() if kvm_side else None
@@ -210,9 +213,25 @@ def up(cfg: LabConfig, kvm_side: bool = True) -> None:
     say("lab up")
 
 
+def stale(cfg: LabConfig) -> bool:
+    """Whether an earlier lab left its run files but not its processes (the machine
+    rebooted, or they were killed): its dom0 disks, autostart links and guest LVs then
+    belong to no running lab, and starting over them can link a guest on two dom0s (a
+    rehomed one). A lab whose xen controller runs is live, not stale."""
+    if hypervisor.controller_pid(cfg) is not None or not cfg.run.is_dir():
+        return False
+    return any(cfg.run.iterdir())
+
+
 def down(cfg: LabConfig) -> None:
     say = Progress()
-    lab = fleet.load()
+    clear(cfg, fleet.load(), say)
+    say("lab down")
+
+
+def clear(cfg: LabConfig, lab: fleet.Fleet, say: Progress) -> None:
+    """Stop whatever of the lab still runs and remove its run files (``lab down``); each
+    part copes with being gone already."""
     kvm = _kvmhost()
     if kvm is not None:
         kvm.down(cfg)
@@ -231,7 +250,6 @@ def down(cfg: LabConfig) -> None:
             dom0.detach_lvs(cfg, guest.name, guest.rehome_to)
     net.lab_net_down(cfg)
     shutil.rmtree(cfg.run, ignore_errors=True)
-    say("lab down")
 
 
 def reboot(cfg: LabConfig, name: str) -> None:
