@@ -12,8 +12,11 @@ the warm passes have converged the final delta is no larger than the last warm o
 integrity check, until one was measured, as long as the first warm pass where it reads
 every file (``checksum``: the first pass read them all), as the last warm pass where it
 compares only metadata (both walk the trees), and so where it is ``staged`` (the metadata,
-and the content of the final delta only: the rest was read before the downtime). Before
-any warm pass there is nothing to project from.
+and the content of the final delta only: the rest was read before the downtime). A
+``checksum`` check is projected better from a check that read every file's content at
+this destination, a staged check's first half (``integrity-before``, the guest's own or
+the other guests'): its seconds per byte of the first warm pass, times the guest's own
+first-pass bytes. Before any warm pass there is nothing to project from.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from .journal import (
     ANSWERING,
     DOWNTIME_START,
     FINAL_COPY_DONE,
+    PRECHECK_PHASES,
     ROLLED_BACK,
     Copy,
     is_copy,
@@ -71,6 +75,8 @@ class Peers:
 
     seen: Mapping[str, tuple[tuple[str, float], ...]]
     besides: str = ""
+    # Each guest's content-check rate here (seconds per byte, ``content_rate``).
+    rates: tuple[tuple[str, float], ...] = ()
 
     @classmethod
     def of(
@@ -80,19 +86,34 @@ class Peers:
         before ``before`` (a time), when it is given. Read once per destination: ``but``
         gives each guest's view."""
         seen: dict[str, list[tuple[str, float]]] = {part: [] for part in SHARED}
+        rates: list[tuple[str, float]] = []
         for guest in sorted(journals):
             records = journals[guest]
             if before is not None:  # as it was then: its last measurements by then
                 records = [r for r in records if float(r.get("time", 0)) < before]
-            found = _measured(records, _all_copies(records))
+            copies = _all_copies(records)
+            found = _measured(records, copies)
             for part in SHARED:
                 if part in found:
                     seen[part].append((guest, found[part][0]))
-        return cls({part: tuple(found) for part, found in seen.items()}, besides)
+            rate = content_rate(copies)
+            if rate is not None:
+                rates.append((guest, rate))
+        return cls({part: tuple(found) for part, found in seen.items()}, besides, tuple(rates))
 
     def but(self, guest: str) -> Peers:
         """The same measurements, as ``guest``'s peers (its own not counted)."""
-        return Peers(self.seen, guest)
+        return Peers(self.seen, guest, self.rates)
+
+    def typical_rate(self) -> tuple[float, str] | None:
+        """The others' content-check rate (their median) and whose it is, or None."""
+        found = [(g, rate) for g, rate in self.rates if g != self.besides]
+        if not found:
+            return None
+        if len(found) == 1:
+            return found[0][1], f"as a content check measured for {found[0][0]} here"
+        rate = median(rate for _, rate in found)
+        return rate, f"as the median content check of {len(found)} guests here"
 
     def typical(self, part: str) -> Part | None:
         """The part as the others measured it (their median), or None."""
@@ -106,6 +127,30 @@ class Peers:
 
 
 NO_PEERS = Peers({})
+# A content check timed over less than this tells too little of a rate (bytes).
+RATE_MIN_BYTES = 16 * 1024 * 1024
+
+
+def content_rate(copies: list[Copy]) -> float | None:
+    """Seconds per byte of a check that read every file's content (a staged check's first
+    half, ``integrity-before``, each filesystem's last that succeeded), against the bytes
+    each of those filesystems' first warm copy moved (it copied every file); None without
+    one over ``RATE_MIN_BYTES``."""
+    first: dict[str, int] = {}
+    checked: dict[str, float] = {}
+    for copy in copies:
+        phase, _, mountpoint = copy.step.partition(":")
+        if is_copy(copy.step, "presync") and copy.rc == 0 and copy.bytes:
+            first.setdefault(f"{phase}:{mountpoint}", copy.bytes)
+        elif phase in PRECHECK_PHASES and copy.rc == 0:
+            presync = "rehome-presync" if phase.startswith("rehome-") else "presync"
+            checked[f"{presync}:{mountpoint}"] = copy.end - copy.start
+    both = [step for step in checked if step in first]
+    size = sum(first[step] for step in both)
+    if size < RATE_MIN_BYTES:
+        return None
+    return sum(checked[step] for step in both) / size
+
 
 INTEGRITY = ("checksum", "staged", "metadata", "skip")
 
@@ -144,11 +189,18 @@ def project(
         part("shutdown", ASSUMED_SHUTDOWN, "assumed"),
         Part("final copy", copy_seconds, f"as the last warm pass, {human(moved)}"),
     ]
-    if integrity != "skip":
-        like = first if integrity == "checksum" else last
-        guess = sum(c.end - c.start for c in like.values())
-        which = "first" if integrity == "checksum" else "last"
-        parts.append(part("integrity check", guess, f"as the {which} warm pass"))
+    if integrity == "checksum":
+        size = sum(c.bytes or 0 for c in first.values())
+        own = content_rate(copies)
+        rate = (own, "as its own content check") if own is not None else peers.typical_rate()
+        if rate is not None and size:
+            guess, how = rate[0] * size, f"{human(size)} {rate[1]}"
+        else:
+            guess, how = sum(c.end - c.start for c in first.values()), "as the first warm pass"
+        parts.append(part("integrity check", guess, how))
+    elif integrity != "skip":
+        guess = sum(c.end - c.start for c in last.values())
+        parts.append(part("integrity check", guess, "as the last warm pass"))
     parts += [
         part("fix-ups", ASSUMED_FIXUPS, "assumed"),
         part("boot", float(boot_time), "configured"),

@@ -156,3 +156,58 @@ def test_no_peers_before_any_other_cutover():
         "fix-ups": (),
         "boot": (),
     }
+
+
+def staged_warm(guest: str, size: int, copied: float, checked: float) -> list[dict]:
+    """A guest's first warm copy of / (``size`` bytes in ``copied`` s), then the first
+    half of its staged check, reading every file's content in ``checked`` s."""
+    return [
+        {**r, "guest": guest}
+        for r in [
+            *copy("presync:/", 0, copied, size),
+            rec("integrity-before:/", "start", 500),
+            rec("integrity-before:/", "end", 500 + checked, rc=0, differences=0),
+        ]
+    ]
+
+
+def test_a_checksum_check_at_the_content_rate_measured_here():
+    """Read in full, a check takes the time a content check took per byte here, times its
+    own first-pass bytes: not as long as its first warm copy."""
+    journals = {
+        "web1": staged_warm("web1", 800_000_000, 100, checked=20),
+        "mail1": staged_warm("mail1", 400_000_000, 50, checked=12),
+    }
+    own = copy("presync:/", 0, 80, 400_000_000)
+    peers = Peers.of({**journals, "legacy1": own}, besides="legacy1")
+    found = project(own, 90, "checksum", peers)
+    assert found is not None
+    check = {p.name: p for p in found.parts}["integrity check"]
+    # the median of 20/800M and 12/400M s per byte, times 400M
+    assert check.seconds == (20 / 800_000_000 + 12 / 400_000_000) / 2 * 400_000_000
+    assert check.source == "381.5M as the median content check of 2 guests here"
+    alone = project(own, 90, "checksum", Peers.of({"web1": journals["web1"]}))
+    assert alone is not None
+    check = {p.name: p for p in alone.parts}["integrity check"]
+    assert (check.seconds, check.source) == (10, "381.5M as a content check measured for web1 here")
+    # the other kinds do not read every file: as before
+    staged = project(own, 90, "staged", peers)
+    assert staged is not None and {p.name: p.seconds for p in staged.parts}["integrity check"] == 80
+
+
+def test_its_own_content_check_first_and_too_small_a_check_is_no_rate():
+    own = staged_warm("legacy1", 400_000_000, 80, checked=8)  # an earlier staged attempt
+    peers = Peers.of({"web1": staged_warm("web1", 800_000_000, 100, checked=20)})
+    found = project(own, 90, "checksum", peers)
+    assert found is not None
+    check = {p.name: p for p in found.parts}["integrity check"]
+    assert (check.seconds, check.source) == (8, "381.5M as its own content check")
+    tiny = {"web1": staged_warm("web1", 1_000_000, 1, checked=5)}  # under 16 MiB: no rate
+    assert Peers.of(tiny).rates == ()
+    failed = staged_warm("web1", 800_000_000, 100, checked=20)
+    failed[-1] = {**failed[-1], "rc": 1}
+    assert Peers.of({"web1": failed}).rates == ()
+    fallback = project(copy("presync:/", 0, 80, 400_000_000), 90, "checksum", Peers.of(tiny))
+    assert fallback is not None
+    check = {p.name: p for p in fallback.parts}["integrity check"]
+    assert (check.seconds, check.source) == (80, "as the first warm pass")
