@@ -52,6 +52,7 @@ from xen2kvm.journal import (  # noqa: E402
 )
 from xen2kvm.lab.config import LabConfig  # noqa: E402
 
+INVENTORY = "inventory/lab.py"  # the lab's, relative to the checkout
 CHURN_PERCENT = 2  # of the guest's files, changed after the last warm pass
 CHURN_DIR = "/srv/x2k-bench"  # the new data, in the guest (it moves with it)
 
@@ -228,7 +229,9 @@ def fields(output: str, tag: str) -> dict[str, str]:
     return dict(item.split("=", 1) for item in line.split()[1:])
 
 
-def deploy(group: str, phase: str) -> tuple[float, list[tuple[float, str]]]:
+def deploy(
+    group: str, phase: str, inventory: str = INVENTORY
+) -> tuple[float, list[tuple[float, str]]]:
     """The deploy over one guest's move, one phase: its seconds and its output, each line
     with the time it was read."""
     command = [
@@ -236,7 +239,7 @@ def deploy(group: str, phase: str) -> tuple[float, list[tuple[float, str]]]:
         "-m",
         "pyinfra",
         "-y",
-        "inventory/lab.py",
+        inventory,
         "deploy.py",
         "--limit",
         group,

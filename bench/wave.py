@@ -25,12 +25,17 @@ cutovers on the KVM host had measured by then, as the cutover's gate projects it
 the first guest's from assumptions and its configured boot time, the others' from the
 cutovers before theirs; in the wave, each from its own cutover alone.
 
+With ``--windows-during-boot false`` every deploy runs over a copy of the lab's inventory
+whose KVM host says ``windows_during_boot: false``: a round's windows on kvm1 wait until
+the guest that booted there before answers.
+
 Prints the table and ends with one line ``bench wave: guests=3 ratio=X
-worst_downtime_ratio=Y worst_projection_error=Z``: the wave's cutover run's wall time over
-the slowest single guest's cutover run's, the largest of each guest's downtime in the
-wave over its downtime alone, and the largest error of a projection made with something
-measured (|projected - actual| / actual; the first guest alone, projected from nothing
-measured, is shown but not counted). Not part of CI.
+worst_downtime_ratio=Y worst_projection_error=Z windows_during_boot=B``: the wave's
+cutover run's wall time over the slowest single guest's cutover run's, the largest of
+each guest's downtime in the wave over its downtime alone, the largest error of a
+projection made with something measured (|projected - actual| / actual; the first guest
+alone, projected from nothing measured, is shown but not counted), and the setting above.
+Not part of CI.
 """
 
 from __future__ import annotations
@@ -39,15 +44,18 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.downtime import JOURNALS, NoCutover, breakdown, deploy, ssh  # noqa: E402
+from bench.downtime import INVENTORY, JOURNALS, NoCutover, breakdown, deploy, ssh  # noqa: E402
 from tests.lab.runs import journal  # noqa: E402
 from xen2kvm import windows  # noqa: E402
 from xen2kvm.downtime import Peers, project  # noqa: E402
@@ -173,16 +181,17 @@ def worst_error(results: Sequence[Result]) -> float | None:
     return max(errors) if errors else None
 
 
-def summary_line(results: Sequence[Result], wave_run: float) -> str:
+def summary_line(results: Sequence[Result], wave_run: float, during_boot: bool = True) -> str:
     error = worst_error(results)
     return (
         f"bench wave: guests={len(results)} ratio={wave_ratio(results, wave_run):.2f} "
         f"worst_downtime_ratio={worst(results).ratio:.2f} "
-        f"worst_projection_error={'-' if error is None else f'{error:.2f}'}"
+        f"worst_projection_error={'-' if error is None else f'{error:.2f}'} "
+        f"windows_during_boot={str(during_boot).lower()}"
     )
 
 
-def table(results: Sequence[Result], wave_run: float) -> list[str]:
+def table(results: Sequence[Result], wave_run: float, during_boot: bool = True) -> list[str]:
     """One line per guest, in the order of their windows in the wave (each window from its
     ``downtime-start`` to its answer, in seconds after the first window began: a window
     that begins before the one above it ends overlaps it), then the totals and the
@@ -221,19 +230,32 @@ def table(results: Sequence[Result], wave_run: float) -> list[str]:
                     f"  {r.guest:<10} {when:<5} projected {said}, actual {actual:.1f} s, "
                     f"error {said.error(actual):.2f}"
                 )
-    lines.append(summary_line(results, wave_run))
+    lines.append(summary_line(results, wave_run, during_boot))
     return lines
 
 
 # --- the lab --------------------------------------------------------------------------
 
 
-def deploy_all(groups: Sequence[str], phase: str) -> tuple[float, int, str]:
+def lab_inventory(where: Path, during_boot: bool) -> str:
+    """The lab's pyinfra inventory; with ``during_boot`` False, a copy in ``where`` whose
+    KVM host says ``windows_during_boot: false``."""
+    if during_boot:
+        return INVENTORY
+    raw = yaml.safe_load((ROOT / "inventory" / "lab.yml").read_text())
+    for kvm in raw["kvm_hosts"].values():
+        kvm["windows_during_boot"] = False
+    (where / "lab.yml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    (where / "lab.py").write_text((ROOT / INVENTORY).read_text())  # reads lab.yml beside it
+    return str(where / "lab.py")
+
+
+def deploy_all(groups: Sequence[str], phase: str, inventory: str) -> tuple[float, int, str]:
     """As ``bench.downtime.deploy``, over several move groups at once (one ``--limit``
     each): its seconds, its exit code and the tail of its output; a failure is the
     caller's to judge."""
     limits = [arg for group in groups for arg in ("--limit", group)]
-    command = [sys.executable, "-m", "pyinfra", "-y", "inventory/lab.py", "deploy.py",
+    command = [sys.executable, "-m", "pyinfra", "-y", inventory, "deploy.py",
                *limits, "--data", f"phase={phase}"]  # fmt: skip
     print(f"--> {' '.join(command[2:])}", flush=True)
     started = time.time()
@@ -251,8 +273,8 @@ def deploy_all(groups: Sequence[str], phase: str) -> tuple[float, int, str]:
     return seconds, result.returncode, "\n".join(result.stdout.splitlines()[-80:])
 
 
-def must_deploy_all(groups: Sequence[str], phase: str) -> float:
-    seconds, rc, tail = deploy_all(groups, phase)
+def must_deploy_all(groups: Sequence[str], phase: str, inventory: str) -> float:
+    seconds, rc, tail = deploy_all(groups, phase, inventory)
     if rc != 0:
         sys.exit(f"the {phase} phase of {', '.join(groups)} failed (rc {rc}):\n{tail}")
     return seconds
@@ -271,9 +293,18 @@ def journals(fleet: Fleet, names: Sequence[str]) -> dict[str, list[dict]]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.parse_args()
+    parser.add_argument(
+        "--windows-during-boot",
+        choices=("true", "false"),
+        default="true",
+        help="the KVM host's windows_during_boot (default: lab.yml's, true): false runs "
+        "the deploys over a copy of the lab's inventory that sets it",
+    )
+    args = parser.parse_args()
     if "XEN2KVM_LAB_DIR" not in os.environ:
         sys.exit("run it inside the lab: xen2kvm lab exec -- python bench/wave.py")
+    during_boot = args.windows_during_boot == "true"
+    inventory = lab_inventory(Path(tempfile.mkdtemp(prefix="x2k-bench-wave-")), during_boot)
     fleet = load_fleet(ROOT / "inventory" / "lab.yml")
     taken = rounds(fleet, GUESTS)
     names = [name for group in taken for name in group]  # as the wave takes them
@@ -286,27 +317,28 @@ def main() -> int:
         )
     said = "; ".join(" and ".join(group) for group in taken)
     print(f"the wave's windows, round by round: {said}", flush=True)
+    print(f"kvm1 windows_during_boot: {args.windows_during_boot} (inventory {inventory})")
 
     alone: dict[str, float] = {}
     for number, (name, group) in enumerate(zip(names, groups, strict=True), start=1):
         print(f"1.{number} {name} alone ({group})", flush=True)
         for phase in ("plan", "prepare", "presync"):
-            deploy(group, phase)
-        alone[name], _ = deploy(group, "cutover")
+            deploy(group, phase, inventory)
+        alone[name], _ = deploy(group, "cutover", inventory)
 
     print(f"2. all three back to Xen ({', '.join(groups)})", flush=True)
-    _, rc, tail = deploy_all(groups, "rollback")
+    _, rc, tail = deploy_all(groups, "rollback", inventory)
     if rc != 0:  # a guest it could not reach when it began: the next run finishes
         print(f"    the rollback failed (rc {rc}): once more\n{tail[-1500:]}", flush=True)
-        must_deploy_all(groups, "rollback")
+        must_deploy_all(groups, "rollback", inventory)
     left = [n for n, records in journals(fleet, names).items() if not rolled_back(records)]
     if left:
         sys.exit(f"{', '.join(left)}: not rolled back (no {ROLLED_BACK} in the journal)")
 
     print("3. the three in one wave", flush=True)
     for phase in ("plan", "prepare", "presync"):
-        must_deploy_all(groups, phase)
-    wave_run = must_deploy_all(groups, "cutover")
+        must_deploy_all(groups, phase, inventory)
+    wave_run = must_deploy_all(groups, "cutover", inventory)
 
     found = journals(fleet, names)
     try:
@@ -315,7 +347,7 @@ def main() -> int:
         sys.exit(f"{exc} ({JOURNALS} on the KVM host)")
     print()
     print(f"downtimes ({DOWNTIME_START} to answering, from each journal) and cutover runs:")
-    print("\n".join(table(results, wave_run)))
+    print("\n".join(table(results, wave_run, during_boot)))
     return 0
 
 

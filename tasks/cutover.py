@@ -17,10 +17,12 @@ its dom0 shows it stopped.
 
 A guest's boot is not waited for inside its round: a watcher on its destination
 (``journal.watch``) marks the downtime's end in the journal when its SSH port first
-answers, and the next round's windows run meanwhile. The round after that waits for the
-mark (``journal.answered``), announces and completes the guest. A guest that never
-answers fails its destination there, after the next round's guests were started: the
-run stops, and a rollback or the next run takes it from the journal.
+answers, and the next round's windows run meanwhile (unless that round uses a KVM host
+where it boots whose inventory says ``windows_during_boot: false``: then it answers
+first). The round after that waits for the mark (``journal.answered``), announces and
+completes the guest. A guest that never answers fails its destination there, after the
+next round's guests were started: the run stops, and a rollback or the next run takes it
+from the journal.
 
 A guest whose move is complete only gets the operations that hold its end state: a
 scheduled ``--dry`` run then shows drift (an autostart link back on the dom0, an edited
@@ -37,7 +39,7 @@ from pyinfra import host
 
 from operations import baseline, flow, journal, preflight
 from tasks import steps
-from tasks.move import Move, Where, moves, window_rounds
+from tasks.move import Move, Where, moves, waits_for_boots, window_rounds
 from xen2kvm.journal import DOWNTIME_START, FINAL_COPY_DONE
 
 # Before any window: each guest's baseline for the verify suite (it travels with the
@@ -181,10 +183,15 @@ def complete(names: list[str]) -> None:
 
 
 # Round by round: a round's windows, then the previous round's guests, which booted
-# during them, answer and announce. The last round's are waited for on their own.
+# during them, answer and announce. The last round's are waited for on their own. A
+# round that uses a host with ``windows_during_boot: false`` where the round before
+# boots has them answer first.
 rounds = window_rounds()
 for now, booted in host.loop(list(zip([*rounds, []], [[], *rounds], strict=True))):
+    first = waits_for_boots(now, booted)
+    if first and (mine("dest", booted) or mine("guest", booted)):
+        complete(booted)
     if mine("source", now) or mine("dest", now) or mine("guest", now):
         window(now)
-    if mine("dest", booted) or mine("guest", booted):
+    if not first and (mine("dest", booted) or mine("guest", booted)):
         complete(booted)

@@ -170,13 +170,23 @@ def moves(where: Where, need_plan: bool = True) -> list[Move]:
     return _MOVES[key]
 
 
+def _window_hosts() -> dict[str, tuple[str, str]]:
+    """Each of the run's guests, with the hosts its window uses: its dom0, its destination."""
+    return {g.name: (g.xen_host, destination(g).host(g)) for g in selected_guests(host)}
+
+
 def window_rounds() -> list[list[str]]:
     """The run's guests in the cutover's rounds (``xen2kvm.windows``): the same on every
     host of the run, each guest with the hosts its window uses."""
-    guests = selected_guests(host)
-    return windows.rounds(
-        [(guest.name, (guest.xen_host, destination(guest).host(guest))) for guest in guests]
-    )
+    return windows.rounds(list(_window_hosts().items()))
+
+
+def waits_for_boots(now: list[str], booting: list[str]) -> bool:
+    """Whether the round ``now`` waits for ``booting`` (the round before) to answer
+    before its windows: one of them boots on a KVM host with ``windows_during_boot:
+    false`` that ``now`` uses. From the inventory: the same on every host of the run."""
+    apart = {name for name, kvm in fleet_for(host).kvm_hosts.items() if not kvm.windows_during_boot}
+    return windows.waits_for_boots(now, booting, _window_hosts(), apart)
 
 
 def _concerns(guest: Guest, where: Where) -> str:

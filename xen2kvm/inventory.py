@@ -125,6 +125,8 @@ class KvmHost:
     ssh: SshSettings
     # The KVM bridge for each Xen bridge (a vif's bridge=); the others join ``bridge``.
     bridges: Mapping[str, str] = field(default_factory=dict)
+    # False: no cutover window uses it while a guest started here before still boots.
+    windows_during_boot: bool = True
 
 
 @dataclass(frozen=True)

@@ -288,6 +288,15 @@ KVM_HOSTS = Section(
             "qemu:///system",
         ),
         Field("state_dir", PATH, "journal, migration key, target mounts", "/var/lib/xen2kvm"),
+        Field(
+            "windows_during_boot",
+            Kind("true or false", k.boolean),
+            "whether a guest's cutover window may use this host while a guest started here "
+            "before still boots (false: that window waits until it answers, still running on "
+            "Xen; for a host whose boots take the CPU the window's copies need: each guest's "
+            "downtime its own, the wave longer)",
+            True,
+        ),
         *SSH_FIELDS,
     ),
 )

@@ -12,7 +12,7 @@ same rounds from the inventory.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 
 def rounds(moves: Sequence[tuple[str, Collection[str]]]) -> list[list[str]]:
@@ -37,3 +37,27 @@ def rounds(moves: Sequence[tuple[str, Collection[str]]]) -> list[list[str]]:
             taken.append(uses)
             found.append([name])
     return found
+
+
+def waits_for_boots(
+    now: Collection[str],
+    booting: Collection[str],
+    hosts: Mapping[str, Collection[str]],
+    apart: Collection[str],
+) -> bool:
+    """Whether the round ``now`` waits for the guests ``booting`` (the round before, started
+    at their destinations) to answer before its windows begin: one of them boots on a host
+    of ``apart`` (one that cannot run a window while a guest boots on it: its inventory's
+    ``windows_during_boot: false``) that a guest of ``now`` uses. ``hosts``: each guest's
+    hosts, its destination last. Pure, as ``rounds``.
+
+    >>> hosts = {"web1": ("xen1", "kvm1"), "legacy1": ("xen1", "kvm1"), "db1": ("xen2", "kvm2")}
+    >>> waits_for_boots(["legacy1"], ["web1"], hosts, {"kvm1"})
+    True
+    >>> waits_for_boots(["db1"], ["web1"], hosts, {"kvm1"})  # kvm2: not where web1 boots
+    False
+    >>> waits_for_boots(["legacy1"], ["web1"], hosts, ())  # kvm1 runs windows meanwhile
+    False
+    """
+    busy = {host for name in now for host in hosts[name]}
+    return any(hosts[name][-1] in apart and hosts[name][-1] in busy for name in booting)

@@ -120,7 +120,11 @@ def test_the_ratios():
 
 def test_the_summary_line():
     assert summary_line(results(), WAVE_RUN) == (
-        "bench wave: guests=3 ratio=2.66 worst_downtime_ratio=1.11 worst_projection_error=-"
+        "bench wave: guests=3 ratio=2.66 worst_downtime_ratio=1.11 worst_projection_error=- "
+        "windows_during_boot=true"
+    )
+    assert summary_line(results(), WAVE_RUN, during_boot=False).endswith(
+        " windows_during_boot=false"
     )
 
 
@@ -162,7 +166,7 @@ def test_the_table_and_summary_with_the_projections():
         in lines
     )
     worst_error = max(e for r in found for e in r.errors())
-    assert lines[-1].endswith(f"worst_projection_error={worst_error:.2f}")
+    assert f" worst_projection_error={worst_error:.2f} " in lines[-1]
 
 
 def test_the_table_in_the_order_of_the_windows():

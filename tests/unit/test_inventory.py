@@ -116,6 +116,14 @@ def test_guest_defaults_and_overrides():
     assert fleet.guests["shell.example.net"].keep_macs is False
 
 
+def test_a_kvm_host_runs_windows_during_boots_unless_it_says_not():
+    raw = copy.deepcopy(_raw())
+    raw["kvm_hosts"]["kvm-a.example.net"]["windows_during_boot"] = False
+    fleet = parse_fleet(raw, "test.yml")
+    assert fleet.kvm_hosts["kvm-a.example.net"].windows_during_boot is False
+    assert fleet.kvm_hosts["kvm-b.example.net"].windows_during_boot is True
+
+
 def test_wave_groups_hold_the_guests_and_the_hosts_they_need():
     groups = load_fleet(PROD).pyinfra_groups()
     names = {group: [name for name, _ in hosts] for group, hosts in groups.items()}
@@ -307,6 +315,12 @@ def test_pyinfra_refuses_a_bad_inventory_before_connecting(tmp_path):
             "kvm-a.example.net",
             "bridge",
             "not an interface name",
+        ),
+        (
+            lambda r: r["kvm_hosts"]["kvm-a.example.net"].update(windows_during_boot="no"),
+            "kvm-a.example.net",
+            "windows_during_boot",
+            "true or false",
         ),
         (
             lambda r: r["xen_hosts"]["xen-a.example.net"].update(ssh_port="22"),

@@ -3,7 +3,7 @@ guests go first, and guests on separate hosts share a round."""
 
 from __future__ import annotations
 
-from xen2kvm.windows import rounds
+from xen2kvm.windows import rounds, waits_for_boots
 
 
 def test_guests_on_separate_hosts_share_a_round() -> None:
@@ -43,3 +43,19 @@ def test_a_guest_named_like_a_host_is_not_confused_with_it() -> None:
     # Inventory names are the keys: a guest's own host name counts as a host it uses.
     assert rounds([("kvm1", ("xen1", "kvm2")), ("x", ("xen2", "kvm1"))]) == [["kvm1"], ["x"]]
     assert rounds([]) == []
+
+
+def test_a_round_waits_for_boots_only_on_a_host_that_keeps_them_apart() -> None:
+    hosts = {
+        "web1": ("xen1", "kvm1"),
+        "legacy1": ("xen1", "kvm1"),  # boots after web1 on kvm1
+        "db1": ("xen2", "kvm2"),
+        "rehomed": ("xen3", "xen1"),  # its destination is a dom0: xen1
+    }
+    assert waits_for_boots(["legacy1"], ["web1"], hosts, {"kvm1"})
+    assert waits_for_boots(["legacy1", "db1"], ["web1"], hosts, {"kvm1"})
+    assert not waits_for_boots(["db1"], ["web1"], hosts, {"kvm1"})  # kvm1 not used now
+    assert not waits_for_boots(["legacy1"], ["web1"], hosts, {"kvm2"})  # kvm1 overlaps
+    assert not waits_for_boots(["legacy1"], [], hosts, {"kvm1"})  # nothing booting
+    # a guest of the round whose dom0 is where the one before boots (rehomed onto it)
+    assert waits_for_boots(["legacy1"], ["rehomed"], hosts, {"xen1"})
