@@ -50,19 +50,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.downtime import INVENTORY, JOURNALS, NoCutover, breakdown, deploy, ssh  # noqa: E402
-from tests.lab.runs import journal  # noqa: E402
+from tests.lab.runs import inventory_with, journal  # noqa: E402
 from xen2kvm import windows  # noqa: E402
 from xen2kvm.downtime import Peers, project  # noqa: E402
 from xen2kvm.inventory import Fleet, Guest, load_fleet, move_group  # noqa: E402
 from xen2kvm.journal import DOWNTIME_START, ROLLED_BACK, current  # noqa: E402
 
 GUESTS = ("web1", "legacy1", "mail1.fleet.example")  # waves 1 and 2 of lab.yml: all to kvm1
+KVM = "kvm1"
 
 # --- the pure part: journals (and run times) read into the table ----------------------
 
@@ -237,19 +236,6 @@ def table(results: Sequence[Result], wave_run: float, during_boot: bool = True) 
 # --- the lab --------------------------------------------------------------------------
 
 
-def lab_inventory(where: Path, during_boot: bool) -> str:
-    """The lab's pyinfra inventory; with ``during_boot`` False, a copy in ``where`` whose
-    KVM host says ``windows_during_boot: false``."""
-    if during_boot:
-        return INVENTORY
-    raw = yaml.safe_load((ROOT / "inventory" / "lab.yml").read_text())
-    for kvm in raw["kvm_hosts"].values():
-        kvm["windows_during_boot"] = False
-    (where / "lab.yml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    (where / "lab.py").write_text((ROOT / INVENTORY).read_text())  # reads lab.yml beside it
-    return str(where / "lab.py")
-
-
 def deploy_all(groups: Sequence[str], phase: str, inventory: str) -> tuple[float, int, str]:
     """As ``bench.downtime.deploy``, over several move groups at once (one ``--limit``
     each): its seconds, its exit code and the tail of its output; a failure is the
@@ -281,7 +267,7 @@ def must_deploy_all(groups: Sequence[str], phase: str, inventory: str) -> float:
 
 
 def rounds(fleet: Fleet, names: Sequence[str]) -> list[list[str]]:
-    """The wave's cutover rounds over these guests, as ``tasks.move.window_rounds``
+    """The wave's cutover rounds over these guests, as ``tasks.move.window_order``
     computes them (first fit, in inventory order)."""
     guests = [g for g in fleet.guests.values() if g.name in names]
     return windows.rounds([(g.name, (g.xen_host, str(g.kvm_host))) for g in guests])
@@ -304,7 +290,10 @@ def main() -> int:
     if "XEN2KVM_LAB_DIR" not in os.environ:
         sys.exit("run it inside the lab: xen2kvm lab exec -- python bench/wave.py")
     during_boot = args.windows_during_boot == "true"
-    inventory = lab_inventory(Path(tempfile.mkdtemp(prefix="x2k-bench-wave-")), during_boot)
+    inventory = INVENTORY
+    if not during_boot:
+        where = Path(tempfile.mkdtemp(prefix="x2k-bench-wave-"))
+        inventory = str(inventory_with(where, KVM, windows_during_boot=False))
     fleet = load_fleet(ROOT / "inventory" / "lab.yml")
     taken = rounds(fleet, GUESTS)
     names = [name for group in taken for name in group]  # as the wave takes them
@@ -317,7 +306,7 @@ def main() -> int:
         )
     said = "; ".join(" and ".join(group) for group in taken)
     print(f"the wave's windows, round by round: {said}", flush=True)
-    print(f"kvm1 windows_during_boot: {args.windows_during_boot} (inventory {inventory})")
+    print(f"{KVM} windows_during_boot: {args.windows_during_boot} (inventory {inventory})")
 
     alone: dict[str, float] = {}
     for number, (name, group) in enumerate(zip(names, groups, strict=True), start=1):

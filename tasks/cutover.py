@@ -39,7 +39,7 @@ from pyinfra import host
 
 from operations import baseline, flow, journal, preflight
 from tasks import steps
-from tasks.move import Move, Where, moves, waits_for_boots, window_rounds
+from tasks.move import Move, Where, moves, window_order
 from xen2kvm.journal import DOWNTIME_START, FINAL_COPY_DONE
 
 # Before any window: each guest's baseline for the verify suite (it travels with the
@@ -186,12 +186,11 @@ def complete(names: list[str]) -> None:
 # during them, answer and announce. The last round's are waited for on their own. A
 # round that uses a host with ``windows_during_boot: false`` where the round before
 # boots has them answer first.
-rounds = window_rounds()
-for now, booted in host.loop(list(zip([*rounds, []], [[], *rounds], strict=True))):
-    first = waits_for_boots(now, booted)
-    if first and (mine("dest", booted) or mine("guest", booted)):
+for now, booted, first in host.loop(window_order()):
+    answers = bool(mine("dest", booted) or mine("guest", booted))
+    if first and answers:
         complete(booted)
     if mine("source", now) or mine("dest", now) or mine("guest", now):
         window(now)
-    if not first and (mine("dest", booted) or mine("guest", booted)):
+    if answers and not first:
         complete(booted)

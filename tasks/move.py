@@ -170,23 +170,19 @@ def moves(where: Where, need_plan: bool = True) -> list[Move]:
     return _MOVES[key]
 
 
-def _window_hosts() -> dict[str, tuple[str, str]]:
-    """Each of the run's guests, with the hosts its window uses: its dom0, its destination."""
-    return {g.name: (g.xen_host, destination(g).host(g)) for g in selected_guests(host)}
-
-
-def window_rounds() -> list[list[str]]:
-    """The run's guests in the cutover's rounds (``xen2kvm.windows``): the same on every
-    host of the run, each guest with the hosts its window uses."""
-    return windows.rounds(list(_window_hosts().items()))
-
-
-def waits_for_boots(now: list[str], booting: list[str]) -> bool:
-    """Whether the round ``now`` waits for ``booting`` (the round before) to answer
-    before its windows: one of them boots on a KVM host with ``windows_during_boot:
-    false`` that ``now`` uses. From the inventory: the same on every host of the run."""
+def window_order() -> list[tuple[list[str], list[str], bool]]:
+    """The cutover's rounds (``xen2kvm.windows``), each with the round before it (whose
+    guests boot meanwhile) and whether it waits for them to answer before its windows
+    (one of them boots on a KVM host with ``windows_during_boot: false`` that it uses);
+    then the last round's guests on their own. From the inventory: the same on every host
+    of the run, each guest with the hosts its window uses (its dom0, its destination)."""
+    hosts = {g.name: (g.xen_host, destination(g).host(g)) for g in selected_guests(host)}
     apart = {name for name, kvm in fleet_for(host).kvm_hosts.items() if not kvm.windows_during_boot}
-    return windows.waits_for_boots(now, booting, _window_hosts(), apart)
+    found = windows.rounds(list(hosts.items()))
+    return [
+        (now, booted, windows.waits_for_boots(now, booted, hosts, apart))
+        for now, booted in zip([*found, []], [[], *found], strict=True)
+    ]
 
 
 def _concerns(guest: Guest, where: Where) -> str:

@@ -141,7 +141,7 @@ def content_rate(copies: list[Copy]) -> float | None:
     for copy in copies:
         phase, _, mountpoint = copy.step.partition(":")
         if is_copy(copy.step, "presync") and copy.rc == 0 and copy.bytes:
-            first.setdefault(f"{phase}:{mountpoint}", copy.bytes)
+            first.setdefault(copy.step, copy.bytes)
         elif phase in PRECHECK_PHASES and copy.rc == 0:
             presync = "rehome-presync" if phase.startswith("rehome-") else "presync"
             checked[f"{presync}:{mountpoint}"] = copy.end - copy.start

@@ -41,12 +41,13 @@ def text(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout + result.stderr
 
 
-def inventory_with(where: Path, guest: str, **keys: str) -> Path:
-    """A copy of the lab's inventory in ``where`` whose ``guest`` has these keys too (what
-    an operator would add to lab.yml); the pyinfra inventory file that reads it."""
+def inventory_with(where: Path, name: str, **keys: object) -> Path:
+    """A copy of the lab's inventory in ``where`` whose entry ``name`` (a guest, or a host:
+    names are unique across lab.yml's sections) has these keys too (what an operator would
+    add to lab.yml); the pyinfra inventory file that reads it."""
     lab = ROOT / "inventory"
     lines = (lab / "lab.yml").read_text().splitlines(keepends=True)
-    entry = lines.index(f"  {guest}:\n")  # a guest's entry, under guests:
+    entry = lines.index(f"  {name}:\n")  # its entry, under guests: or a hosts' section
     added = [f"    {key}: {json.dumps(value)}\n" for key, value in keys.items()]
     (where / "lab.yml").write_text("".join(lines[: entry + 1] + added + lines[entry + 1 :]))
     inventory = where / "lab.py"

@@ -90,6 +90,30 @@ def test_dry_run_of_a_fresh_wave_lists_every_step_and_changes_nothing(wave1, ssh
     for guest, other in (("web1", "legacy1"), ("legacy1", "web1")):
         own = [line for line in announce if f"{guest}: announce" in line]
         assert own and f"1 ({guest})" in own[0] and other not in own[0], announce
+    # legacy1's window runs while web1 boots (kvm1 keeps windows_during_boot's default)
+    assert order(text(result), "legacy1: downtime starts", "web1: answers SSH"), "no overlap"
+    assert snapshot(ssh) == before
+
+
+def order(output: str, *names: str) -> bool:
+    """Whether the operations named (the start of each name) come in this order."""
+    lines = output.splitlines()
+    found = [
+        next((i for i, line in enumerate(lines) if f"tasks/cutover.py | {name}" in line), -1)
+        for name in names
+    ]
+    assert -1 not in found, f"not all of {names} in the output"
+    return found == sorted(found)
+
+
+def test_a_kvm_host_without_windows_during_boot_has_web1_answer_first(wave1, ssh, tmp_path):
+    """kvm1 with ``windows_during_boot: false``: legacy1's window (the next round, on
+    kvm1 too) waits until web1 answers there."""
+    before = snapshot(ssh)
+    inventory = inventory_with(tmp_path, "kvm1", windows_during_boot=False)
+    result = pyinfra("--limit", "wave1", "--dry", inventory=inventory)
+    assert result.returncode == 0, text(result)[-5000:]
+    assert order(text(result), "web1: answers SSH", "legacy1: downtime starts")
     assert snapshot(ssh) == before
 
 
