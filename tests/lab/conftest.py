@@ -12,11 +12,12 @@ lab waits for it.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -114,17 +115,36 @@ Ssh = Callable[..., subprocess.CompletedProcess[str]]
 
 
 @pytest.fixture(scope="session")
-def ssh(lab: LabConfig, lab_fleet: fleet.Fleet) -> Ssh:
-    """``ssh(host, command)``: real SSH from inside the lab network, strict host keys."""
+def ssh(lab: LabConfig, lab_fleet: fleet.Fleet) -> Iterator[Ssh]:
+    """``ssh(host, command)``: real SSH from inside the lab network, strict host keys.
+
+    One connection per host serves the session's commands (``orchestrate.ssh_command``'s
+    ``control_dir``): the tests read kvm1's journals hundreds of times, and each login to
+    an emulated host costs seconds. A command that finds its host's connection gone (the
+    host was stopped, rebooted or migrated since) fails with 255 and runs once more over a
+    new one, as a plain ssh would have from the start.
+    """
+    control = Path(tempfile.mkdtemp(prefix="x2k-ssh-", dir="/tmp"))  # short: a socket path
 
     def _ssh(host: str, command: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         address = lab_fleet.host(host).address
-        return subprocess.run(
-            orchestrate.ssh_command(lab, address, command),
+        argv = orchestrate.ssh_command(lab, address, command, control_dir=control)
+        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+        if result.returncode == 255:
+            result = subprocess.run(
+                orchestrate.ssh_command(lab, address, command),
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                check=False,
+            )
+        return result
+
+    yield _ssh
+    for socket in control.iterdir():
+        subprocess.run(
+            ["ssh", "-o", f"ControlPath={socket}", "-O", "exit", "lab"],
             capture_output=True,
-            text=True,
-            timeout=timeout,
             check=False,
         )
-
-    return _ssh
+    shutil.rmtree(control, ignore_errors=True)

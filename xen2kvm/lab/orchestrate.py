@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -56,12 +57,29 @@ def host_mac(name: str) -> str:
     return "02:" + ":".join(f"{b:02x}" for b in digest[:5])
 
 
-def ssh_command(cfg: LabConfig, address: str, *cmd: str, timeout: int = 5) -> list[str]:
-    """ssh to a lab host from inside ``<prefix>-net``, strict host key checking on."""
+def ssh_command(
+    cfg: LabConfig, address: str, *cmd: str, timeout: int = 5, control_dir: Path | None = None
+) -> list[str]:
+    """ssh to a lab host from inside ``<prefix>-net``, strict host key checking on.
+
+    With ``control_dir``, connections to a host are shared (OpenSSH's ControlMaster, its
+    socket in that directory): a login to kvm1 or a migrated guest under TCG costs seconds
+    (key exchange, PAM's session), a command over the open connection a fraction of one.
+    A master whose host went away without closing the connection (a VM killed) notices
+    within seconds (ServerAlive) and exits; the command it carried fails with 255.
+    """
+    shared: list[str] = []
+    if control_dir is not None:
+        shared = [
+            "-o", "ControlMaster=auto", "-o", f"ControlPath={control_dir}/%C",
+            "-o", "ControlPersist=120", "-o", "ServerAliveInterval=3",
+            "-o", "ServerAliveCountMax=2",
+        ]  # fmt: skip
     return in_netns(
         cfg.netns,
         [
             "ssh",
+            *shared,
             "-i",
             str(cfg.ssh_key),
             "-o",
