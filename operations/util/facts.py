@@ -8,6 +8,10 @@ the same arguments gets the same answer, and the plan is the same with one read:
 plan read each of its guests' journals 28 times on the KVM host. While pyinfra executes,
 each read runs the fact again, since the operations before it changed the host.
 
+pyinfra plans its hosts side by side (a greenlet each), and they ask the KVM host for the
+same facts at the same moment (each guest's plan file, its journal): the first read is
+shared with those that ask while it runs, instead of each running the command too.
+
 Every operation and task reads its facts through ``fact``:
 
 .. code:: python
@@ -24,12 +28,13 @@ import copy
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
 
+from gevent.event import AsyncResult
 from pyinfra.api.facts import FactBase
 from pyinfra.api.state import State, StateStage
 
 T = TypeVar("T")
 
-_PLANNED: WeakKeyDictionary[State, dict[tuple[str, type, str], Any]] = WeakKeyDictionary()
+_PLANNED: WeakKeyDictionary[State, dict[tuple[str, type, str], AsyncResult]] = WeakKeyDictionary()
 
 
 def fact(host: Any, cls: type[FactBase[T]], **kwargs: Any) -> T:
@@ -40,6 +45,13 @@ def fact(host: Any, cls: type[FactBase[T]], **kwargs: Any) -> T:
         return host.get_fact(cls, **kwargs)
     planned = _PLANNED.setdefault(state, {})
     key = (host.name, cls, repr(sorted(kwargs.items())))
-    if key not in planned:
-        planned[key] = host.get_fact(cls, **kwargs)
-    return copy.deepcopy(planned[key])
+    read = planned.get(key)
+    if read is None:
+        planned[key] = read = AsyncResult()
+        try:
+            read.set(host.get_fact(cls, **kwargs))
+        except BaseException as error:
+            del planned[key]  # not kept: the next caller reads again
+            read.set_exception(error)  # those waiting for this read fail with it
+            raise
+    return copy.deepcopy(read.get())

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import gevent
 import pytest
 from pyinfra.api import Inventory, State
 from pyinfra.api.state import StateStage
@@ -25,7 +26,14 @@ class Counting:
 
     def get_fact(self, cls: type, **kwargs: Any) -> list[str]:
         self.reads.append((cls.__name__, kwargs))
+        gevent.sleep(0.01)  # as a command over SSH would: the other greenlets run meanwhile
         return [f"read {len(self.reads)}"]
+
+
+class Failing(Counting):
+    def get_fact(self, cls: type, **kwargs: Any) -> list[str]:
+        super().get_fact(cls, **kwargs)
+        raise OSError("the connection dropped")
 
 
 @pytest.fixture
@@ -42,6 +50,30 @@ def test_while_planning_each_fact_and_arguments_is_read_once(state):
     assert fact(kvm1, LvmVolumeGroups) == ["read 3"]
     assert fact(kvm1, LvmVolumeGroups) == ["read 3"]
     assert [name for name, _ in kvm1.reads] == ["FileContents", "FileContents", "LvmVolumeGroups"]
+
+
+def test_hosts_planned_side_by_side_share_the_read_in_flight(state):
+    """pyinfra plans each host in a greenlet; four asking kvm1 for a guest's plan file at
+    once (as wave 1's hosts do) run one command, and each gets its own copy."""
+    state.set_stage(StateStage.Prepare)
+    kvm1 = Counting("kvm1", state)
+    readers = [gevent.spawn(fact, kvm1, FileContents, path="/plans/web1.json") for _ in range(4)]
+    gevent.joinall(readers, raise_error=True)
+    answers = [reader.value for reader in readers]
+    assert answers == [["read 1"]] * 4 and len({id(answer) for answer in answers}) == 4
+    assert len(kvm1.reads) == 1
+
+
+def test_a_failed_read_fails_those_waiting_for_it_and_is_not_kept(state):
+    state.set_stage(StateStage.Prepare)
+    kvm1 = Failing("kvm1", state)
+    readers = [gevent.spawn(fact, kvm1, LvmVolumeGroups) for _ in range(3)]
+    gevent.joinall(readers)
+    assert [type(reader.exception) for reader in readers] == [OSError] * 3
+    assert len(kvm1.reads) == 1
+    with pytest.raises(OSError, match="dropped"):
+        fact(kvm1, LvmVolumeGroups)
+    assert len(kvm1.reads) == 2
 
 
 def test_hosts_are_apart(state):
