@@ -313,14 +313,17 @@ def test_the_next_runs_finish_the_job(wave2, ssh):
 
 
 def overlapping(records: list[dict]) -> list[str]:
-    """Steps the journal shows starting while another command of the guest still ran."""
+    """Steps the journal shows starting while another command of the guest still ran. A
+    command ends with its ``end``, or with the ``stopped`` a later run records when it
+    finds the command still running and stops it before its own (the copy whose SSH
+    connection dropped goes on until it ends or the next run stops it)."""
     found, running = [], None
     for record in records:
         if record["event"] == "start":
             if running:
                 found.append(f"{record['step']} started while {running} ran")
             running = record["step"]
-        elif record["event"] == "end":
+        elif record["event"] in ("end", "stopped"):
             running = None
     return found
 
