@@ -128,16 +128,13 @@ def ssh(lab: LabConfig, lab_fleet: fleet.Fleet) -> Iterator[Ssh]:
 
     def _ssh(host: str, command: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         address = lab_fleet.host(host).address
-        argv = orchestrate.ssh_command(lab, address, command, control_dir=control)
-        result = subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
-        if result.returncode == 255:
+        for shared in (control, None):  # the shared connection, then a connection of its own
+            argv = orchestrate.ssh_command(lab, address, command, control_dir=shared)
             result = subprocess.run(
-                orchestrate.ssh_command(lab, address, command),
-                capture_output=True,
-                text=True,
-                timeout=timeout,
-                check=False,
+                argv, capture_output=True, text=True, timeout=timeout, check=False
             )
+            if result.returncode != 255:
+                break
         return result
 
     yield _ssh
