@@ -140,7 +140,7 @@ def overview(fleet: Fleet, guest: Guest) -> GuestOverview:
         vcpus=dom.vcpus if guest.vcpus else None,
         virt_type=dom.virt_type,
         machine=dom.machine,
-        kernel_package=kernel_package(guest.arch),
+        kernel_package=kernel_package(guest.arch, guest.kernel),
         new_vg=None,
         modules_packages=None,
         live=live,

@@ -171,6 +171,7 @@ class Guest:
     xen_domain: str | None = None
     integrity: str = "staged"  # staged, checksum or metadata: what the checks read
     skip_integrity: str | None = None  # the reason its integrity check is skipped
+    kernel: str | None = None  # the kernel package prepare installs (None: by arch)
 
     @property
     def integrity_check(self) -> str:

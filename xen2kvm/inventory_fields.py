@@ -231,6 +231,14 @@ def token(value: Any) -> str:
     return text
 
 
+def debian_package(value: Any) -> str:
+    """A Debian binary package's name (Debian policy 5.6.1): ``linux-image-cloud-amd64``."""
+    text = text_value(value, 255, "a package name")
+    if not re.match(r"^[a-z0-9][a-z0-9+.-]+\Z", text):
+        raise Bad(f"{shown(text)} is not a Debian package name (a-z 0-9 + - ., 2 or more)")
+    return text
+
+
 def token_list(value: Any) -> tuple[str, ...]:
     if value is None:  # null: none, as an empty list
         return ()

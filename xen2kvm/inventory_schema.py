@@ -336,6 +336,17 @@ GUESTS = Section(
         ),
         Field("arch", one_of(*GUEST_ARCHES), "its Debian arch", "amd64"),
         Field(
+            "kernel",
+            Kind("Debian package name", k.debian_package, limits="a-z 0-9 + - ."),
+            "the kernel package its prepare installs for booting on KVM, e.g. "
+            "linux-image-cloud-amd64 (Debian's kernel for virtual machines: a quarter of the "
+            "generic one's size, so less to copy and a smaller initramfs to boot); none: "
+            "linux-image-amd64, linux-image-686-pae for i386",
+            None,
+            True,
+            from_defaults=True,
+        ),
+        Field(
             "xen_config",
             PATH,
             "its Xen config file on its dom0",

@@ -189,8 +189,10 @@ def generated_mac(guest: str, index: int) -> str:
     return "52:54:00:" + ":".join(f"{b:02x}" for b in digest[:3])
 
 
-def kernel_package(arch: str) -> str:
-    return {"amd64": "linux-image-amd64", "i386": "linux-image-686-pae"}[arch]
+def kernel_package(arch: str, chosen: str | None = None) -> str:
+    """The kernel package prepare installs: the inventory's ``kernel``, or Debian's
+    generic one for the arch."""
+    return chosen or {"amd64": "linux-image-amd64", "i386": "linux-image-686-pae"}[arch]
 
 
 def plan_guest(
@@ -251,7 +253,7 @@ def plan_guest(
         boot_uuid=deterministic_uuid(guest.name, "boot"),
         volumes=tuple(targets),
         renames=renames,
-        kernel_package=kernel_package(guest.arch),
+        kernel_package=kernel_package(guest.arch, guest.kernel),
         domain=plan_domain(guest, kvm, domain),
     )
 

@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from tasks.move import Move
 
 INITRAMFS_MODULES = ("virtio_pci", "virtio_blk", "virtio_net", "dm-mod")
+# The packages prepare downloads are deleted once installed (only those: apt removes what
+# it fetched in that run): tens of MiB in the guest's /var/cache/apt that every copy
+# would otherwise carry to the new disk.
+KEEP_NO_DEBS = "-o APT::Keep-Downloaded-Packages=false"
 
 
 def parents_first(mountpoint: str) -> tuple[bool, int, str]:
@@ -158,6 +162,7 @@ class Kvm(Destination):
             no_recommends=True,
             update=True,
             cache_time=3600,
+            extra_install_args=KEEP_NO_DEBS,
         )
         apt.packages(
             # and what net.arp_announce runs after the cutover: arping (Habets': -U -i), ip
@@ -165,6 +170,7 @@ class Kvm(Destination):
             packages=["grub-pc", "rsync", "arping", "iproute2"],
             no_recommends=True,
             cache_time=3600,
+            extra_install_args=KEEP_NO_DEBS,
         )
         settings_changed = any_changed(*settings)
         server.shell(

@@ -260,7 +260,8 @@ def test_no_kernel_bootloader_or_lvm_yet(ssh: Ssh, guest: str) -> None:
 
 @pytest.mark.parametrize("guest", GUESTS)
 def test_apt_resolves_prepare_packages_from_lab_repo(ssh: Ssh, guest: str) -> None:
-    packages = " ".join(repo.REPO_PACKAGES[LAB.guest(guest).arch])
+    lab_guest = LAB.guest(guest)
+    packages = " ".join(repo.repo_packages(lab_guest.suite, lab_guest.arch))
     proc = ssh(guest, f"apt-get -q update && apt-get install -s {packages}")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 

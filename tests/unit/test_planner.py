@@ -356,3 +356,10 @@ def test_guests_of_other_kinds_are_refused_in_the_plan(config, field, words):
     with pytest.raises(PlanError) as refused:
         source_volumes("w", domain, fstab, {})
     assert (refused.value.field, words in str(refused.value)) == (field, True), refused.value
+
+
+def test_the_inventory_s_kernel_replaces_the_arch_s_generic_one(fleet, www_domain, www_fstab):
+    guest = dataclasses.replace(fleet.guests["www.example.net"], kernel="linux-image-cloud-amd64")
+    volumes = source_volumes(guest.name, www_domain, www_fstab, WWW_SIZES)
+    plan = plan_guest(guest, fleet.kvm_hosts["kvm-a.example.net"], www_domain, volumes)
+    assert plan.kernel_package == "linux-image-cloud-amd64"

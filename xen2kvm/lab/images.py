@@ -109,7 +109,7 @@ def tree_path(cfg: LabConfig, name: str) -> Path:
 def tree_stamp(name: str) -> str:
     """What tree ``name`` is made of (suite, arch, packages, its repo's packages), hashed."""
     suite, arch, extra = TREES[name]
-    packages = ",".join(repo.REPO_PACKAGES.get(arch, ()))
+    packages = ",".join(repo.repo_packages(suite, arch))
     return _stamp(name, suite, arch, BASE, extra, packages)
 
 

@@ -20,17 +20,31 @@ import sys
 from email.utils import formatdate
 from pathlib import Path
 
+from xen2kvm.planner import kernel_package
+
 from .config import LAB_GATEWAY, LabConfig
 from .containers import kill_ours
-from .fleet import DEFAULT_SUITE
+from .fleet import DEFAULT_SUITE, load
 from .util import in_netns, read_pid, run
 
 REPO_PORT = 3142
-# What the migration's prepare phase installs in a guest, per Debian arch.
-REPO_PACKAGES: dict[str, tuple[str, ...]] = {
-    "amd64": ("linux-image-amd64", "grub-pc", "lvm2", "initramfs-tools", "udev", "kmod"),
-    "i386": ("linux-image-686-pae", "grub-pc", "lvm2", "initramfs-tools", "udev", "kmod"),
-}
+# What the migration's prepare phase installs in a guest besides its kernel.
+PREPARE_PACKAGES = ("grub-pc", "lvm2", "initramfs-tools", "udev", "kmod")
+
+
+def repo_packages(suite: str, arch: str) -> tuple[str, ...]:
+    """What a repo of ``suite`` and ``arch`` holds: the kernel each lab guest of that
+    release installs (lab.yml's ``kernel``, else the arch's generic one) and
+    PREPARE_PACKAGES; bookworm's amd64 also linux-image-amd64, the kernel whose modules
+    the dom0 xen2 gets (``lab.modules``)."""
+    kernels = {
+        kernel_package(g.arch, g.fleet.kernel)
+        for g in load().guests
+        if (g.suite, g.arch) == (suite, arch)
+    }
+    if not kernels or (suite, arch) == (DEFAULT_SUITE, "amd64"):
+        kernels.add(kernel_package(arch))
+    return (*sorted(kernels), *PREPARE_PACKAGES)
 
 
 def repo_name(suite: str, arch: str) -> str:
@@ -53,7 +67,7 @@ def repo_dir(cfg: LabConfig, name: str | None = None) -> Path:
 
 
 def download_into_repo(cfg: LabConfig, tree: Path, suite: str, arch: str) -> None:
-    """Fetch REPO_PACKAGES[arch] and their missing dependencies with the tree's own apt
+    """Fetch ``repo_packages(suite, arch)`` and their missing dependencies with the tree's own apt
     (of ``suite``) into that suite's repo, which holds nothing else afterwards."""
     shutil.copy("/etc/resolv.conf", tree / "etc/resolv.conf")
     chroot = ["chroot", str(tree), "env", "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C"]
@@ -68,7 +82,7 @@ def download_into_repo(cfg: LabConfig, tree: Path, suite: str, arch: str) -> Non
             "--download-only",
             "--no-install-recommends",
             "install",
-            *REPO_PACKAGES[arch],
+            *repo_packages(suite, arch),
         ],
         capture=True,
     )
