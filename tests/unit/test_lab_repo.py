@@ -30,9 +30,9 @@ def test_a_guest_s_sources_line_names_its_suite_s_repo(suite, arch, line):
     ("guest", "tree"),
     [
         ("web1", "guest-amd64"),
-        ("legacy1", "guest-i386"),
+        ("legacy1", "guest-bullseye-i386"),
         ("mail1", "guest-trixie-amd64"),
-        ("legacy2", "guest-i386"),
+        ("legacy2", "guest-bullseye-i386"),
     ],
 )
 def test_each_guest_is_built_from_its_suite_s_tree(guest, tree):

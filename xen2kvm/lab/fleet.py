@@ -234,18 +234,22 @@ def _backend(ip: str) -> bool:
 
 DEFAULT_SUITE = "bookworm"
 # The guests that run another Debian release than DEFAULT_SUITE, by Xen domain
-# name. Issue #11 asks for a production-shaped lab with a Debian 13 guest: mail1.
-SUITES = {"mail1": "trixie"}
+# name. Issue #11 asks for a production-shaped lab with a Debian 13 guest (mail1) and a
+# Debian 11 one: the 32-bit guests, as old as a fleet's oldest (legacy1 moves to KVM,
+# legacy2 to the 64-bit dom0).
+SUITES = {"mail1": "trixie", "legacy1": "bullseye", "legacy2": "bullseye"}
+# The suites with an i386 kernel for the migration to install (trixie has none).
+I386_SUITES = ("bullseye", "bookworm")
 
 
 def guest_suite(name: str, arch: str) -> str:
-    """The Debian suite a lab guest runs: ``SUITES``, else ``DEFAULT_SUITE``. Its i386
-    guests stay on bookworm: trixie has no i386 kernel for the migration to install."""
+    """The Debian suite a lab guest runs: ``SUITES``, else ``DEFAULT_SUITE``. An i386
+    guest runs one of ``I386_SUITES``: trixie has no i386 kernel to migrate with."""
     suite = SUITES.get(name, DEFAULT_SUITE)
-    if arch == "i386" and suite != DEFAULT_SUITE:
+    if arch == "i386" and suite not in I386_SUITES:
         raise ValueError(
             f"lab guest {name}: {suite} i386 has no kernel to migrate with: give it "
-            f"{DEFAULT_SUITE} (xen2kvm.lab.fleet.SUITES)"
+            f"one of {', '.join(I386_SUITES)} (xen2kvm.lab.fleet.SUITES)"
         )
     return suite
 

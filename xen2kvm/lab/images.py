@@ -2,9 +2,9 @@
 
 Cached under ``cfg.cache`` (kept across ``lab down``):
 
-- ``trees/<tree>``: debootstrap trees (``guest-amd64`` with systemd-sysv, ``guest-i386``
-  with sysvinit-core, ``dom0-amd64``: bookworm; ``guest-trixie-amd64`` for the guests
-  ``fleet.SUITES`` puts on Debian 13), each with a ``<tree>.stamp``;
+- ``trees/<tree>``: debootstrap trees (``guest-amd64`` with systemd-sysv and ``dom0-amd64``:
+  bookworm; ``guest-trixie-amd64`` and ``guest-bullseye-i386``, with sysvinit-core, for
+  the guests ``fleet.SUITES`` puts on Debian 13 and 11), each with a ``<tree>.stamp``;
 - ``images/<guest>/<role>.img``: one ext4 (or swap) image per Xen LV, exactly like the LVs
   of a xen-tools guest (root, var, swap, srv), filled with ``mkfs.ext4 -d`` (no mount),
   each with the label and UUID the lab fleet gives it (``Guest.fs_label``, ``fs_uuid``);
@@ -39,7 +39,7 @@ TREES: dict[str, tuple[str, str, str]] = {
     # name: (Debian suite, arch, extra packages); guest trees are named by guest_tree
     "guest-amd64": ("bookworm", "amd64", f"{GUEST},{ORPHANS},systemd-sysv"),
     "guest-trixie-amd64": ("trixie", "amd64", f"{GUEST},systemd-sysv"),
-    "guest-i386": ("bookworm", "i386", f"{GUEST},{ORPHANS},sysvinit-core"),
+    "guest-bullseye-i386": ("bullseye", "i386", f"{GUEST},{ORPHANS},sysvinit-core"),
     "dom0-amd64": ("bookworm", "amd64", "util-linux,e2fsprogs"),
 }
 
