@@ -23,13 +23,14 @@ from operations.util.facts import fact
 from operations.util.tree import checked
 from operations.util.udev import settled
 from xen2kvm.devices import device_aliases
-from xen2kvm.filesystems import FILESYSTEMS, LABEL_LIMITS
+from xen2kvm.filesystems import EXT, FILESYSTEMS, LABEL_LIMITS, mkfs_option
 
 SECTOR = 512
 MBR_LIMIT = 2**32  # sectors an MBR entry can address
 EXTENDED_TYPES = (0x05, 0x0F, 0x85)
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _TYPE = re.compile(r"(0x)?[0-9a-fA-F]{1,2}")
+_FEATURE = re.compile(r"[A-Za-z0-9_]+")  # has_journal, 64bit, FEATURE_C13
 # Partition tables -----------------------------------------------------------------
 
 
@@ -273,9 +274,17 @@ def partition_mappings(device: str, mapped: bool = True):
 
 
 def _mkfs(
-    device: str, fstype: str, uuid: str | None, label: str | None, options: list[str]
+    device: str,
+    fstype: str,
+    uuid: str | None,
+    label: str | None,
+    options: list[str],
+    features: list[str] | None = None,
 ) -> StringCommand:
-    extra = [QuoteString(word) for word in options]
+    # The features first: the inventory's options come after, and edit them (mke2fs
+    # applies its -O options in turn).
+    made = [] if features is None else ["-O", QuoteString(mkfs_option(features))]
+    extra = [*made, *(QuoteString(word) for word in options)]
     if fstype == "swap":
         parts: list[Any] = ["mkswap", *extra]
         if uuid:
@@ -308,6 +317,7 @@ def filesystem(
     present: bool = True,
     force: bool = False,
     options: str | None = None,
+    features: list[str] | tuple[str, ...] | None = None,
 ):
     """
     Make a filesystem (or swap) on a device that holds none. Whatever is already there
@@ -323,6 +333,13 @@ def filesystem(
     + options: extra options for mkfs, split as a shell would and each quoted, for example
       ``-O ^metadata_csum,^64bit`` (ext4 that kernels before 3.18 mount read-write); an
       existing filesystem is not checked against them
+    + features: ext2/3/4 only: the features to make it with, exactly (``mke2fs -O
+      none,has_journal,...``: "none" clears this host's defaults first), such as its
+      source's (``xen2kvm.filesystems.mkfs_features``); ``options`` apply after them.
+      None: mkfs's defaults, from this host's ``/etc/mke2fs.conf``. An existing ext2,
+      ext3 or ext4 filesystem is then taken for ``fstype``: blkid names one by its
+      features (ext3's, made by ``mkfs.ext4``, read as ext3); it is not checked against
+      them either
 
     **Example:**
 
@@ -333,6 +350,9 @@ def filesystem(
             device="/dev/mapper/vg0-web1p1",
             fstype="ext4",
             uuid="5ab1e000-0000-4000-8000-00000000b001",
+            features=["has_journal", "ext_attr", "resize_inode", "dir_index", "filetype",
+                      "extent", "64bit", "flex_bg", "sparse_super", "large_file",
+                      "huge_file", "dir_nlink", "extra_isize", "metadata_csum"],
         )
     """
     check_path("device", device)
@@ -352,6 +372,17 @@ def filesystem(
         words = shlex.split(options or "")
     except ValueError as exc:
         raise OperationValueError(f"options cannot be split as a shell would: {exc}") from None
+    if features is not None:
+        if fstype not in EXT:
+            raise OperationValueError(f"features are ext2/3/4's (mke2fs -O), not {fstype}'s")
+        if isinstance(features, str) or not all(
+            isinstance(name, str) and _FEATURE.fullmatch(name) for name in features
+        ):
+            raise OperationValueError(
+                f"features must be a list of ext feature names (has_journal, 64bit), not "
+                f"{features!r}"
+            )
+        features = list(features)
 
     found = fact(host, BlkidFilesystems, devices=device).get(device, {})
     has_something = bool(found.get("TYPE") or found.get("PTTYPE"))
@@ -368,9 +399,10 @@ def filesystem(
         return
 
     if not has_something:
-        yield _mkfs(device, fstype, uuid, label, words)
+        yield _mkfs(device, fstype, uuid, label, words, features)
         return
-    if found.get("TYPE") != fstype:
+    held = found.get("TYPE")
+    if held != fstype and not (features is not None and held in EXT):
         raise OperationError(
             f"{device} on {host.name} holds {_what(found)}, wanted {fstype}: it is not "
             "overwritten; check what is on it"
@@ -381,10 +413,10 @@ def filesystem(
     ):
         if value is not None and have != value:
             raise OperationError(
-                f"{device} on {host.name} holds {fstype} with {key} {found.get(key)!r}, wanted "
+                f"{device} on {host.name} holds {held} with {key} {found.get(key)!r}, wanted "
                 f"{value!r}: it is not made again; check what is on it"
             )
-    host.noop(f"{device} already holds {fstype}")
+    host.noop(f"{device} already holds {held}")
     yield from ()
 
 

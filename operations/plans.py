@@ -27,6 +27,7 @@ def frozen(
     sizes: dict[str, int],
     state_dir: str = "/var/lib/xen2kvm",
     filesystems: dict[str, dict[str, str]] | None = None,
+    features: dict[str, list[str]] | None = None,
 ):
     """
     Freeze a guest's plan inputs on its destination (run there, before anything is built).
@@ -39,6 +40,8 @@ def frozen(
     + state_dir: the destination's state directory (``<state_dir>/plans/<guest>.json``)
     + filesystems: what blkid reads on each of its disks on the dom0, its ``TYPE``,
       ``UUID`` and ``LABEL`` (those it has): the new filesystems keep the UUID and label
+    + features: the features dumpe2fs lists for each of its ext filesystems on the dom0:
+      the new ones are made with them (``xen2kvm.filesystems.mkfs_features``)
 
     **Example:**
 
@@ -50,6 +53,7 @@ def frozen(
             fstab="/dev/xvda2 / ext4 defaults 0 1\n",
             sizes={"/dev/xenvg/web1-root": 1610612736},
             filesystems={"/dev/xenvg/web1-root": {"TYPE": "ext4", "LABEL": "root"}},
+            features={"/dev/xenvg/web1-root": ["has_journal", "ext_attr", "extent"]},
         )
     """
     check_guest(guest)
@@ -74,12 +78,24 @@ def frozen(
         raise OperationValueError(
             f"filesystems must map devices to what blkid reads on them, not {filesystems!r}"
         )
+    if features is not None and not (
+        isinstance(features, dict)
+        and all(
+            isinstance(k, str)
+            and isinstance(v, list)
+            and all(isinstance(feature, str) for feature in v)
+            for k, v in features.items()
+        )
+    ):
+        raise OperationValueError(
+            f"features must map devices to the features dumpe2fs lists, not {features!r}"
+        )
     path = paths.plan_inputs(state_dir, guest)
     if fact(host, FileContents, path=path):
         host.noop(f"the plan of {guest} is already frozen")
         return
     yield from files.put._inner(
-        src=StringIO(PlanInputs(xen_config, fstab, sizes, filesystems).to_json()),
+        src=StringIO(PlanInputs(xen_config, fstab, sizes, filesystems, features).to_json()),
         dest=path,
         mode="0600",
         create_remote_dir=True,

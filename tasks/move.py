@@ -10,7 +10,8 @@ on the destination while it runs there).
 
 Its plan comes from inputs frozen on the destination at the first presync (see
 ``xen2kvm.planinputs``) or, before that, from live facts: the Xen config, the LV sizes and
-the filesystems on them (blkid) on its dom0, the fstab in the running guest.
+the filesystems on them (blkid; the ext ones' features, dumpe2fs) on its dom0, the fstab in
+the running guest.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pyinfra import host, inventory
 from pyinfra.api.exceptions import OperationError
 from pyinfra.facts.files import FileContents
 
-from facts.disk import BlkidFilesystems, BlockDeviceSize
+from facts.disk import BlkidFilesystems, BlockDeviceSize, Dumpe2fsFeatures
 from facts.journal import MigrationJournal, MigrationJournals
 from facts.xen import XenConfigFile
 from operations.util.facts import fact
@@ -30,6 +31,7 @@ from tasks.destinations import Destination, destination
 from xen2kvm import guestkinds, journal, paths, windows
 from xen2kvm.downtime import NO_PEERS, Peers, project
 from xen2kvm.errors import Xen2KvmError
+from xen2kvm.filesystems import EXT
 from xen2kvm.fstab import FstabEntry, parse_fstab
 from xen2kvm.inventory import Guest, KvmHost, XenHost
 from xen2kvm.planinputs import PlanInputs, identity
@@ -206,7 +208,9 @@ def _move(guest: Guest, need_plan: bool) -> Move:
         found = inputs.filesystems or {}  # none in inputs frozen by an older xen2kvm
         guestkinds.check_filesystems(guest.name, guestkinds.partition_disks(domain), found)
         fstab = parse_fstab(inputs.fstab)
-        volumes = source_volumes(guest.name, domain, fstab, inputs.sizes, inputs.filesystems)
+        volumes = source_volumes(
+            guest.name, domain, fstab, inputs.sizes, inputs.filesystems, inputs.features
+        )
         guestkinds.check_fstab_types(
             guest.name, [(v.vdev, v.device, v.fstype, v.mountpoint) for v in volumes], found
         )
@@ -307,10 +311,19 @@ def live_inputs(guest: Guest) -> PlanInputs:
         # One device per call: blkid may print another name of the device it was given.
         held = fact(dom0, BlkidFilesystems, devices=found.target)
         filesystems[found.target] = identity(held, found.target)
+    # The ext filesystems' features, all in one command: the new ones are made with them.
+    ext = [device for device, held in filesystems.items() if held.get("TYPE") in EXT]
+    features = fact(dom0, Dumpe2fsFeatures, devices=ext) if ext else {}
+    unread = [device for device in ext if device not in features]
+    if unread:  # the fact failed (its error is logged): never fall back to mkfs's defaults
+        raise OperationError(
+            f"{guest.name}: dumpe2fs on {dom0} listed no features for {', '.join(unread)}: "
+            "see its error above, then plan again"
+        )
     fstab = fact(inventory.get_host(guest.name), FileContents, path="/etc/fstab")
     if fstab is None:
         raise OperationError(f"{guest.name}: it has no /etc/fstab")
-    return PlanInputs(text, "\n".join(fstab) + "\n", sizes, filesystems)
+    return PlanInputs(text, "\n".join(fstab) + "\n", sizes, filesystems, features)
 
 
 def _parse(guest: Guest, text: str) -> XenDomain:

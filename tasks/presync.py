@@ -45,6 +45,7 @@ for move in todo:
         fstab=inputs.fstab,
         sizes=inputs.sizes,
         filesystems=inputs.filesystems,
+        features=inputs.features,
         state_dir=move.state_dir,
     )
     move.to.build(move)

@@ -25,16 +25,20 @@ from .xenconfig import XenDomain
 FROM_CONFIG = "from the Xen config"
 WIDTH = 100  # the text is wrapped here
 # What the plan phase reads on the hosts (and the first presync freezes on the destination).
+FILESYSTEMS_READ = (
+    "filesystems (the guest's /etc/fstab; on the dom0 their UUIDs and labels by blkid, the "
+    "ext ones' features by dumpe2fs: the new ones are made with them)"
+)
 LIVE_KVM = (
     "Xen domain name",
     "disks (LVs on the dom0) and their sizes",
-    "filesystems (the guest's /etc/fstab; their UUIDs and labels by blkid on the dom0)",
+    FILESYSTEMS_READ,
     "guest LVs and the host LV's size",
 )
 LIVE_REHOME = (
     "Xen domain name",
     "disks (LVs on the dom0) and their sizes",
-    "filesystems (the guest's /etc/fstab; their UUIDs and labels by blkid on the dom0)",
+    FILESYSTEMS_READ,
     "new LVs (the old LVs' names, in the new dom0's VG)",
     "the new dom0's kernel release",
 )

@@ -14,12 +14,20 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from .errors import PlanError, XenConfigError
-from .filesystems import FILESYSTEM_TAGS, PARTITION_TAGS, fstab_tag, label_problem
+from .filesystems import (
+    BOOT_FEATURES,
+    EXT,
+    FILESYSTEM_TAGS,
+    PARTITION_TAGS,
+    fstab_tag,
+    label_problem,
+    mkfs_features,
+)
 from .fstab import FstabEntry, mountpoint_problem
 from .journal import COPY_PHASES, JournalError, copy_step
 from .units import MAX_MEMORY_MIB, MAX_VCPUS, MIB, MIN_MEMORY_MIB, human, round_up
@@ -46,6 +54,10 @@ LIFECYCLE = {
 }
 LIFECYCLE_DEFAULTS = {"on_poweroff": "destroy", "on_reboot": "restart", "on_crash": "restart"}
 CRASH_ONLY = ("coredump-destroy", "coredump-restart")
+# Whose features a new ext filesystem has, as the plan says it (``features_said``).
+SOURCE_S = "the source's"
+ROOT_S = "the root filesystem's"  # /boot's, when the root is ext
+BOOT_S = "Debian 11's and 12's"  # /boot's otherwise (``filesystems.BOOT_FEATURES``)
 
 
 @dataclass(frozen=True)
@@ -65,6 +77,10 @@ class SourceVolume:
     # the plan inputs were frozen by a xen2kvm that did not read them.
     uuid: str | None = None
     label: str | None = None
+    # The features dumpe2fs lists for its ext filesystem on the dom0, states too
+    # (needs_recovery). None: it is not ext, or the plan inputs were frozen by a xen2kvm
+    # that did not read them (the new filesystem then gets mkfs's defaults).
+    features: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +90,19 @@ class TargetVolume:
     size: int  # bytes
     device: str  # the device path inside the migrated guest
     partition: int | None = None  # plain layout: its partition number
+    # What mkfs makes it with, exactly (the source's, ``mkfs_features``); None: its defaults
+    features: tuple[str, ...] | None = None
+
+    @property
+    def features_said(self) -> str:
+        """``with the source's features`` (or ``with mkfs's defaults``), for an ext one."""
+        return features_said(self.features, SOURCE_S)
+
+    @property
+    def made_as(self) -> str:
+        """How its new filesystem is made, in words: ``ext4 with the source's features``,
+        ``xfs``."""
+        return f"{self.fstype} {self.features_said}" if self.fstype in EXT else self.fstype
 
     @property
     def mountpoint(self) -> str | None:
@@ -141,26 +170,52 @@ class GuestPlan:
     renames: dict[str, str]  # Xen device name -> new device name (fstab, grub)
     kernel_package: str
     domain: DomainPlan
+    # /boot's ext4 features (``boot_features``), and whose they are, for the plan's words
+    boot_features: tuple[str, ...] = BOOT_FEATURES
+    boot_features_from: str = BOOT_S
 
     @property
     def disk_path(self) -> str:
         return self.domain.disk_path
+
+    @property
+    def boot_made_as(self) -> str:
+        """How the new /boot is made, as the plan and the operations say it."""
+        return f"ext4 {features_said(self.boot_features, self.boot_features_from)}"
 
     def summary(self) -> str:
         dom = self.domain
         lines = [
             f"{self.guest}: {self.layout} layout in {self.disk_path} "
             f"({human(self.host_lv_size)}), {dom.memory_mib} MiB, {dom.vcpus} vCPU",
-            f"  p1 /boot {human(self.boot_size)}",
+            f"  p1 /boot {human(self.boot_size)}, {self.boot_made_as}",
         ]
         for volume in self.volumes:
             where = volume.mountpoint or "swap"
             lines.append(
                 f"  {volume.device} {where} {human(volume.size)} "
-                f"(from {volume.source.vdev} {human(volume.source.size)})"
+                f"(from {volume.source.vdev} {human(volume.source.size)}), {volume.made_as}"
             )
         lines += [f"  note: {note}" for note in dom.notes]
         return "\n".join(lines)
+
+
+def features_said(features: Sequence[str] | None, whose: str) -> str:
+    """How an ext filesystem is made, in words: ``with the source's features`` (``whose``),
+    or ``with mkfs's defaults`` without them."""
+    return f"with {whose} features" if features is not None else "with mkfs's defaults"
+
+
+def boot_features(root: TargetVolume | None, size: int) -> tuple[tuple[str, ...], str]:
+    """The features of the new ``/boot`` (ext4, made by xen2kvm: it has no source), and
+    whose they are: the root filesystem's source's when it is ext and they were read, for
+    the guest's grub reads that one already (update-grub probes ``/`` too) and its e2fsck
+    checks it; else ``BOOT_FEATURES``, which every release xen2kvm moves reads. Never the
+    KVM host's mke2fs defaults: Debian 13's add features that Debian 11's e2fsck and the
+    grub of Debian 11 and 12 cannot read (``xen2kvm.filesystems``)."""
+    if root is None or root.fstype not in EXT or root.source.features is None:
+        return BOOT_FEATURES, BOOT_S
+    return mkfs_features(root.source.features, size), ROOT_S
 
 
 def lv_name_for(mountpoint: str | None, taken: set[str]) -> str:
@@ -232,6 +287,9 @@ def plan_guest(
             targets.append(TargetVolume(source, name, size, device))
     else:
         partitions, targets, end = _plain_partitions(partitions, sized, start)
+    targets = [replace(target, features=_new_features(guest, target)) for target in targets]
+    root = next((target for target in targets if target.mountpoint == "/"), None)
+    features, whose = boot_features(root, boot_size)
 
     host_lv_size = round_up(end + ALIGN, extent_size)  # room for the MBR's alignment tail
     renames = {}
@@ -255,7 +313,25 @@ def plan_guest(
         renames=renames,
         kernel_package=kernel_package(guest.arch, guest.kernel),
         domain=plan_domain(guest, kvm, domain),
+        boot_features=features,
+        boot_features_from=whose,
     )
+
+
+def _new_features(guest: Guest, target: TargetVolume) -> tuple[str, ...] | None:
+    """The features its new filesystem is made with: its source's, at its new size
+    (``mkfs_features``); None when they are not known (mkfs's defaults then)."""
+    source = target.source
+    if source.features is None or source.fstype not in EXT:
+        return None
+    try:
+        return mkfs_features(source.features, target.size)
+    except ValueError as exc:
+        mountpoint = source.mountpoint or ""
+        field = f"grow.{mountpoint}" if mountpoint in guest.grow else "size"
+        raise PlanError(
+            guest.name, field, f"{source.vdev} ({source.device}), {human(target.size)}: {exc}"
+        ) from None
 
 
 def plan_domain(guest: Guest, kvm: KvmHost, domain: XenDomain) -> DomainPlan:
@@ -294,16 +370,19 @@ def source_volumes(
     fstab: list[FstabEntry],
     sizes: Mapping[str, int],
     filesystems: Mapping[str, Mapping[str, str]] | None = None,
+    features: Mapping[str, Sequence[str]] | None = None,
 ) -> list[SourceVolume]:
     """Match the Xen config's partition disks with the guest's fstab and the dom0's sizes.
 
     ``sizes`` maps each disk's dom0 device (the Xen config's target) to its size in bytes;
     ``filesystems`` maps it to what blkid reads there (``TYPE``, ``UUID``, ``LABEL``), or
-    is None when it was not read (plan inputs frozen by an older xen2kvm). An fstab entry
-    names a disk by its Xen device (``/dev/xvda2``, or an ``sda``/``hda`` alias), or by
-    the ``UUID=`` or ``LABEL=`` of the filesystem on it; such an entry that names no disk,
-    or more than one, is refused, and so is a ``PARTUUID=`` or ``PARTLABEL=`` (a Xen
-    partition disk has no partition table).
+    is None when it was not read (plan inputs frozen by an older xen2kvm); ``features``
+    maps an ext filesystem's device to the features dumpe2fs lists there, or is None
+    likewise (each volume's ``features`` is then None). An fstab entry names a disk by its
+    Xen device (``/dev/xvda2``, or an ``sda``/``hda`` alias), or by the ``UUID=`` or
+    ``LABEL=`` of the filesystem on it; such an entry that names no disk, or more than
+    one, is refused, and so is a ``PARTUUID=`` or ``PARTLABEL=`` (a Xen partition disk
+    has no partition table).
 
     A disk the guest's fstab does not mention is refused: data on it would be left behind.
     So is a filesystem whose mountpoint is not a plain, normalised absolute path (the
@@ -360,9 +439,16 @@ def source_volumes(
                 passno=entry.passno,
                 uuid=held.get("UUID") or None,
                 label=label,
+                features=_listed(features, disk.target or ""),
             )
         )
     return volumes
+
+
+def _listed(features: Mapping[str, Sequence[str]] | None, device: str) -> tuple[str, ...] | None:
+    """The features dumpe2fs listed for ``device``; None when it was not read there."""
+    found = None if features is None else features.get(device)
+    return None if found is None else tuple(found)
 
 
 def _named_disk(

@@ -25,8 +25,9 @@ from tasks.destinations import Destination
 from tasks.destinations.kvm import without_key
 from xen2kvm import journal, paths, rehome, requirements
 from xen2kvm.errors import Xen2KvmError
+from xen2kvm.filesystems import EXT, mkfs_features
 from xen2kvm.inventory import Fleet, Guest, XenHost
-from xen2kvm.planner import SourceVolume
+from xen2kvm.planner import SOURCE_S, SourceVolume, features_said
 from xen2kvm.xenconfig import XenDomain
 
 if TYPE_CHECKING:
@@ -37,6 +38,18 @@ def new_devices(move: Move) -> dict[str, str]:
     """Old LV -> new LV, for every disk of the guest."""
     vg = dom0(move).vg
     return {v.device: rehome.target_device(v.device, vg) for v in move.volumes}
+
+
+def new_features(move: Move, volume: SourceVolume) -> tuple[str, ...] | None:
+    """The features a new ext LV's filesystem is made with: its source's (same size), not
+    the new dom0's mke2fs defaults, which the guest's own e2fsck may not read
+    (``xen2kvm.filesystems``); None when they were not read (mkfs's defaults)."""
+    if volume.features is None or volume.fstype not in EXT:
+        return None
+    try:
+        return mkfs_features(volume.features, volume.size)
+    except ValueError as exc:
+        raise OperationError(f"{move.guest.name}: {volume.device}: {exc}") from None
 
 
 def dom0(move: Move) -> XenHost:
@@ -107,12 +120,15 @@ class Dom0(Destination):
                     lv=device.rsplit("/", 1)[-1],
                     size=volume.size,
                 )
+            features = new_features(move, volume)
+            said = f" ({features_said(features, SOURCE_S)})" if volume.fstype in EXT else ""
             disk.filesystem(
-                name=f"{guest.name}: {volume.fstype} on {device}",
+                name=f"{guest.name}: {volume.fstype} on {device}{said}",
                 device=device,
                 fstype=volume.fstype,
                 uuid=volume.uuid,  # the source's, as the plan inputs hold them
                 label=volume.label,
+                features=features,  # and an ext one's features: the guest's e2fsck reads them
             )
         self.open(move)
 

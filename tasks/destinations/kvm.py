@@ -19,8 +19,9 @@ from tasks import steps
 from tasks.destinations import Destination
 from xen2kvm import journal, paths, render, requirements
 from xen2kvm.devices import mapping_path
+from xen2kvm.filesystems import EXT
 from xen2kvm.inventory import Fleet, Guest, KvmHost
-from xen2kvm.planner import GuestPlan, SourceVolume, plan_guest
+from xen2kvm.planner import GuestPlan, SourceVolume, TargetVolume, plan_guest
 from xen2kvm.xenconfig import XenDomain
 
 if TYPE_CHECKING:
@@ -54,6 +55,12 @@ def device(plan: GuestPlan, volume) -> str:
     if plan.layout == "matryoshka":
         return volume.device
     return mapping_path(plan.disk_path, volume.partition or 0)
+
+
+def _made_as(volume: TargetVolume) -> str:
+    """`` (with the source's features)``, as an operation's name says how an ext
+    filesystem is made; nothing for xfs and swap."""
+    return f" ({volume.features_said})" if volume.fstype in EXT else ""
 
 
 class Kvm(Destination):
@@ -196,13 +203,16 @@ class Kvm(Destination):
             name=f"{guest.name}: partition table on {lv}", device=lv, partitions=plan.partitions
         )
         disk.partition_mappings(name=f"{guest.name}: map the partitions of {lv}", device=lv)
+        # /boot has no source: the root filesystem's features, which the guest's grub and
+        # e2fsck read (planner.boot_features), never this host's mke2fs defaults.
         disk.filesystem(
-            name=f"{guest.name}: /boot filesystem",
+            name=f"{guest.name}: /boot filesystem ({plan.boot_made_as})",
             device=mapping_path(lv, 1),
             fstype="ext4",
             uuid=plan.boot_uuid,
             label="boot",
             options=guest.mkfs_options.get("ext4"),
+            features=plan.boot_features,
         )
         if plan.layout == "matryoshka" and plan.guest_vg:
             lvm.volume_group(
@@ -223,14 +233,16 @@ class Kvm(Destination):
         for volume in plan.volumes:
             where = device(plan, volume)
             # The source's UUID and label (the plan inputs hold them), so the guest's
-            # UUID= and LABEL= fstab entries name it as before.
+            # UUID= and LABEL= fstab entries name it as before; an ext one's features, so
+            # the guest's own e2fsck and grub read it.
             disk.filesystem(
-                name=f"{guest.name}: {volume.fstype} on {where}",
+                name=f"{guest.name}: {volume.fstype} on {where}{_made_as(volume)}",
                 device=where,
                 fstype=volume.fstype,
                 uuid=volume.source.uuid,
                 label=volume.source.label,
                 options=guest.mkfs_options.get(volume.fstype),
+                features=volume.features,
             )
         self._mount_tree(move)
 

@@ -1,5 +1,5 @@
 """tasks.move: a move's Xen domain is what its config names it (or the inventory's
-xen_domain), not its inventory label."""
+xen_domain), not its inventory label; the live plan inputs read every ext LV's features."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from types import SimpleNamespace
 import pytest
 from pyinfra.api.exceptions import OperationError
 
+import tasks.move
 from tasks.move import Move, xen_domain
 from xen2kvm.inventory import load_fleet
 from xen2kvm.planinputs import PlanInputs
@@ -81,3 +82,56 @@ def test_the_final_copy_crosses_the_migration_network_the_warm_copies_do_not():
 def test_a_guest_on_the_migration_network_is_copied_over_it():
     move = a_move(guest_migration="10.255.0.101", dest_migration="10.255.0.21")
     assert (move.guest_dialled, move.address) == ("10.255.0.101", "10.255.0.21")
+
+
+# -- live_inputs: what the plan reads on the dom0 before anything changes -----------------
+
+LIVE_CONFIG = (
+    "name = 'web1'\nmemory = 512\ndisk = ['phy:/dev/xenvg/web1-root,xvda2,w', "
+    "'phy:/dev/xenvg/web1-var,xvda3,w', 'phy:/dev/xenvg/web1-swap,xvda1,w']\n"
+)
+BLKID = {  # what BlkidFilesystems reads on each LV
+    "/dev/xenvg/web1-root": {"TYPE": "ext4", "UUID": "5ab1e000-0000-4000-8000-00000000b002"},
+    "/dev/xenvg/web1-var": {"TYPE": "ext3"},
+    "/dev/xenvg/web1-swap": {"TYPE": "swap"},
+}
+
+
+def read_live(monkeypatch, guest, dumpe2fs: dict) -> tuple[PlanInputs, list[tuple]]:
+    """``live_inputs`` over fake hosts: its answer, and the facts it read (name, kwargs)."""
+    asked: list[tuple] = []
+
+    def fake_fact(host, cls, **kwargs):
+        asked.append((host, cls.__name__, kwargs))
+        if cls.__name__ == "XenConfigFile":
+            return LIVE_CONFIG
+        if cls.__name__ == "BlockDeviceSize":
+            return 1 << 30
+        if cls.__name__ == "BlkidFilesystems":
+            return {kwargs["devices"]: BLKID[kwargs["devices"]]}
+        if cls.__name__ == "Dumpe2fsFeatures":
+            return dumpe2fs
+        if cls.__name__ == "FileContents":
+            return ["/dev/xvda2 / ext4 defaults 0 1"]
+        raise AssertionError(f"unexpected fact {cls.__name__}")
+
+    monkeypatch.setattr(tasks.move, "fact", fake_fact)
+    monkeypatch.setattr(tasks.move, "inventory", SimpleNamespace(get_host=lambda name: name))
+    return tasks.move.live_inputs(guest), asked
+
+
+def test_the_ext_lvs_features_are_read_with_one_command(monkeypatch, web1):
+    listed = {
+        "/dev/xenvg/web1-root": ["has_journal", "extent", "needs_recovery"],
+        "/dev/xenvg/web1-var": ["has_journal", "ext_attr"],
+    }
+    inputs, asked = read_live(monkeypatch, web1, listed)
+    reads = [(host, kwargs) for host, name, kwargs in asked if name == "Dumpe2fsFeatures"]
+    assert reads == [(web1.xen_host, {"devices": ["/dev/xenvg/web1-root", "/dev/xenvg/web1-var"]})]
+    assert inputs.features == listed  # as listed: the planner drops the states
+
+
+def test_an_ext_lv_dumpe2fs_did_not_list_stops_the_plan(monkeypatch, web1):
+    # The fact failed (its error logged on the dom0): never mkfs's defaults instead.
+    with pytest.raises(OperationError, match=r"listed no features for /dev/xenvg/web1-var"):
+        read_live(monkeypatch, web1, {"/dev/xenvg/web1-root": ["has_journal"]})
