@@ -47,6 +47,11 @@ from xen2kvm.journal import DOWNTIME_START, FINAL_COPY_DONE
 for move in moves("guest"):
     if not move.cutover_started:
         baseline.capture(name=f"{move.guest.name}: baseline before the cutover")
+    # A staged check's first half reads the running guest through the migration key: its
+    # module file (in the guest's /run) is written again if the guest rebooted since presync.
+    staged = move.guest.integrity_check == "staged"
+    if staged and not (move.migrated or move.cutover_started):
+        steps.readable_guest(move, " (the staged integrity check)")
 
 
 def mine(where: Where, names: list[str]) -> list[Move]:
