@@ -16,12 +16,12 @@ nothing of the guest runs during the copy), mounts the Xen LVs read-only on the 
 (below a directory of its own, ``ro,nodev,nosuid,noexec`` as the cutover mounts them),
 lets the KVM host's migration key read them as the cutover does (the same authorized_keys
 line, from the KVM host's address only, and the same read-only rsync module, its root the
-bench's directory) and, on the KVM host, pulls every
-filesystem with the tool's own copy (``operations.sync.RSYNC``, the same excludes, the
-migration key and the dom0's known_hosts the cutover used) into an empty scratch
-filesystem (an ext4 LV in the KVM host's VG as large as the guest's filesystems, made for
-the purpose): the full copy, timed there per filesystem. Then all of it is undone, and the
-KVM domain started again, timed to SSH as bench/downtime.py's floor (b) does.
+bench's directory) and, on the KVM host, pulls every filesystem with the tool's own copy
+(``operations.sync.RSYNC``, the same excludes, the migration key and the dom0's
+known_hosts the cutover used) into an empty scratch filesystem (an ext4 LV in the KVM
+host's VG as large as the guest's filesystems, made for the purpose): the full copy,
+timed there per filesystem. Then all of it is undone, and the KVM domain started again,
+timed to SSH as bench/downtime.py's floor (b) does.
 
 The cold downtime is computed, not run end to end: the warm run's downtime with its final
 copies replaced by the full copy. It assumes a cold migration's shutdown, set-up (mounts,
