@@ -27,7 +27,7 @@ from operations.sync import (
     module_path,
     module_source,
 )
-from tests.unit.rsync_daemon import access, held, rsync, serving
+from tests.unit.rsync_daemon import access, held, rsync, run, serving
 from tests.unit.test_integrity_rsync import build, same_time
 from xen2kvm import render
 
@@ -89,11 +89,25 @@ def test_the_key_runs_the_daemon_on_the_module_file_written_from_the_template(ro
             f"rsync --server --daemon --config={module_path(str(root))} ."
         )
         assert Path(module_path(str(root))).read_text() == render.rsyncd_conf(MODULE, str(root))
-        # Run again over what it wrote: nothing to do.
+
+
+def test_a_second_run_over_what_it_wrote_does_nothing(root, tmp_path):
+    with serving(root, tmp_path):
         assert access(root, tmp_path / "authorized_keys") == (
             [],
             f"the migration key of testhost already reads {root} from 198.51.100.20",
         )
+
+
+def test_a_module_file_a_reboot_took_is_written_again_and_served(root, rsh, tmp_path):
+    (root / "sub/file").write_text("read after the reboot\n")
+    os.unlink(module_path(str(root)))  # /run emptied by the reboot; the line stays
+    commands, _ = access(root, tmp_path / "authorized_keys")
+    assert [command.split()[0] for command in commands] == ["mkdir", "printf"]
+    run(commands)
+    done = rsync("-a", named("/sub/file"), tmp_path / "got", rsh=rsh)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "got").read_text() == "read after the reboot\n"
 
 
 def test_removing_the_access_takes_the_line_and_the_module_file(root, tmp_path):
