@@ -38,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from operations.sync import module_source  # noqa: E402
 from tests.lab.runs import JOURNALS, journal, journals  # noqa: E402
 from xen2kvm.downtime import Peers, project  # noqa: E402
 from xen2kvm.inventory import load_fleet, move_group  # noqa: E402
@@ -355,9 +356,10 @@ echo "x2k-boot rc=0 stop=$stop start=$t0 end=$t1"
 def floor_copy(kvm: str, state_dir: str, guest: str, address: str) -> tuple[float, str]:
     """(a): the churn's new data pulled to the KVM host as presync pulls, timed there; the
     seconds and how it was read. The lab's own key (sent to the KVM host for the copy and
-    removed after) when the migration key cannot read it."""
+    removed after) when the migration key cannot read it: a plain remote shell, so the
+    same directory named without the migration key's rsync module."""
     key, known = f"{state_dir}/ssh/id_ed25519", f"{state_dir}/ssh/known_hosts.{guest}"
-    source = f"root@{address}:{CHURN_DIR}/"
+    source = module_source("root", address, CHURN_DIR)
     how = f"the migration key {key} and {known}, as presync's copies"
     result = ssh(kvm, f"bash -s -- {shlex.join([key, known, source])}", FLOOR_COPY)
     found = fields(f"{result.stdout}\n{result.stderr}", "x2k-floor")
@@ -377,6 +379,7 @@ def floor_copy(kvm: str, state_dir: str, guest: str, address: str) -> tuple[floa
             "sending the lab key",
         )
         must(kvm, f"cat > {spare}/known_hosts", lab.known_hosts.read_text(), "known_hosts")
+        source = f"root@{address}:{CHURN_DIR}/"
         args = [f"{spare}/id_ed25519", f"{spare}/known_hosts", source]
         try:
             result = ssh(kvm, f"bash -s -- {shlex.join(args)}", FLOOR_COPY)

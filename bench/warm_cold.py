@@ -15,12 +15,13 @@ as it left them, stopped and unused. The bench stops the KVM domain (as in a col
 nothing of the guest runs during the copy), mounts the Xen LVs read-only on the dom0
 (below a directory of its own, ``ro,nodev,nosuid,noexec`` as the cutover mounts them),
 lets the KVM host's migration key read them as the cutover does (the same authorized_keys
-line: ``rrsync -ro``, from the KVM host's address only) and, on the KVM host, pulls every
-filesystem with the tool's own copy (``operations.sync.RSYNC``, the same excludes, the
-migration key and the dom0's known_hosts the cutover used) into an empty scratch
-filesystem (an ext4 LV in the KVM host's VG as large as the guest's filesystems, made for
-the purpose): the full copy, timed there per filesystem. Then all of it is undone, and the
-KVM domain started again, timed to SSH as bench/downtime.py's floor (b) does.
+line, from the KVM host's address only, and the same read-only rsync module, its root the
+bench's directory) and, on the KVM host, pulls every filesystem with the tool's own copy
+(``operations.sync.RSYNC``, the same excludes, the migration key and the dom0's
+known_hosts the cutover used) into an empty scratch filesystem (an ext4 LV in the KVM
+host's VG as large as the guest's filesystems, made for the purpose): the full copy,
+timed there per filesystem. Then all of it is undone, and the KVM domain started again,
+timed to SSH as bench/downtime.py's floor (b) does.
 
 The cold downtime is computed, not run end to end: the warm run's downtime with its final
 copies replaced by the full copy. It assumes a cold migration's shutdown, set-up (mounts,
@@ -62,11 +63,11 @@ from bench.downtime import (  # noqa: E402
     setup_seconds,
     ssh,
 )
-from operations.sync import RSYNC, access_line  # noqa: E402
+from operations.sync import MODULE, RSYNC, access_line, module_path, module_source  # noqa: E402
 from tasks.destinations.kvm import Kvm  # noqa: E402
 from tasks.steps import RUNTIME  # noqa: E402
 from tests.lab.runs import journal  # noqa: E402
-from xen2kvm import paths  # noqa: E402
+from xen2kvm import paths, render  # noqa: E402
 from xen2kvm.fstab import parse_fstab  # noqa: E402
 from xen2kvm.inventory import Fleet, Guest  # noqa: E402
 from xen2kvm.journal import DOWNTIME_START  # noqa: E402
@@ -76,7 +77,7 @@ from xen2kvm.units import MIB  # noqa: E402
 from xen2kvm.xenconfig import parse_xen_config  # noqa: E402
 
 BENCH_DIR = "/var/lib/x2k-bench"  # on the dom0 and the KVM host, for the time of the copy
-DOM0_BASE = f"{BENCH_DIR}/cold"  # on the dom0: the read-only mounts (rrsync's root)
+DOM0_BASE = f"{BENCH_DIR}/cold"  # on the dom0: the read-only mounts (the module's root)
 SCRATCH_LV = "x2k-bench-cold"  # in the KVM host's VG
 SCRATCH = f"{BENCH_DIR}/scratch"  # on the KVM host: where the scratch LV is mounted
 MARGIN_MIB = 64  # the scratch filesystem's room beyond the guest's filesystems' sizes
@@ -283,20 +284,23 @@ for path in "$@"; do rmdir "$path" 2>/dev/null || true; done
 exit $rc
 """
 
-# On the dom0: a line added to, or taken out of (that line exactly), authorized_keys.
+# On the dom0: the module file written and a line added to authorized_keys; then that
+# line (exactly) taken out, and the module file removed.
 KEY_IN = r"""
 set -eu
-line=$1 keys=$2
+line=$1 keys=$2 module=$3 text=$4
+mkdir -p -m 0700 "$(dirname "$module")"
+printf '%s' "$text" > "$module"
 mkdir -p -m 0700 "$(dirname "$keys")"
 printf '%s\n' "$line" >> "$keys"
 chmod 0600 "$keys"
 """
 KEY_OUT = r"""
 set -eu
-line=$1 keys=$2
+line=$1 keys=$2 module=$3
 grep -vxF -e "$line" "$keys" > "$keys.x2k-bench" || true
 cat "$keys.x2k-bench" > "$keys"
-rm -f "$keys.x2k-bench"
+rm -f "$keys.x2k-bench" "$module"
 """
 AUTHORIZED_KEYS = "/root/.ssh/authorized_keys"  # on the dom0, as sync.access edits it
 
@@ -350,7 +354,8 @@ def copy_script(
     into: str = SCRATCH,
 ) -> str:
     """COLD_COPY with one ``timed`` rsync per filesystem, parents first: from the dom0's
-    read-only mounts (through rrsync, whose root is DOM0_BASE) into ``into``."""
+    read-only mounts (through the migration key's rsync module, whose root is DOM0_BASE)
+    into ``into``."""
     transport = shlex.join(
         ["ssh", "-i", key, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
          "-o", f"UserKnownHostsFile={known}"]
@@ -361,7 +366,7 @@ def copy_script(
         command = [*shlex.split(RSYNC), "-e", transport]
         for exclude in excludes(fs.mountpoint):
             command += ["--exclude", exclude]
-        command += [f"root@{dialled}:/{guest}{inside}/", f"{into}{inside}/"]
+        command += [module_source("root", dialled, f"/{guest}{inside}"), f"{into}{inside}/"]
         lines.append(f"mkdir -p {shlex.quote(into + inside)}")
         lines.append(f"timed {shlex.quote(fs.mountpoint)} {shlex.join(command)}")
     lines.append('rm -f "$out"')
@@ -393,6 +398,7 @@ def cold_copy(fleet: Fleet, guest: Guest, domain: str, found: list[Filesystem]) 
     known = paths.known_hosts(kvm.state_dir, dom0.name)
     public = must(kvm.name, f"cat {shlex.quote(key)}.pub", what="reading the migration key")
     line = access_line(public, coming, DOM0_BASE)
+    module = [module_path(DOM0_BASE), render.rsyncd_conf(MODULE, DOM0_BASE)]
     top = f"{DOM0_BASE}/{guest.name}"
     mounts = [(f.device, top + ("" if f.mountpoint == "/" else f.mountpoint)) for f in found]
     mib = scratch_mib(found)
@@ -405,12 +411,12 @@ def cold_copy(fleet: Fleet, guest: Guest, domain: str, found: list[Filesystem]) 
         stack.callback(undo, dom0.name, DOM0_UNMOUNT, made, "the read-only mounts")
         pairs = [item for pair in mounts for item in pair]
         run(dom0.name, DOM0_MOUNT, [domain, *pairs], "the read-only mounts")
-        keys = [line, AUTHORIZED_KEYS]
+        keys = [line, AUTHORIZED_KEYS, module[0]]
         stack.callback(undo, dom0.name, KEY_OUT, keys, "the migration key's access")
-        run(dom0.name, KEY_IN, keys, "letting the migration key in")
+        run(dom0.name, KEY_IN, [*keys, module[1]], "letting the migration key in")
         print(
             f"    {dom0.name}: {len(found)} filesystems read-only below {top}, readable by "
-            f"{kvm.name}'s migration key (rrsync -ro, from {coming})",
+            f"{kvm.name}'s migration key (its read-only rsync module, from {coming})",
             flush=True,
         )
 

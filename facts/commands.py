@@ -22,10 +22,10 @@ class CommandsMissing(FactBase[list]):
     must be an executable file (``test -x``). One line per missing name, then the count::
 
         missing kpartx
-        missing /usr/bin/rrsync
+        missing /usr/lib/grub/i386-pc
         checked 5
 
-    Gives the missing names, in the order asked: ``["kpartx", "/usr/bin/rrsync"]``.
+    Gives the missing names, in the order asked: ``["kpartx", "/usr/lib/grub/i386-pc"]``.
     """
 
     default = list

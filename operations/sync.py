@@ -3,15 +3,24 @@ Copy a guest's files to its new disk: the migration key, its restricted access t
 source, and the rsync runs themselves.
 
 The KVM host pulls. Its dedicated key (never the operator's) is allowed on the source only
-from the KVM host's address and only for read-only rsync (``rrsync -ro``), and is removed
-after cutover. Host keys are checked against a known_hosts file the tool writes from the
-source's own host keys: no ``StrictHostKeyChecking=no`` anywhere.
+from the KVM host's address and only for one command, rsync's own daemon over SSH
+(``rsync --server --daemon --config=FILE .``): whatever the client asks, the source runs
+that, which serves one read-only module (``x2k``), chrooted into the directory the key may
+read. The module file is the tool's, written beside the key's line on every run that
+needs it, in ``/run`` (``MODULE_DIR``): never part of a guest's copy, gone at a reboot.
+rsync alone, of any release from Debian 11's 3.2.3 on: no ``rrsync`` (Debian 12's rsync
+only), no Python. The copies name what they read as ``user@address::x2k/path/``
+(``module_source``). The key is removed after cutover. Host keys are checked against a
+known_hosts file the tool writes from the source's own host keys: no
+``StrictHostKeyChecking=no`` anywhere.
 """
 
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import shlex
+from collections.abc import Generator
 
 from pyinfra import host, inventory
 from pyinfra.api import OperationError, OperationValueError, QuoteString, StringCommand, operation
@@ -22,10 +31,18 @@ from facts.tree import where
 from operations.util.checks import check_bool, check_path
 from operations.util.facts import fact
 from operations.util.tree import checked, relative
+from xen2kvm import render
 from xen2kvm.journal import CUTOVER_COMPLETE, TOOL, done, is_copy, summarise
 from xen2kvm.units import human
 
 KEY_COMMENT = "xen2kvm-migration"
+# The rsync module the migration key reads, and where its files live on the sources (a
+# tmpfs: not on the guest's disk, not in its copy, whose /run/* is excluded and -x skips).
+MODULE = "x2k"
+MODULE_DIR = "/run/xen2kvm"
+# What a root cannot hold: the authorized_keys line's quoting ("\ , and spaces), what
+# rsyncd.conf would read otherwise (% expands a variable, a final \ continues the line).
+_NOT_IN_ROOT = "\"'\\,% "
 # --sparse: holes stay holes (a 2 GiB sparse file with 4 KiB of data takes 4 KiB on the new
 # disk, not 2 GiB). No --inplace: with -H it writes through hard links the source has since
 # broken (rsync's own man page: a "tug of war"; seen with rsync 3.2.7 and 3.5.0), silently
@@ -75,12 +92,26 @@ def key(path: str):
     )
 
 
+def module_path(root: str) -> str:
+    """The module file that serves ``root`` on a source: one per root (a dom0's mounts and
+    its own ``/`` never share one), named by the root's digest."""
+    digest = hashlib.sha256(root.encode()).hexdigest()[:16]
+    return f"{MODULE_DIR}/rsyncd-{digest}.conf"
+
+
+def forced_command(root: str) -> str:
+    """What the migration key runs on the source, whatever the client asks: rsync's daemon
+    over the SSH connection, with the module file of ``root``."""
+    return f"rsync --server --daemon --config={module_path(root)} ."
+
+
 def access_line(public_key: str, source_address: str, root: str) -> str:
-    """The authorized_keys line: this key, from that address, read-only rsync of ``root``."""
+    """The authorized_keys line: this key, from that address, read-only rsync of ``root``
+    (the daemon of ``forced_command``)."""
     options = ",".join(
         [
             f'from="{source_address}"',
-            f'command="/usr/bin/rrsync -ro {root}"',
+            f'command="{forced_command(root)}"',
             "no-pty",
             "no-agent-forwarding",
             "no-port-forwarding",
@@ -88,6 +119,34 @@ def access_line(public_key: str, source_address: str, root: str) -> str:
         ]
     )
     return f"{options} {public_key.strip()}"
+
+
+def module_source(user: str, address: str, path: str = "/") -> str:
+    """What a copy reads: ``path`` (below the root the key may read, ``/`` for all of it)
+    on ``address``, through the daemon of ``access``: ``root@198.51.100.10::x2k/var/``.
+    An IPv6 address goes in brackets, as rsync parses it."""
+    host = f"[{address}]" if ":" in address else address
+    inside = path.strip("/")
+    return f"{user}@{host}::{MODULE}/{inside}/" if inside else f"{user}@{host}::{MODULE}/"
+
+
+def _check_root(root: object) -> str:
+    """A root the key may read: absolute, normalised (no ``/./``, which rsyncd.conf reads
+    as a chroot split), and nothing the authorized_keys line or the module file would read
+    otherwise."""
+    if (
+        not isinstance(root, str)
+        or not root.startswith("/")
+        or posixpath.normpath(root) != root
+        or not root.isprintable()
+        or any(c in root for c in _NOT_IN_ROOT)
+    ):
+        raise OperationValueError(
+            f"root cannot go into an authorized_keys line nor an rsync module: {root!r} "
+            "(give an absolute, normalised path without quotes, backslashes, commas, % nor "
+            "spaces)"
+        )
+    return root
 
 
 def _public_key(key_host: str, key_path: str) -> str | None:
@@ -108,16 +167,20 @@ def access(
 ):
     """
     Allow (or stop allowing) a KVM host's migration key to read this host with rsync, and
-    nothing else: only from ``from_address``, only ``rrsync -ro ROOT``.
+    nothing else: only from ``from_address``, only rsync's daemon over SSH serving ``root``
+    read-only (module ``x2k``, its file in ``/run/xen2kvm``, written again when a reboot
+    took it).
 
     + key_host: the inventory name of the KVM host that holds the key
     + key_path: the private key's path there (its ``.pub`` is read when this runs)
     + from_address: the only address the key may come from (the KVM host's)
-    + root: the directory rsync may read
-    + present: whether the key should be allowed
+    + root: the directory rsync may read (the module's chroot)
+    + present: whether the key should be allowed; ``False`` removes its line, and the
+      module file once no other key's line runs it
     + authorized_keys: the file to edit (on this host; in ``tree`` when it is given)
     + tree: a migrated guest's tree on this host, whose ``authorized_keys`` (the guest's
-      path) is edited: never through a link the guest planted (see ``operations.util.tree``)
+      path) is edited: never through a link the guest planted (see ``operations.util.tree``);
+      only the line (nothing of a tree is served: no module file)
 
     **Example:**
 
@@ -126,9 +189,12 @@ def access(
         sync.access(key_host="kvm1", key_path="/var/lib/xen2kvm/ssh/id_ed25519",
                     from_address="198.51.100.20")
     """
-    for label, value in (("from_address", from_address), ("root", root)):
-        if not value or any(c in value for c in "\"'\\ \n,"):
-            raise OperationValueError(f"{label} cannot go into an authorized_keys line: {value!r}")
+    if not from_address or any(c in from_address for c in "\"'\\ \n,"):
+        raise OperationValueError(
+            f"from_address cannot go into an authorized_keys line: {from_address!r}"
+        )
+    _check_root(root)
+    check_bool("present", present)
     public_key = _public_key(key_host, key_path)
     if public_key is None:
         if not present:
@@ -149,23 +215,50 @@ def access(
         authorized_keys = where(tree, relative(authorized_keys))
     lines = fact(host, FileContents, path=authorized_keys) or []
     ours = [line for line in lines if body in line.split()]
+    conf, module = module_path(root), render.rsyncd_conf(MODULE, root)
+    served = None if tree is not None else fact(host, FileContents, path=conf)
+    # The module file: written while the key is allowed (a tree has none), removed with
+    # the last line that runs it (another KVM host's key may read the same root).
+    shared = any(conf in line for line in lines if body not in line.split())
+    write_module = present and tree is None and served != module.splitlines()
+    remove_module = not present and served is not None and not shared
 
-    if present and ours == [wanted]:
+    if present and ours == [wanted] and not write_module:
         host.noop(f"the migration key of {key_host} already reads {root} from {from_address}")
         return
-    if not present and not ours:
+    if not present and not ours and not remove_module:
         host.noop(f"the migration key of {key_host} is already not allowed")
         return
+    if write_module:  # before the line: the key never runs without its module
+        yield from _module_file(conf, module)
     path = QuoteString(authorized_keys)
     temporary = QuoteString(f"{authorized_keys}.xen2kvm-tmp")
-    if ours:
+    if ours and (not present or ours != [wanted]):
         # The key's base64 holds regex characters: filter it out as a fixed string.
         yield StringCommand("grep -vF -e", QuoteString(body), path, ">", temporary, "|| true")
         yield StringCommand("cat", temporary, ">", path, "&& rm -f", temporary)
-    if present:
+    if present and ours != [wanted]:
         yield StringCommand("mkdir -p -m 0700", QuoteString(posixpath.dirname(authorized_keys)))
         yield StringCommand("echo", QuoteString(wanted), ">>", path)
         yield StringCommand("chmod 0600", path)
+    if remove_module:  # after the line: no key is left to run it
+        yield StringCommand("rm -f", QuoteString(conf))
+
+
+def _module_file(conf: str, module: str) -> Generator[StringCommand, None, None]:
+    """The module file written whole, one ``printf`` argument per line, then moved into
+    place (a daemon starting meanwhile reads the old file or the new, never half)."""
+    temporary = QuoteString(f"{conf}.xen2kvm-tmp")
+    yield StringCommand("mkdir -p -m 0700", QuoteString(posixpath.dirname(conf)))
+    yield StringCommand(
+        "printf '%s\\n'",
+        *[QuoteString(line) for line in module.splitlines()],
+        ">",
+        temporary,
+        "&& mv -f",
+        temporary,
+        QuoteString(conf),
+    )
 
 
 @operation(is_idempotent=False)
@@ -186,7 +279,8 @@ def tree(
 
     + guest: the guest (for the journal)
     + step: the journal's name for this copy (``presync:/var``)
-    + source: ``user@address:/path/`` as rsync reads it (through ``rrsync -ro``)
+    + source: ``user@address::x2k/path/``, the path below the root the key may read
+      (``module_source``; through the daemon ``access`` allows)
     + dest: the target directory on this host
     + ssh_key: the migration key
     + known_hosts: the known_hosts file holding the source's host keys
@@ -202,7 +296,7 @@ def tree(
 
     .. code:: python
 
-        sync.tree(guest="web1", step="presync:/var", source="root@198.51.100.101:/var/",
+        sync.tree(guest="web1", step="presync:/var", source="root@198.51.100.101::x2k/var/",
                   dest="/var/lib/xen2kvm/target/web1/var/", ssh_key=..., known_hosts=...,
                   state_dir="/var/lib/xen2kvm")
     """
@@ -291,7 +385,7 @@ def identical(
     .. code:: python
 
         sync.identical(guest="web1", step="integrity:/var",
-                       source="root@198.51.100.10:/web1/var/",
+                       source="root@198.51.100.10::x2k/web1/var/",
                        dest="/var/lib/xen2kvm/target/web1/var/", ssh_key=...,
                        known_hosts=..., state_dir="/var/lib/xen2kvm")
     """
@@ -375,8 +469,9 @@ def _since_script(marker: str, ends: str, source: str, dest: str) -> str:
 
 
 def _transport(ssh_key: str, known_hosts: str, excludes: list[str] | tuple[str, ...]) -> str:
-    """rsync's ``-e 'ssh ...'`` (the migration key, the source's own host keys) and its
-    excludes, quoted for a shell: what every copy and check of a source shares."""
+    """rsync's ``-e 'ssh ...'`` (the migration key, the source's own host keys: over it,
+    the source's daemon that ``access`` allows) and its excludes, quoted for a shell: what
+    every copy and check of a source shares."""
     ssh = " ".join(
         [
             "ssh",

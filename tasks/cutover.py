@@ -2,11 +2,12 @@
 cutover: the downtime window, each guest its own, kept to what depends on the final delta.
 While the guest still runs, open its new disk, define its KVM domain (not autostarted),
 trust its dom0's host keys at the destination and, for a staged integrity check, compare
-the content of the warm copy with the running guest. Then stop the guest on its dom0 and
-disable its autostart there, mount its LVs read-only on the dom0, copy the last changes to
-the destination, redo the in-place fix-ups the copy touched, let go of the new volumes,
-then (only once the dom0 shows the guest stopped) start it at the destination; once it
-answers, announce its addresses from inside it.
+the content of the warm copy with the running guest (through its read-only rsync module,
+written again should a reboot since presync have taken it). Then stop the guest on its
+dom0 and disable its autostart there, mount its LVs read-only on the dom0, copy the last
+changes to the destination, redo the in-place fix-ups the copy touched, let go of the new
+volumes, then (only once the dom0 shows the guest stopped) start it at the destination;
+once it answers, announce its addresses from inside it.
 
 No guest is down while another's steps run: the wave's guests are cut over in rounds
 (``xen2kvm.windows``). Guests whose hosts all differ share a round and go side by side;
@@ -47,6 +48,11 @@ from xen2kvm.journal import DOWNTIME_START, FINAL_COPY_DONE
 for move in moves("guest"):
     if not move.cutover_started:
         baseline.capture(name=f"{move.guest.name}: baseline before the cutover")
+    # A staged check's first half reads the running guest through the migration key: its
+    # module file (in the guest's /run) is written again if the guest rebooted since presync.
+    staged = move.guest.integrity_check == "staged"
+    if staged and not (move.migrated or move.cutover_started):
+        steps.readable_guest(move, " (the staged integrity check)")
 
 
 def mine(where: Where, names: list[str]) -> list[Move]:

@@ -25,13 +25,7 @@ flow.barrier(name="presync: the migration keys exist", label="migration keys")
 for move in moves("guest"):
     if move.migrated or move.cutover_started:
         continue
-    sync.access(
-        name=f"{move.guest.name}: {move.dest} may read it with rsync",
-        key_host=move.dest,
-        key_path=move.key,
-        from_address=move.address,
-        root="/",
-    )
+    steps.readable_guest(move)
 
 flow.barrier(name="presync: the guests let their destination read them", label="access")
 

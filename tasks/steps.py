@@ -131,7 +131,7 @@ def _ends(
     """What a copy of one filesystem and its integrity check share: where it is read (and
     through which key and host keys), where it goes, what it leaves out, the journal."""
     return {
-        "source": f"root@{source_address}:{paths.below(source_base, mountpoint).rstrip('/')}/",
+        "source": sync.module_source("root", source_address, paths.below(source_base, mountpoint)),
         "dest": f"{paths.below(move.tree, mountpoint).rstrip('/')}/",
         "ssh_key": move.key,
         "known_hosts": move.known_hosts(source_host),
@@ -217,9 +217,21 @@ def source_mounts(move: Move, what: str, mounted: bool):
         )
 
 
+def readable_guest(move: Move, why: str = "") -> None:
+    """On the running guest: the destination's key may read all of it (the read-only rsync
+    module of its ``/``; the module file written again after a reboot took it)."""
+    sync.access(
+        name=f"{move.guest.name}: {move.dest} may read it with rsync{why}",
+        key_host=move.dest,
+        key_path=move.key,
+        from_address=move.address,
+        root="/",
+    )
+
+
 def stopped_source(move: Move, readable: bool):
     """On the dom0: the stopped guest's LVs mounted read-only and readable by the
-    destination's key (``rrsync -ro`` of the source mounts), or neither."""
+    destination's key (the read-only rsync module of the source mounts), or neither."""
     name, source = move.guest.name, move.source.name
     source_mounts(move, f"{'read-only' if readable else 'unmounted'} on {source}", readable)
     sync.access(

@@ -20,7 +20,7 @@ def source_root(guest: Guest) -> str:
 
 
 def source_base() -> str:
-    """What the migration key may read on a dom0 (``rrsync -ro``)."""
+    """What the migration key may read on a dom0 (the root of its read-only rsync module)."""
     return f"{DOM0_STATE}/source"
 
 

@@ -1,7 +1,8 @@
 """Render the templates in ``templates/``: XML escaped, undefined values refused.
 
-Everything that ends up on a host is rendered here, from a ``GuestPlan``: the libvirt
-domain XML, the guest's new fstab, its grub drop-in and its persistent-net rules.
+Everything that ends up on a host is rendered here: from a ``GuestPlan``, the libvirt
+domain XML, the guest's new fstab, its grub drop-in and its persistent-net rules; and the
+rsync module a source serves the migration key (``sync.access``).
 """
 
 from __future__ import annotations
@@ -140,3 +141,10 @@ def grub_cfg(
         cmdline=cmdline,
         serial_console=serial_console,
     )
+
+
+def rsyncd_conf(module: str, root: str) -> str:
+    """The rsync daemon's configuration a source serves the migration key with: one module,
+    ``root`` read only, chrooted (``templates/rsyncd.conf.j2``). ``root`` must already be a
+    plain absolute path (``sync.access`` refuses the others)."""
+    return _render("rsyncd.conf.j2", module=module, root=root)

@@ -1,9 +1,9 @@
 """
 What each host of a run must have installed before a wave changes anything: the commands
-(and, for ``rrsync``, the file) that the operations, facts and scripts run there, by role,
-with the Debian package that provides each. The plan checks them on every host of the run
-(``preflight.commands``), so that a missing ``kpartx`` is refused up front instead of
-reading as "no partitions" halfway through a presync.
+(and, for grub's i386-pc modules, the directory) that the operations, facts and scripts
+run there, by role, with the Debian package that provides each. The plan checks them on
+every host of the run (``preflight.commands``), so that a missing ``kpartx`` is refused
+up front instead of reading as "no partitions" halfway through a presync.
 
 Derived from what the code runs: ``operations/``, ``facts/``, ``files/*.sh`` and the task
 files. The README's table is written from this one.
@@ -21,13 +21,6 @@ SOURCE = "source"  # a source dom0
 REHOME = "rehome"  # a rehome's destination dom0
 GUEST = "guest"  # a guest moving to KVM
 REHOME_GUEST = "rehome_guest"  # a guest rehomed to another dom0
-
-RRSYNC = "/usr/bin/rrsync"
-# Debian 11 ships rsync 3.2.3 with a Perl rrsync as documentation only.
-RRSYNC_FIX = (
-    "apt-get install rsync python3 (rrsync is in rsync from Debian 12 on; Debian 11's rsync "
-    "has none: upgrade the host to Debian 12 first)"
-)
 
 
 @dataclass(frozen=True)
@@ -72,10 +65,15 @@ _PULLS = (
     Need("timeout", "coreutils", "x2k-journal's boot watcher bounds each probe"),
     Need("awk", "mawk", "x2k-journal and the MigrationChanges fact read what a copy changed"),
 )
+# rsync alone, of any release from Debian 11's 3.2.3 on: the migration key may only run
+# its daemon over SSH, serving one read-only module (``sync.access``).
 _SERVED = (
-    Need("rsync", "rsync", "the destination's rsync talks to this one"),
-    Need("python3", "python3", "rrsync is a Python script"),
-    Need(RRSYNC, "rsync", "the migration key may only run rrsync -ro", RRSYNC_FIX),
+    Need(
+        "rsync",
+        "rsync",
+        "the destination's rsync talks to this one; the migration key may only run its "
+        "daemon, serving one read-only module",
+    ),
 )
 
 NEEDS: dict[str, tuple[Need, ...]] = {

@@ -28,8 +28,10 @@ from bench.warm_cold import (
     summary_line,
     xen_domain,
 )
-from operations.sync import access_line
+from operations.sync import MODULE, access_line, module_path
 from tests.unit.journal_records import T, move
+from tests.unit.rsync_daemon import serving
+from xen2kvm import render
 from xen2kvm.lab import dom0, fleet, guestfiles
 from xen2kvm.planinputs import PlanInputs
 from xen2kvm.units import MIB
@@ -164,25 +166,33 @@ def test_the_report_ends_with_the_summary_line():
     assert "set-up not found" in "\n".join(report("web1", cold(), setup_found=False))
 
 
-# The copy script, run here: ``ssh`` as rsync calls it runs the command on this host, the
-# path it asks for read below $X2K_DOM0 as rrsync -ro reads it below its root, each
-# filesystem its own directory (on the dom0 each is its own mount, where -x stops).
-FAKE_SSH = r"""#!/bin/bash
-while [ $# -gt 0 ]; do
-    case $1 in -i|-o|-l|-p) shift 2 ;; -*) shift ;; *) break ;; esac
-done
-shift
-args=("$@")
-path=${args[-1]#/}
-path=${path%/}
-args[-1]="$X2K_DOM0/${path//\//_}/"
-exec "${args[@]}"
+# The copy script, run here: the dom0's root served as sync.access serves it
+# (tests/unit/rsync_daemon.py), ``ssh`` the remote shell that runs the key's forced
+# command whatever rsync asks; /var its own filesystem (a tmpfs, in a mount namespace of
+# the script's own), as on the dom0 each filesystem is its own mount, where -x stops.
+IN_ITS_OWN_MOUNTS = r"""
+set -eu
+var=$1 staged=$2
+mount -t tmpfs x2k-test-var "$var"
+cp -a "$staged"/. "$var"/
+exec bash -s
 """
 
 
-@pytest.mark.skipif(not shutil.which("rsync"), reason="needs rsync")
+def mounts_allowed(where: Path) -> bool:
+    """Whether this machine lets a test mount a tmpfs in a mount namespace of its own."""
+    probe = ["unshare", "--mount", "--propagation", "private", "mount", "-t", "tmpfs", "x", where]
+    return subprocess.run(probe, capture_output=True, check=False).returncode == 0
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("rsync") or not shutil.which("unshare"),
+    reason="needs root (the module chroots; a tmpfs for /var), rsync and unshare",
+)
 def test_the_kvm_hosts_copy_script_run_with_the_real_rsync(tmp_path: Path):
     source, into, bin_ = tmp_path / "dom0", tmp_path / "scratch", tmp_path / "bin"
+    if not mounts_allowed(tmp_path):
+        pytest.skip("this machine lets no test mount a tmpfs in a namespace of its own")
     (source / "web1/etc").mkdir(parents=True)
     (source / "web1/etc/hostname").write_text("web1\n")
     (source / "web1/etc/fstab").write_text("/dev/xvda2 / ext4 errors=remount-ro 0 1\n")
@@ -191,48 +201,54 @@ def test_the_kvm_hosts_copy_script_run_with_the_real_rsync(tmp_path: Path):
     (source / "web1/var").mkdir()  # /var's mount point
     (source / "web1/usr").mkdir()
     (source / "web1/usr/big").write_bytes(os.urandom(2 * MIB))
-    (source / "web1_var/log").mkdir(parents=True)
-    (source / "web1_var/log/syslog").write_bytes(os.urandom(MIB))
-    (source / "web1_var/lost+found").mkdir()
+    staged = tmp_path / "var"  # what /var's filesystem holds, copied into its tmpfs
+    (staged / "log").mkdir(parents=True)
+    (staged / "log/syslog").write_bytes(os.urandom(MIB))
+    (staged / "lost+found").mkdir()
     (into / "lost+found").mkdir(parents=True)  # as mkfs.ext4 left it
     bin_.mkdir()
-    (bin_ / "ssh").write_text(FAKE_SSH)
-    (bin_ / "ssh").chmod(0o755)
     found = [
         Filesystem("/", "/dev/xenvg/web1-root", 0),
         Filesystem("/var", "/dev/xenvg/web1-var", 0),
     ]
     script = copy_script(found, "web1", "198.51.100.10", "/k/id_ed25519", "/k/kh", str(into))
-    env = {**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}", "X2K_DOM0": str(source)}
-    result = subprocess.run(
-        ["bash", "-s"], input=script, capture_output=True, text=True, env=env, check=False
-    )
+    env = {**os.environ, "PATH": f"{bin_}:{os.environ['PATH']}"}
+    with serving(source, tmp_path) as rsh:
+        shutil.copy(rsh, bin_ / "ssh")
+        result = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", IN_ITS_OWN_MOUNTS,
+             "x2k-test", str(source / "web1/var"), str(staged)],
+            input=script, capture_output=True, text=True, env=env, check=False,
+        )  # fmt: skip
     assert result.returncode == 0, result.stderr
     steps = cold_copies(result.stdout, ["/", "/var"])
     moved = [float(step.note.split()[0]) for step in steps]  # MiB, as rsync received them
     assert 2.0 <= moved[0] < 2.2 and 1.0 <= moved[1] < 1.2, result.stdout
     assert (into / "etc/hostname").read_text() == "web1\n"
-    assert (into / "var/log/syslog").read_bytes() == (source / "web1_var/log/syslog").read_bytes()
+    assert (into / "var/log/syslog").read_bytes() == (staged / "log/syslog").read_bytes()
     assert not (into / "etc/fstab").exists()  # the tool writes it: not copied
     assert list((into / "proc").iterdir()) == []
     assert (into / "lost+found").is_dir() and not (into / "var/lost+found").exists()
 
 
-def test_the_migration_keys_line_is_let_in_and_taken_out_exactly(tmp_path: Path):
-    keys = tmp_path / "authorized_keys"
+def test_the_migration_keys_line_and_module_are_let_in_and_taken_out_exactly(tmp_path: Path):
+    keys, module = tmp_path / "authorized_keys", tmp_path / "run/xen2kvm/rsyncd-bench.conf"
     public = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBxN0ymmF4N8ETjUeY0Y1Jr4Ck3p xen2kvm-migration"
     tools = access_line(public, "198.51.100.20", "/var/lib/xen2kvm/source")
     before = f"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOperator operator\n{tools}\n"
     keys.write_text(before)
     ours = access_line(public, "198.51.100.20", DOM0_BASE)
-    assert f'command="/usr/bin/rrsync -ro {DOM0_BASE}"' in ours
+    assert f'command="rsync --server --daemon --config={module_path(DOM0_BASE)} ."' in ours
+    text = render.rsyncd_conf(MODULE, DOM0_BASE)
 
-    let_in = bash(KEY_IN, ours, str(keys))
+    let_in = bash(KEY_IN, ours, str(keys), str(module), text)
     assert let_in.returncode == 0, let_in.stderr
     assert keys.read_text() == f"{before}{ours}\n"
-    taken_out = bash(KEY_OUT, ours, str(keys))
+    assert module.read_text() == text
+    taken_out = bash(KEY_OUT, ours, str(keys), str(module))
     assert taken_out.returncode == 0, taken_out.stderr
     assert keys.read_text() == before  # the tool's own line for the same key is kept
+    assert not module.exists()
 
 
 def bash(script: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -68,7 +68,7 @@ def test_a_kvm_host_with_an_xfs_guest_needs_mkfs_xfs(monkeypatch):
 def test_a_dom0_both_source_and_rehome_destination_needs_the_union(monkeypatch):
     needs = checked(monkeypatch, dest=[move("dom0", vg="vg0")], source=[move("kvm")])
     assert needs is not None
-    assert {"lvcreate", "/usr/bin/rrsync", "ssh-keygen", "xl"} <= set(needs)
+    assert {"lvcreate", "blockdev", "ssh-keygen", "xl"} <= set(needs)
 
 
 def test_a_rehome_dom0_without_vg_needs_no_lvcreate(monkeypatch):
@@ -106,12 +106,12 @@ def test_one_refusal_names_every_host_s_missing_commands(monkeypatch):
     from tasks import steps
 
     hosts = [
-        FakeHost("web1", ["/usr/bin/rrsync"]),
+        FakeHost("web1", ["rsync"]),
         FakeHost("kvm1", ["kpartx", "rsync"]),
         FakeHost("xen1", []),
     ]
     wants = {
-        "web1": {"/usr/bin/rrsync": "apt-get install rsync"},
+        "web1": {"rsync": "apt-get install rsync", "apt-get": "apt-get install apt"},
         "kvm1": {"kpartx": "apt-get install kpartx", "rsync": "apt-get install rsync"},
         "xen1": {"rsync": "apt-get install rsync"},
     }
@@ -123,7 +123,7 @@ def test_one_refusal_names_every_host_s_missing_commands(monkeypatch):
     assert str(refused.value).splitlines() == [
         "kvm1: kpartx is missing: apt-get install kpartx",
         "kvm1: rsync is missing: apt-get install rsync",
-        "web1: /usr/bin/rrsync is missing: apt-get install rsync",
+        "web1: rsync is missing: apt-get install rsync",
     ]
     # The next host of the same run gets the same answer, without reading again.
     hosts.clear()
