@@ -96,6 +96,7 @@ NEEDS: dict[str, tuple[Need, ...]] = {
     SOURCE: (
         Need("xl", "xen-utils-common", "xen.domain and the XenDomains fact"),
         Need("blockdev", "util-linux", "the BlockDeviceSize fact sizes the guest's LVs"),
+        Need("dumpe2fs", "e2fsprogs", "the Dumpe2fsFeatures fact reads the ext features kept"),
         *_MOUNTS,
         *_SERVED,
     ),
