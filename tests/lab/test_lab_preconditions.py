@@ -3,7 +3,8 @@ each host, each command and its Debian fix, and changes nothing (``preflight.com
 ``xen2kvm.requirements``).
 
 One plan run over wave 1 with a binary moved aside on each of three hosts (two on the KVM
-host); every binary is put back in a ``finally``, so the lab stays as ``lab up`` left it.
+host and on the dom0); every binary is put back in a ``finally``, so the lab stays as
+``lab up`` left it.
 A second plan run finds the KVM host's volume group filled by another LV and refuses the
 wave for its size. Wave 1 must not be migrated (the plan checks only moves not yet
 complete): the lab is reset first when it is.
@@ -28,6 +29,7 @@ CASES = [
     ("kvm1", "kpartx", "kvm1: kpartx is missing: apt-get install kpartx"),
     ("kvm1", "rsync", "kvm1: rsync is missing: apt-get install rsync"),
     ("xen1", "rsync", "xen1: rsync is missing: apt-get install rsync"),
+    ("xen1", "dumpe2fs", "xen1: dumpe2fs is missing: apt-get install e2fsprogs"),
     ("web1", "rsync", "web1: rsync is missing: apt-get install rsync"),
 ]
 
