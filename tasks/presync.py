@@ -7,9 +7,11 @@ will not undo. Each rerun sends only the difference.
 The plan's inputs are frozen on the destination first: every later run builds the same.
 """
 
+from pyinfra.api.exceptions import OperationError
+
 from operations import flow, journal, plans, sync
 from tasks import steps
-from tasks.move import moves
+from tasks.move import frozen_inputs, moves
 
 # pyinfra runs operations in the order of these lines, across hosts: the destination's
 # key first, then the guests let it in, then the destination builds and copies.
@@ -32,6 +34,11 @@ flow.barrier(name="presync: the guests let their destination read them", label="
 for move in todo:
     guest, inputs = move.guest, move.inputs
     assert inputs is not None  # moves("dest") needs them
+    if inputs.features is None and frozen_inputs(move.dest, move.state_dir, guest) is None:
+        raise OperationError(
+            f"{guest.name}: the features of its ext filesystems were not read (dumpe2fs on "
+            f"{guest.xen_host}): apt-get install e2fsprogs there, then run again"
+        )
     plans.frozen(
         name=f"{guest.name}: freeze its plan",
         guest=guest.name,
