@@ -202,7 +202,7 @@ def test_the_dom0_rebooted_between_presync_and_cutover(wave2, ssh):
 # "sshd: root@notty" up to OpenSSH 9, "sshd-session: root@notty" from OpenSSH 10 (trixie).
 DROPPING_RSYNC = r"""#!/bin/sh
 case "$*" in
-    *--stats*:/mail1.fleet.example/\ */target/mail1.fleet.example/)
+    *--stats*::x2k/mail1.fleet.example/\ */target/mail1.fleet.example/)
         if mkdir /run/x2k-dropped 2>/dev/null; then
             /usr/bin/rsync "$@" & copy=$!
             sleep 2
