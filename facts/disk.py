@@ -12,6 +12,8 @@ from pyinfra.api import FactBase, QuoteString, StringCommand
 from pyinfra.api.exceptions import FactProcessError
 from typing_extensions import override
 
+from facts.sections import sections
+
 _BLKID_ESCAPE = re.compile(r"\\(.)")
 
 
@@ -213,15 +215,7 @@ class Dumpe2fsFeatures(FactBase[dict]):
 
     @override
     def process(self, output: list[str]) -> dict:
-        said: dict[str, list[str]] = {}
-        lines: list[str] | None = None
-        for line in output:
-            if line.startswith(f"{_DUMPE2FS_HEADER} "):
-                lines = said.setdefault(line[len(_DUMPE2FS_HEADER) + 1 :], [])
-            elif lines is not None:
-                lines.append(line)
-            elif line.strip():
-                raise FactProcessError(f"dumpe2fs output before any device's name: {line!r}")
+        said = sections(output, _DUMPE2FS_HEADER, "dumpe2fs")
         found = {}
         for device, text in said.items():
             features = [

@@ -12,6 +12,7 @@ from pyinfra.api import FactBase, QuoteString, StringCommand
 from pyinfra.api.exceptions import FactProcessError
 from typing_extensions import override
 
+from facts.sections import sections
 from xen2kvm.journal import JournalError, check_step
 
 JOURNAL_HEADER = "X2K-JOURNAL"  # a journal's lines are JSON objects: never this
@@ -85,15 +86,9 @@ class MigrationJournals(FactBase[dict]):
 
     @override
     def process(self, output: list[str]) -> dict:
-        texts: dict[str, list[str]] = {}
-        lines: list[str] | None = None
-        for line in output:
-            if line.startswith(f"{JOURNAL_HEADER} "):
-                lines = texts.setdefault(line[len(JOURNAL_HEADER) + 1 :].strip(), [])
-            elif lines is not None:
-                lines.append(line)
-            elif line.strip():
-                raise FactProcessError(f"journal text before any journal's name: {line[:80]!r}")
+        texts = {
+            name.strip(): text for name, text in sections(output, JOURNAL_HEADER, "journal").items()
+        }
         journals = {}
         for guest, text in texts.items():
             try:
