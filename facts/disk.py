@@ -190,9 +190,10 @@ class Dumpe2fsFeatures(FactBase[dict]):
 
     The features are kept as printed, states (``needs_recovery``) and names of features
     this dumpe2fs does not know (``FEATURE_C12``) too. dumpe2fs runs in the C locale (its
-    labels are translated otherwise). A device without a features line (no ext filesystem there) is
-    an error naming what dumpe2fs said; one with a features line is read even when
-    dumpe2fs complains (a checksum it finds wrong: it prints the superblock all the same).
+    labels are translated otherwise). A device without a features line (no ext filesystem
+    there) is an error naming what dumpe2fs said; one with a features line is read even
+    when dumpe2fs complains (a checksum it finds wrong: it prints the superblock all the
+    same).
     """
 
     default = dict

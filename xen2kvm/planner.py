@@ -206,6 +206,21 @@ def features_said(features: Sequence[str] | None, whose: str) -> str:
     return f"with {whose} features" if features is not None else "with mkfs's defaults"
 
 
+def made_with(fstype: str, features: Sequence[str] | None) -> str:
+    """`` (with the source's features)``, as an operation's name says how a new ext
+    filesystem is made; nothing for xfs and swap."""
+    return f" ({features_said(features, SOURCE_S)})" if fstype in EXT else ""
+
+
+def new_features(source: SourceVolume, size: int) -> tuple[str, ...] | None:
+    """The features a new filesystem of ``size`` bytes for ``source`` is made with: its
+    source's (``mkfs_features``, ValueError when that size cannot have them); None when
+    it is not ext or they were not read (mkfs's defaults then)."""
+    if source.features is None or source.fstype not in EXT:
+        return None
+    return mkfs_features(source.features, size)
+
+
 def boot_features(root: TargetVolume | None, size: int) -> tuple[tuple[str, ...], str]:
     """The features of the new ``/boot`` (ext4, made by xen2kvm: it has no source), and
     whose they are: the root filesystem's source's when it is ext and they were read, for
@@ -319,13 +334,11 @@ def plan_guest(
 
 
 def _new_features(guest: Guest, target: TargetVolume) -> tuple[str, ...] | None:
-    """The features its new filesystem is made with: its source's, at its new size
-    (``mkfs_features``); None when they are not known (mkfs's defaults then)."""
+    """The features its new filesystem is made with, at its new size (``new_features``);
+    a size that cannot have them is a plan error on the field that set it."""
     source = target.source
-    if source.features is None or source.fstype not in EXT:
-        return None
     try:
-        return mkfs_features(source.features, target.size)
+        return new_features(source, target.size)
     except ValueError as exc:
         mountpoint = source.mountpoint or ""
         field = f"grow.{mountpoint}" if mountpoint in guest.grow else "size"

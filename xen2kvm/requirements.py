@@ -30,11 +30,10 @@ class Need:
     name: str  # a command looked up in PATH, or an absolute path that must be executable
     package: str  # the Debian package that provides it
     why: str  # what runs it
-    fix: str | None = None  # when the fix is more than installing ``package``
 
     @property
     def remedy(self) -> str:
-        return self.fix or f"apt-get install {self.package}"
+        return f"apt-get install {self.package}"
 
 
 # mkfs of each filesystem the planner may choose (``operations/disk.py: _mkfs``).

@@ -23,11 +23,10 @@ from operations.util.facts import fact
 from tasks import steps
 from tasks.destinations import Destination
 from tasks.destinations.kvm import without_key
-from xen2kvm import journal, paths, rehome, requirements
+from xen2kvm import journal, paths, planner, rehome, requirements
 from xen2kvm.errors import Xen2KvmError
-from xen2kvm.filesystems import EXT, mkfs_features
 from xen2kvm.inventory import Fleet, Guest, XenHost
-from xen2kvm.planner import SOURCE_S, SourceVolume, features_said
+from xen2kvm.planner import SourceVolume
 from xen2kvm.xenconfig import XenDomain
 
 if TYPE_CHECKING:
@@ -44,10 +43,8 @@ def new_features(move: Move, volume: SourceVolume) -> tuple[str, ...] | None:
     """The features a new ext LV's filesystem is made with: its source's (same size), not
     the new dom0's mke2fs defaults, which the guest's own e2fsck may not read
     (``xen2kvm.filesystems``); None when they were not read (mkfs's defaults)."""
-    if volume.features is None or volume.fstype not in EXT:
-        return None
     try:
-        return mkfs_features(volume.features, volume.size)
+        return planner.new_features(volume, volume.size)
     except ValueError as exc:
         raise OperationError(f"{move.guest.name}: {volume.device}: {exc}") from None
 
@@ -121,9 +118,9 @@ class Dom0(Destination):
                     size=volume.size,
                 )
             features = new_features(move, volume)
-            said = f" ({features_said(features, SOURCE_S)})" if volume.fstype in EXT else ""
+            made = planner.made_with(volume.fstype, features)
             disk.filesystem(
-                name=f"{guest.name}: {volume.fstype} on {device}{said}",
+                name=f"{guest.name}: {volume.fstype} on {device}{made}",
                 device=device,
                 fstype=volume.fstype,
                 uuid=volume.uuid,  # the source's, as the plan inputs hold them

@@ -19,9 +19,8 @@ from tasks import steps
 from tasks.destinations import Destination
 from xen2kvm import journal, paths, render, requirements
 from xen2kvm.devices import mapping_path
-from xen2kvm.filesystems import EXT
 from xen2kvm.inventory import Fleet, Guest, KvmHost
-from xen2kvm.planner import GuestPlan, SourceVolume, TargetVolume, plan_guest
+from xen2kvm.planner import GuestPlan, SourceVolume, made_with, plan_guest
 from xen2kvm.xenconfig import XenDomain
 
 if TYPE_CHECKING:
@@ -55,12 +54,6 @@ def device(plan: GuestPlan, volume) -> str:
     if plan.layout == "matryoshka":
         return volume.device
     return mapping_path(plan.disk_path, volume.partition or 0)
-
-
-def _made_as(volume: TargetVolume) -> str:
-    """`` (with the source's features)``, as an operation's name says how an ext
-    filesystem is made; nothing for xfs and swap."""
-    return f" ({volume.features_said})" if volume.fstype in EXT else ""
 
 
 class Kvm(Destination):
@@ -235,8 +228,9 @@ class Kvm(Destination):
             # The source's UUID and label (the plan inputs hold them), so the guest's
             # UUID= and LABEL= fstab entries name it as before; an ext one's features, so
             # the guest's own e2fsck and grub read it.
+            made = made_with(volume.fstype, volume.features)
             disk.filesystem(
-                name=f"{guest.name}: {volume.fstype} on {where}{_made_as(volume)}",
+                name=f"{guest.name}: {volume.fstype} on {where}{made}",
                 device=where,
                 fstype=volume.fstype,
                 uuid=volume.source.uuid,
