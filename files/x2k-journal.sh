@@ -20,15 +20,20 @@
 #                                                 that marks STEP when ADDRESS:PORT first
 #                                                 answers (TCP), within SECONDS; none when
 #                                                 STEP is marked or a watcher is on it
-#   x2k-journal STATE_DIR GUEST STEP wait         wait while the watcher runs: exit 0 once
-#                                                 STEP is marked, 3 if it ended without it
+#   x2k-journal STATE_DIR GUEST STEP wait [URI DOMAIN]
+#                                                 wait while the watcher runs: exit 0 once
+#                                                 STEP is marked, 3 if it ended without it;
+#                                                 with libvirt's URI and the DOMAIN, 4 once
+#                                                 virsh says it is shut off or crashed (it
+#                                                 will not answer: its qemu died, or it
+#                                                 powered off), checked every 10 s
 #
 # While CMD runs, STATE_DIR/running/GUEST holds "PID START STEP": CMD runs in a session of
 # its own (its process group is PID, START its start time in /proc) so that what a run
 # left running when its controller died (no signal reaches a command over SSH without a
 # terminal) can be found and stopped, all of it, by the next run before it takes the lock.
 set -u
-[ $# -ge 4 ] || { echo "usage: x2k-journal STATE_DIR GUEST STEP run CMD... | check CMD... | mark | marked | watch SECONDS ADDRESS PORT | wait | stop" >&2; exit 2; }
+[ $# -ge 4 ] || { echo "usage: x2k-journal STATE_DIR GUEST STEP run CMD... | check CMD... | mark | marked | watch SECONDS ADDRESS PORT | wait [URI DOMAIN] | stop" >&2; exit 2; }
 dir=$1 guest=$2 step=$3 action=$4
 shift 4
 # Records are JSON written with printf: a name that would need escaping never gets in
@@ -124,9 +129,26 @@ case $action in
         exit 0
         ;;
     wait)
+        case $# in
+            0 | 2) ;;
+            *) echo "usage: x2k-journal STATE_DIR GUEST STEP wait [URI DOMAIN]" >&2; exit 2 ;;
+        esac
+        waited=0
         while ! marked; do
             watcher || { marked && exit 0; exit 3; }
+            if [ $# -eq 2 ] && [ $((waited % 10)) -eq 0 ]; then
+                # Anything else virsh says (an error, a libvirtd restarting) is no answer.
+                state=$(virsh -q -c "$1" domstate --reason "$2" 2>/dev/null) || state=
+                case "$state" in
+                    "shut off"* | crashed*)
+                        marked && exit 0
+                        echo "x2k-journal: $2 is $state" >&2
+                        exit 4
+                        ;;
+                esac
+            fi
             sleep 1
+            waited=$((waited + 1))
         done
         ;;
     mark)

@@ -165,10 +165,15 @@ def answered(
     timeout: int = 600,
     step: str = KVM_ANSWERING,
     state_dir: str = "/var/lib/xen2kvm",
+    domain: str | None = None,
+    uri: str | None = None,
 ):
     """
     Wait until the journal records that a guest answers (its ``journal.watch`` watcher
-    marked ``step``); fails, saying so, once the watcher gave up without an answer.
+    marked ``step``); fails, saying so, once the watcher gave up without an answer, or,
+    given its libvirt ``domain`` here, as soon as libvirt shows it shut off or crashed
+    (its qemu died, or it powered off: it will not answer, and waiting out the timeout
+    would only lengthen the downtime).
 
     + guest: the guest
     + address: the address it was watched on (for the message)
@@ -176,19 +181,40 @@ def answered(
     + timeout: how long its watcher watched (for the message)
     + step: the milestone (``kvm-answering``, ``guest-answering``)
     + state_dir: where the journal lives
+    + domain: its libvirt domain on this host, checked every 10 s while waiting
+    + uri: the libvirt URI of that domain
 
     **Example:**
 
     .. code:: python
 
-        journal.answered(guest="web1", address="198.51.100.101", port=22, timeout=600)
+        journal.answered(
+            guest="web1", address="198.51.100.101", port=22, timeout=600,
+            domain="web1", uri="qemu:///system",
+        )
     """
     ip = _pending(guest, address, port, timeout, step, state_dir)
     if ip is None:
         return
+    late = f"{guest}: {ip} port {port} did not answer within {timeout} s of its start"
+    if domain is None:
+        yield StringCommand(
+            TOOL, QuoteString(state_dir), QuoteString(guest), QuoteString(step), "wait",
+            *_fail(late),
+        )  # fmt: skip
+        return
+    if not uri:
+        raise OperationValueError(f"{guest}: a libvirt domain to watch needs its uri")
+    stopped = (
+        f"{guest}: its domain {domain} stopped before it answered (libvirt's state above; "
+        f"libvirt's log of the domain says why: /var/log/libvirt/qemu/{domain}.log for "
+        "qemu:///system). A next run starts it again"
+    )
     yield StringCommand(
         TOOL, QuoteString(state_dir), QuoteString(guest), QuoteString(step), "wait",
-        *_fail(f"{guest}: {ip} port {port} did not answer within {timeout} s of its start"),
+        QuoteString(uri), QuoteString(domain),
+        "|| { case $? in 4) echo", QuoteString(f"xen2kvm: {stopped}"), ">&2 ;;",
+        "*) echo", QuoteString(f"xen2kvm: {late}"), ">&2 ;; esac; exit 1; }",
     )  # fmt: skip
 
 

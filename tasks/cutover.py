@@ -168,6 +168,7 @@ def complete(names: list[str]) -> None:
             journal.answered(
                 name=f"{move.guest.name}: answers SSH {move.to.under(move)}",
                 **answer(move),
+                **move.to.watched(move),
             )
     flow.barrier(name=f"cutover of {label}: they answer", label=f"{label}: they answer")
 

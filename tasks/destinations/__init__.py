@@ -60,6 +60,11 @@ class Destination:
         """The same, as the announcement names it (``KVM``, ``Xen on xen2``)."""
         raise NotImplementedError
 
+    def watched(self, move: Move) -> dict[str, str]:
+        """What ``journal.answered`` watches besides the port while the guest boots there
+        (its libvirt domain, which may stop before it answers); nothing by default."""
+        return {}
+
     def filesystems(self, move: Move) -> list[str]:
         """The filesystem types the destination makes (for their mkfs)."""
         return [volume.fstype for volume in move.volumes]

@@ -364,6 +364,9 @@ class Kvm(Destination):
             uri=uri(move),
         )
 
+    def watched(self, move: Move) -> dict[str, str]:
+        return {"domain": move.guest.domain_name, "uri": uri(move)}
+
     def stopped(self, move: Move) -> None:
         libvirt.domain(
             name=f"{move.guest.name}: KVM domain stopped and undefined (disk kept)",

@@ -406,3 +406,52 @@ def test_a_copy_killed_with_its_tool_leaves_its_changes_unknown(trees):
 def test_fixups_done_refuses_what_is_not_fix_up_names(tmp_path):
     assert tool(tmp_path, "fixups-done", "mark", "boot loader;x").returncode == 2
     assert not (tmp_path / "journal" / "web1.jsonl").exists()
+
+
+# A libvirt test driver's node (virsh -c test:///PATH): web1 defined but shut off, up
+# running, as libvirt shows a domain whose qemu died before it answered, and one booting.
+NODE = """<node>
+  <domain type='test' xmlns:test='http://libvirt.org/schemas/domain/test/1.0'>
+    <name>web1</name><memory>524288</memory><os><type>hvm</type></os>
+    <test:runstate>5</test:runstate>
+  </domain>
+  <domain type='test'>
+    <name>up</name><memory>524288</memory><os><type>hvm</type></os>
+  </domain>
+</node>
+"""
+
+
+@pytest.fixture
+def libvirt_node(tmp_path):
+    node = tmp_path / "node.xml"
+    node.write_text(NODE)
+    return f"test://{node}"
+
+
+def test_wait_ends_when_libvirt_shows_the_domain_shut_off(tmp_path, libvirt_node):
+    state = tmp_path / "state"
+    port = free_port()
+    assert tool(state, "kvm-answering", "watch", "60", "127.0.0.1", str(port)).returncode == 0
+    started = time.monotonic()
+    waited = tool(state, "kvm-answering", "wait", libvirt_node, "web1")
+    assert waited.returncode == 4, waited.stderr
+    assert "web1 is shut off" in waited.stderr
+    assert time.monotonic() - started < 30, "not the watcher's 60 s"
+    assert tool(state, "kvm-answering", "marked").returncode == 1
+
+
+def test_wait_goes_on_while_the_domain_runs(tmp_path, libvirt_node):
+    state = tmp_path / "state"
+    port = free_port()
+    assert tool(state, "kvm-answering", "watch", "60", "127.0.0.1", str(port)).returncode == 0
+    with socket.create_server(("127.0.0.1", port)):
+        waited = tool(state, "kvm-answering", "wait", libvirt_node, "up")
+    assert waited.returncode == 0, waited.stderr
+    assert steps(state) == [("kvm-answering", "mark")]
+
+
+def test_wait_takes_a_uri_and_a_domain_or_neither(tmp_path):
+    waited = tool(tmp_path, "kvm-answering", "wait", "qemu:///system")
+    assert waited.returncode == 2
+    assert "usage" in waited.stderr

@@ -131,7 +131,7 @@ extra       = 'elevator=noop'
 ramdisk     = '/boot/initrd.img-{DOM0_KERNEL}'
 
 type        = 'pv'
-vcpus       = '2'
+vcpus       = '1'
 memory      = '512'
 
 #
