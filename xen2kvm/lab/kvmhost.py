@@ -30,6 +30,17 @@ VCPUS = 2
 PV_SIZE = "16G"
 PV_IN_VM = "/dev/vdb"  # kvm1's name for the PV disk (second virtio disk)
 SSH_TIMEOUT = 300.0
+# Debian 12's qemu 7.2 runs kvm1's 2 vcpus on a thread each (multi-threaded TCG), and its
+# handling of code one vcpu patches while the other runs it can let the kernel's boot-time
+# patching (a static key flipped at "crng init done") trap on the other vcpu: "Oops: int3"
+# in get_random_u64, then a panic (seen once so far, 2026-12-03). A boot that
+# panics is started again, from a fresh copy of the image, this many times in all.
+BOOT_ATTEMPTS = 3
+PANIC = "Kernel panic - not syncing"
+
+
+class Panicked(RuntimeError):
+    """kvm1's kernel panicked while it booted (its serial log says so)."""
 
 
 def run_dir(cfg: LabConfig) -> Path:
@@ -121,6 +132,17 @@ def qemu_argv(cfg: LabConfig) -> list[str]:
     ]  # fmt: skip
 
 
+def _start(cfg: LabConfig) -> None:
+    """Start kvm1's qemu on a fresh copy of its image (its PV disk kept, or made)."""
+    run(["cp", "--reflink=auto", "--sparse=always", str(vmimage.image_path(cfg)),
+         str(disk_path(cfg))])  # fmt: skip
+    if not pv_path(cfg).exists():
+        run(["truncate", "-s", PV_SIZE, str(pv_path(cfg))])
+    serial_log(cfg).unlink(missing_ok=True)
+    _tap_up(cfg)
+    run(in_netns(cfg.netns, qemu_argv(cfg)))
+
+
 def _wait_ssh(cfg: LabConfig, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -130,6 +152,8 @@ def _wait_ssh(cfg: LabConfig, timeout: float) -> None:
             return
         if read_pid(qemu_pidfile(cfg)) is None:
             raise RuntimeError(f"kvm1: qemu exited; see {serial_log(cfg)}")
+        if PANIC in serial_log(cfg).read_text(errors="replace"):
+            raise Panicked(f"kvm1: its kernel panicked while booting; see {serial_log(cfg)}")
         if time.monotonic() > deadline:
             raise RuntimeError(
                 f"kvm1: no SSH with vg0 after {timeout:.0f}s ({proc.stderr.strip()}); "
@@ -147,16 +171,20 @@ def up(cfg: LabConfig) -> None:
     cfg.pids.mkdir(parents=True, exist_ok=True)
     outer_libvirt.start(cfg, ADDRESS, {PV_IN_VM: pv_path(cfg)})
     t1 = time.monotonic()
-    if read_pid(qemu_pidfile(cfg)) is None:
-        run(["cp", "--reflink=auto", "--sparse=always", str(vmimage.image_path(cfg)),
-             str(disk_path(cfg))])  # fmt: skip
-        if not pv_path(cfg).exists():
-            run(["truncate", "-s", PV_SIZE, str(pv_path(cfg))])
-        serial_log(cfg).unlink(missing_ok=True)
-        _tap_up(cfg)
-        run(in_netns(cfg.netns, qemu_argv(cfg)))
-    t2 = time.monotonic()
-    _wait_ssh(cfg, SSH_TIMEOUT)
+    for attempt in range(1, BOOT_ATTEMPTS + 1):
+        if read_pid(qemu_pidfile(cfg)) is None:
+            _start(cfg)
+        t2 = time.monotonic()
+        try:
+            _wait_ssh(cfg, SSH_TIMEOUT)
+            break
+        except Panicked as exc:
+            if attempt == BOOT_ATTEMPTS:
+                raise
+            kept = serial_log(cfg).with_suffix(f".panic{attempt}.log")
+            serial_log(cfg).replace(kept)
+            print(f"{exc}: started again (that boot's log: {kept})", flush=True)
+            kill_pid(qemu_pidfile(cfg), wait=15)
     t3 = time.monotonic()
     print(
         f"kvm1: up in {t3 - t0:.0f}s (image+libvirtd {t1 - t0:.0f}s, qemu {t2 - t1:.0f}s, "
