@@ -231,6 +231,60 @@ class Dumpe2fsFeatures(FactBase[dict]):
         return found
 
 
+_MKE2FS_ACCEPTS = "X2K-MKE2FS-ACCEPTS"
+_SUPPORTED = "Supported features:"
+_MKE2FS_VERSION = re.compile(r"mke2fs (\S+) \(")
+# What mke2fs -n is given to size a filesystem it does not make: 1 GiB (in KiB).
+_PROBE_SIZE = "1048576"
+
+
+class Mke2fsFeatures(FactBase[dict]):
+    """
+    Whether this host's ``mke2fs`` makes an ext filesystem with exactly these features
+    (``mke2fs -n -O none,...``: it says what it would do and makes nothing, on
+    ``/dev/null``, given a size), and, when it refuses, its version and the features its
+    e2fsprogs knows (``debugfs -R supported_features``), to name those it does not.
+
+    .. code:: python
+
+        {"accepts": True}
+        {"accepts": False, "version": "1.46.2", "known": ["has_journal", "ext_attr", ...]}
+
+    Sample output, refused (an older e2fsprogs than the features')::
+
+        debugfs 1.46.2 (28-Feb-2021)
+        Supported features: dir_prealloc imagic_inodes has_journal ext_attr ...
+        mke2fs 1.46.2 (28-Feb-2021)
+        \tUsing EXT2FS Library version 1.46.2
+    """
+
+    @override
+    def requires_command(self, features: list[str], fstype: str = "ext4") -> str:
+        return "mke2fs"
+
+    @override
+    def command(self, features: list[str], fstype: str = "ext4") -> StringCommand:
+        option = ",".join(["none", *features])
+        return StringCommand(
+            "LC_ALL=C mke2fs -n -F -q -t", QuoteString(fstype), "-O", QuoteString(option),
+            "/dev/null", _PROBE_SIZE, f">/dev/null 2>&1 && echo {_MKE2FS_ACCEPTS} ||",
+            "{ LC_ALL=C debugfs -R supported_features 2>/dev/null; LC_ALL=C mke2fs -V 2>&1; }",
+        )  # fmt: skip
+
+    @override
+    def process(self, output: list[str]) -> dict:
+        if _MKE2FS_ACCEPTS in (line.strip() for line in output):
+            return {"accepts": True}
+        known = next(
+            (line[len(_SUPPORTED) :].split() for line in output if line.startswith(_SUPPORTED)),
+            None,
+        )
+        version = next(
+            (m.group(1) for line in output if (m := _MKE2FS_VERSION.match(line.strip()))), None
+        )
+        return {"accepts": False, "version": version, "known": known}
+
+
 class FindmntMounts(FactBase[dict]):
     """
     The mounted filesystems by target. Of mounts stacked on one target the last (the

@@ -12,7 +12,7 @@ from pyinfra.facts.files import Directory
 
 from facts.commands import NAME, CommandsMissing
 from facts.debian import DebianArchitecture, DpkgPackageStates, OsRelease
-from facts.disk import BlockDeviceId
+from facts.disk import BlockDeviceId, Mke2fsFeatures
 from facts.journal import MigrationJournal, MigrationJournals
 from facts.libvirt import LibvirtDomains, uri_problem
 from facts.lvm import LvmLogicalVolumes, LvmPhysicalVolumes, LvmVolumeGroups
@@ -22,6 +22,7 @@ from operations.util.facts import fact
 from xen2kvm.devices import device_aliases
 from xen2kvm.downtime import INTEGRITY, Peers, project
 from xen2kvm.errors import XenConfigError
+from xen2kvm.filesystems import mkfs_option
 from xen2kvm.guestkinds import (
     INITRAMFS_TOOLS,
     initramfs_problem,
@@ -195,6 +196,69 @@ def kvm_host(
     where = f"{noun} {', '.join(every)} {verb} {state}"
     named = f", no other VG is named {', '.join(sorted({v for v, _ in guest_vgs.values()}))}"
     host.noop(f"{vg} has {human(free)} free{named if guest_vgs else ''}, libvirt answers, {where}")
+    yield from ()  # a check: never a command
+
+
+@operation()
+def ext_features(filesystems: dict[str, tuple[str, list[str]]]):
+    """
+    Check this host's ``mke2fs`` makes each new ext filesystem with the features it is to
+    have (its source's, ``xen2kvm.filesystems.mkfs_features``), before anything changes:
+    an older e2fsprogs than the guest's refuses features it does not know (Debian 11's
+    1.46.2 has no ``orphan_file``, which Debian 13 makes by default), and presync's mkfs
+    would stop there. Each refusal names the filesystem, the host's e2fsprogs and the
+    features it does not know. ``mke2fs -n`` is asked (it makes nothing), once for each
+    distinct set.
+
+    + filesystems: ``{what: (ext2, ext3 or ext4, its features)}``, ``what`` as a
+      refusal names it (``web1 /var``)
+
+    **Example:**
+
+    .. code:: python
+
+        preflight.ext_features(
+            filesystems={"web1 /": ("ext4", ["has_journal", "extent", "orphan_file"])},
+        )
+    """
+    if not isinstance(filesystems, dict) or not filesystems:
+        raise OperationValueError(
+            f"filesystems must map each to its type and features, not {filesystems!r}"
+        )
+    for what, made in filesystems.items():
+        if (
+            not isinstance(made, tuple | list)
+            or len(made) != 2
+            or made[0] not in ("ext2", "ext3", "ext4")
+            or not isinstance(made[1], list | tuple)
+            or not all(isinstance(f, str) and f and f.isprintable() for f in made[1])
+        ):
+            raise OperationValueError(f"{what}: not an ext type and its features: {made!r}")
+    refused = []
+    for what, (fstype, features) in filesystems.items():
+        found = fact(host, Mke2fsFeatures, features=list(features), fstype=fstype)
+        if found is None:  # the commands check names it, with its fix
+            host.noop("no mke2fs here to ask")
+            return
+        if found["accepts"]:
+            continue
+        known = found.get("known")
+        unknown = [f for f in features if known is not None and f not in known]
+        e2fsprogs = f"e2fsprogs {found.get('version') or '(version not said)'}"
+        why = (
+            f"does not know {', '.join(unknown)}"
+            if unknown
+            else f"refuses mke2fs -n -t {fstype} -O {mkfs_option(features)}"
+        )
+        refused.append(
+            f"{host.name}: {what}: its {fstype} is made with its source's features, and this "
+            f"host's {e2fsprogs} {why}: move it to a host with an e2fsprogs as new as its "
+            "source's (or install one here)"
+        )
+    if refused:
+        raise OperationError("\n".join(refused))
+    sets = len({(fstype, tuple(features)) for fstype, features in filesystems.values()})
+    host.noop(f"mke2fs makes the {len(filesystems)} ext filesystems ({sets} feature sets)")
     yield from ()  # a check: never a command
 
 

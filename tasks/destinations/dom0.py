@@ -92,6 +92,21 @@ class Dom0(Destination):
     def makes_lvs(self, move: Move) -> bool:
         return bool(move.dest_spec.vg)  # without one, its admin made them beforehand
 
+    def check(self, moves: list[Move]) -> None:
+        """Its mke2fs makes the new LVs' ext filesystems with their sources' features."""
+        made = {}
+        for move in moves:
+            if move.migrated:
+                continue
+            for volume in move.volumes:
+                features = new_features(move, volume)
+                if features is not None:
+                    made[f"{move.guest.name} {volume.mountpoint}"] = (volume.fstype, list(features))
+        if made:
+            preflight.ext_features(
+                name=f"dom0 {moves[0].dest} makes the guests' ext filesystems", filesystems=made
+            )
+
     def under(self, move: Move) -> str:
         return f"on {move.dest}"
 

@@ -19,6 +19,7 @@ from tasks import steps
 from tasks.destinations import Destination
 from xen2kvm import journal, paths, render, requirements
 from xen2kvm.devices import mapping_path
+from xen2kvm.filesystems import EXT
 from xen2kvm.inventory import Fleet, Guest, KvmHost
 from xen2kvm.planner import GuestPlan, SourceVolume, made_with, plan_guest
 from xen2kvm.xenconfig import XenDomain
@@ -127,6 +128,19 @@ class Kvm(Destination):
             guest_vgs=guest_vgs(moves),
             bridges=sorted({nic.bridge for m in moves for nic in m.need_plan().domain.nics}),
         )
+        made = {}
+        for move in moves:
+            if move.migrated:
+                continue
+            plan, name = move.need_plan(), move.guest.name
+            made[f"{name} /boot"] = ("ext4", list(plan.boot_features))
+            for volume in plan.volumes:
+                if volume.fstype in EXT and volume.features is not None:
+                    made[f"{name} {volume.mountpoint}"] = (volume.fstype, list(volume.features))
+        if made:
+            preflight.ext_features(
+                name=f"KVM host {kvm.name} makes the guests' ext filesystems", filesystems=made
+            )
 
     def prepare(self, move: Move) -> None:
         """A kernel for its architecture, grub-pc, lvm2, and an initramfs with virtio and

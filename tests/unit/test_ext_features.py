@@ -20,8 +20,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from pyinfra.api import OperationError
 
-from facts.disk import BlkidFilesystems, Dumpe2fsFeatures
+from facts.disk import BlkidFilesystems, Dumpe2fsFeatures, Mke2fsFeatures
 from tests.harness import run_operation
 from xen2kvm.errors import PlanError
 from xen2kvm.filesystems import (
@@ -373,3 +374,45 @@ def test_the_plan_says_how_each_filesystem_is_made(fleet):
     assert "p1 /boot 512M, ext4 with the root filesystem's features" in text
     assert "/dev/mapper/small-root / 1G (from xvda1 64M), ext4 with the source's features" in text
     assert "/dev/mapper/small-swap swap 16M (from xvda2 16M), swap" in text
+
+
+def asked(tmp_path: Path, features: list[str], fstype: str = "ext4") -> dict:
+    """What the ``Mke2fsFeatures`` fact reads from this machine's mke2fs, by its command."""
+    fact = Mke2fsFeatures()
+    command = fact.command(features=features, fstype=fstype).get_raw_value()
+    done = subprocess.run(["sh", "-c", command], cwd=tmp_path, capture_output=True, text=True)
+    return fact.process(done.stdout.splitlines())
+
+
+@needs_e2fsprogs
+def test_the_plan_asks_mke2fs_and_names_the_features_it_does_not_know(tmp_path):
+    """The plan's check on a destination (``preflight.ext_features``) with this machine's
+    real mke2fs: the sets a source of Debian 11, 12 or 13 has are made; one with a feature
+    newer than this e2fsprogs (as orphan_file is to Debian 11's) is refused in the plan,
+    naming it, and nothing is made (``mke2fs -n``, on /dev/null)."""
+    future = [*TRIXIE, "future_feature"]
+    facts = {
+        f"features={features!r}, fstype={fstype}": asked(tmp_path, features, fstype)
+        for fstype, features in (("ext4", BOOKWORM), ("ext4", TRIXIE), ("ext3", future))
+    }
+    assert [found["accepts"] for found in facts.values()] == [True, True, False]
+    assert list(tmp_path.iterdir()) == [], "mke2fs -n makes nothing"
+    filesystems = {"web1 /": ["ext4", BOOKWORM], "mail1 /": ["ext4", TRIXIE]}
+    _commands, host = run_operation(
+        "preflight.ext_features",
+        {"kwargs": {"filesystems": filesystems}, "facts": {"disk.Mke2fsFeatures": facts}},
+    )
+    assert host.noop_description == "mke2fs makes the 2 ext filesystems (2 feature sets)"
+    filesystems["mail1 /srv"] = ["ext3", future]
+    with pytest.raises(OperationError) as refused:
+        run_operation(
+            "preflight.ext_features",
+            {"kwargs": {"filesystems": filesystems}, "facts": {"disk.Mke2fsFeatures": facts}},
+        )
+    version = ".".join(map(str, _mke2fs_version()))
+    assert re.fullmatch(
+        f"testhost: mail1 /srv: its ext3 is made with its source's features, and this "
+        f"host's e2fsprogs {re.escape(version)}[.0-9]* does not know future_feature: move it "
+        "to a host with an e2fsprogs as new as its source's \\(or install one here\\)",
+        str(refused.value),
+    ), str(refused.value)
