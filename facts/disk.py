@@ -13,6 +13,7 @@ from pyinfra.api.exceptions import FactProcessError
 from typing_extensions import override
 
 from facts.sections import sections
+from xen2kvm.filesystems import mkfs_option
 
 _BLKID_ESCAPE = re.compile(r"\\(.)")
 
@@ -264,9 +265,9 @@ class Mke2fsFeatures(FactBase[dict]):
 
     @override
     def command(self, features: list[str], fstype: str = "ext4") -> StringCommand:
-        option = ",".join(["none", *features])
         return StringCommand(
-            "LC_ALL=C mke2fs -n -F -q -t", QuoteString(fstype), "-O", QuoteString(option),
+            "LC_ALL=C mke2fs -n -F -q -t", QuoteString(fstype),
+            "-O", QuoteString(mkfs_option(features)),
             "/dev/null", _PROBE_SIZE, f">/dev/null 2>&1 && echo {_MKE2FS_ACCEPTS} ||",
             "{ LC_ALL=C debugfs -R supported_features 2>/dev/null; LC_ALL=C mke2fs -V 2>&1; }",
         )  # fmt: skip

@@ -22,7 +22,7 @@ from operations.util.facts import fact
 from xen2kvm.devices import device_aliases
 from xen2kvm.downtime import INTEGRITY, Peers, project
 from xen2kvm.errors import XenConfigError
-from xen2kvm.filesystems import mkfs_option
+from xen2kvm.filesystems import EXT, mkfs_option
 from xen2kvm.guestkinds import (
     INITRAMFS_TOOLS,
     initramfs_problem,
@@ -229,7 +229,7 @@ def ext_features(filesystems: dict[str, tuple[str, list[str]]]):
         if (
             not isinstance(made, tuple | list)
             or len(made) != 2
-            or made[0] not in ("ext2", "ext3", "ext4")
+            or made[0] not in EXT
             or not isinstance(made[1], list | tuple)
             or not all(isinstance(f, str) and f and f.isprintable() for f in made[1])
         ):
