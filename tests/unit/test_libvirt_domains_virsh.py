@@ -7,6 +7,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from xml.sax.saxutils import escape
 
 import pytest
 
@@ -28,10 +29,6 @@ NODE = """<node>
 DOMAIN = (
     "  <domain type='test'><name>{}</name><memory>524288</memory><os><type>hvm</type></os></domain>"
 )
-
-
-def escape(name: str) -> str:
-    return name.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def read(uri: str, cwd: Path) -> tuple[subprocess.CompletedProcess[str], dict]:
