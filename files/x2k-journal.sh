@@ -46,9 +46,18 @@ running="$dir/running/$guest"
 changes="$dir/changed/$guest"
 mkdir -p "$dir/journal"
 
+# The time now, in seconds to the nanosecond (one date: on an emulated host each program
+# run costs about 0.1 s, so this tool runs as few as it can).
+now() {
+    date +%s.%N
+}
+
+# A record: EVENT, its extra fields (",\"rc\":0"), and its time (now() by default) kept to
+# the millisecond.
 record() {
+    at=${3:-$(now)}
     printf '{"guest":"%s","step":"%s","event":"%s","time":%s%s}\n' \
-        "$guest" "$step" "$1" "$(date +%s.%N | cut -c1-14)" "${2:-}" >> "$journal"
+        "$guest" "$step" "$1" "${at%??????}" "${2:-}" >> "$journal"
 }
 
 # A rollback starts a new attempt: its mark is a line of its own (written by record).
@@ -68,11 +77,16 @@ attempts() {
     grep -cF "$ROLLED_BACK" "$journal"
 }
 
-# When process $1 started (field 22 of /proc/PID/stat, after the command name); empty
-# when no such process runs.
-started() {
-    sed 's/^.*) //' "/proc/$1/stat" 2>/dev/null | cut -d ' ' -f 20
-}
+# When process $1 started (field 22 of /proc/PID/stat, after the command name, which may
+# hold spaces and parentheses: the fields are counted from its last ") "); empty when no
+# such process runs. Read by the shell itself (in a function's subshell: its "set --"
+# stays there).
+started() (
+    stat=
+    read -r stat 2>/dev/null < "/proc/$1/stat" || exit 0
+    set -- ${stat##*) }
+    [ $# -ge 20 ] && shift 19 && echo "$1"
+)
 
 # The recorded command's pid, if it still runs.
 live() {
@@ -166,7 +180,8 @@ case $action in
         fi
         ;;
     run | check)
-        record start
+        begun=$(now)
+        record start "" "$begun"
         # A final copy keeps what it changed in the tree (rsync's --out-format lines,
         # "X2K-CHANGED ITEMIZE NAME") until the next fixups-done: "STEP ITEMIZE NAME" lines
         # in a .list, whose .open stays when this tool is killed first (then anything may
@@ -176,11 +191,12 @@ case $action in
             run/cutover:/* | run/rehome-cutover:/*) keep=1 ;;
         esac
         case "$action/$step" in
-            run/*:/*) mkdir -p "$changes"; open="$changes/$(date +%s%N).open"; : > "$open" ;;
+            run/*:/*) open="$changes/${begun%.*}${begun#*.}.open" ;;
         esac
         # The command's output, where xen2kvm status reads an open copy's progress.
         out="$dir/progress/$guest"
-        mkdir -p "$dir/running" "$dir/progress"
+        mkdir -p "$dir/running" "$dir/progress" ${open:+"$changes"}
+        [ -z "$open" ] || : > "$open"
         setsid "$@" > "$out" 2>&1 &
         child=$!
         printf '%s %s %s\n' "$child" "$(started "$child")" "$step" > "$running"
@@ -191,27 +207,46 @@ case $action in
             wait "$child" && rc=0 || rc=$?  # a trapped signal ended the first wait
         done
         trap - HUP INT TERM
-        bytes=$(sed -n 's/^Total bytes received: \([0-9,.]*\).*/\1/p' "$out" | tr -d ,. | tail -n 1)
+        ended=$(now)
+        # One pass over what the command printed, without rsync's progress updates (one
+        # \r-separated line that grows for as long as the copy runs: the last of each line
+        # only): the bytes it moved (--stats), the differences a check found, the names a
+        # final copy changed (into the .list), and the rest printed.
+        summary="$out.summary"
+        list=${keep:+${open%.open}.list}
+        : > "$summary"
+        awk -v step="$step" -v list="$list" -v summary="$summary" '
+            BEGIN { if (list != "") printf "" > list }
+            { sub(/^.*\r/, "") }
+            /^X2K-CHANGED / {
+                if (list != "") {
+                    code = substr($0, 13, 11); gsub(/ /, "", code)
+                    print step " " code " " substr($0, 25) > list
+                }
+                next
+            }
+            /^Total bytes received: / { bytes = $4; gsub(/[,.]/, "", bytes) }
+            /^X2K-DIFF / { differences++ }
+            { print }
+            END { print (bytes == "" ? "-" : bytes), differences + 0 > summary }
+        ' "$out" && [ -n "$list" ] && rm -f "$open"
+        bytes=- differences=0
+        read -r bytes differences < "$summary" 2>/dev/null
         extra=",\"rc\":$rc"
-        [ -n "$bytes" ] && extra="$extra,\"bytes\":$bytes"
-        differences=0
+        case "$bytes" in
+            "" | *[!0-9]*) ;;
+            *) extra="$extra,\"bytes\":$bytes" ;;
+        esac
         if [ "$action" = check ]; then
-            differences=$(grep -c '^X2K-DIFF ' "$out")
             extra="$extra,\"differences\":$differences"
+        else
+            differences=0
         fi
-        if [ -n "$keep" ]; then
-            sed -n 's/^.*\r//; /^X2K-CHANGED /p' "$out" | awk -v step="$step" '{
-                code = substr($0, 13, 11); gsub(/ /, "", code)
-                print step " " code " " substr($0, 25)
-            }' > "${open%.open}.list" && rm -f "$open"
-        fi
-        record end "$extra"
+        record end "$extra" "$ended"
         # The end is recorded before the record goes: x2k-journal stop waits for it.
-        grep -q "^$child " "$running" 2>/dev/null && rm -f "$running"
-        # What the command printed, without rsync's progress updates (one \r-separated
-        # line that grows for as long as the copy runs): the last of each line only, and
-        # without the names a copy changed.
-        sed 's/^.*\r//' "$out" | grep -v '^X2K-CHANGED '
+        recorded=
+        read -r recorded rest 2>/dev/null < "$running"
+        [ "$recorded" = "$child" ] && rm -f "$running"
         # The output stays until the guest's next run: removing it here could remove the
         # next run's, started as soon as a stop saw this one's record go.
         if [ "$rc" -eq 0 ] && [ "$differences" -gt 0 ]; then

@@ -28,6 +28,7 @@ from pyinfra.facts.files import File, FileContents
 
 from facts.journal import MigrationJournal
 from facts.tree import where
+from operations import ssh
 from operations.util.checks import check_bool, check_path
 from operations.util.facts import fact
 from operations.util.tree import checked, relative
@@ -273,6 +274,7 @@ def tree(
     excludes: list[str] | tuple[str, ...] = (),
     until: str = CUTOVER_COMPLETE,
     converged_below: int | None = None,
+    connection: str | None = None,
 ):
     """
     Copy one filesystem with rsync (``-aHAXx --numeric-ids --delete --sparse``), journaled.
@@ -289,6 +291,8 @@ def tree(
     + until: once this step is in the journal, copying stops (the migration is done)
     + converged_below: copy only if this step's last copy moved this many bytes or more
       (a further warm pass: once a pass moves less, the delta has converged)
+    + connection: the control socket of an SSH connection master to the source
+      (``ssh.master``): the copy rides on it when it runs, and connects by itself otherwise
 
     Each rerun sends only the difference. After ``until`` is journaled, it does nothing.
 
@@ -314,9 +318,11 @@ def tree(
                 f", under {human(converged_below)}"
             )
             return
+    if connection is not None:
+        check_path("connection", connection, "file path")
     rsync = f"{RSYNC} {CHANGED}" if is_copy(step, "cutover") else RSYNC
-    yield _journaled(state_dir, guest, step, "run", rsync, source, dest, ssh_key, known_hosts,
-                     excludes)  # fmt: skip
+    ends = _transport(ssh_key, known_hosts, excludes, connection)
+    yield _journaled(state_dir, guest, step, "run", rsync, ends, source, dest)
 
 
 def _journaled(
@@ -325,16 +331,15 @@ def _journaled(
     step: str,
     action: str,
     rsync: str,
+    ends: str,
     source: str,
     dest: str,
-    ssh_key: str,
-    known_hosts: str,
-    excludes: list[str] | tuple[str, ...],
 ) -> StringCommand:
-    """An rsync from the source through the migration key, run by ``x2k-journal``."""
+    """An rsync from the source through the migration key (``ends``: its ``-e`` and
+    excludes, ``_transport``), run by ``x2k-journal``."""
     return StringCommand(
         TOOL, QuoteString(state_dir), QuoteString(guest), QuoteString(step), action, rsync,
-        _transport(ssh_key, known_hosts, excludes), QuoteString(source), QuoteString(dest),
+        ends, QuoteString(source), QuoteString(dest),
     )  # fmt: skip
 
 
@@ -351,6 +356,7 @@ def identical(
     content: bool = True,
     marker: str | None = None,
     source_runs: bool = False,
+    connection: str | None = None,
 ):
     """
     Check a copied filesystem is identical to its source, read-only (an ``rsync
@@ -393,17 +399,18 @@ def identical(
         raise OperationValueError("source and dest must end with / (compare contents)")
     check_bool("content", content)
     check_bool("source_runs", source_runs)
+    if connection is not None:
+        check_path("connection", connection, "file path")
+    ends = _transport(ssh_key, known_hosts, excludes, connection)
     if marker is None:
         if source_runs:
             raise OperationValueError("source_runs needs a marker (the check to split)")
         compare = f"{COMPARE} --checksum" if content else COMPARE
-        yield _journaled(state_dir, guest, step, "check", compare, source, dest, ssh_key,
-                         known_hosts, excludes)  # fmt: skip
+        yield _journaled(state_dir, guest, step, "check", compare, ends, source, dest)
         return
     check_path("marker", marker)
     if not content:
         raise OperationValueError("a marker splits a content check: give content=True")
-    ends = _transport(ssh_key, known_hosts, excludes)
     script = (
         _before_script(marker, ends, source, dest)
         if source_runs
@@ -468,11 +475,18 @@ def _since_script(marker: str, ends: str, source: str, dest: str) -> str:
     )
 
 
-def _transport(ssh_key: str, known_hosts: str, excludes: list[str] | tuple[str, ...]) -> str:
+def _transport(
+    ssh_key: str,
+    known_hosts: str,
+    excludes: list[str] | tuple[str, ...],
+    connection: str | None = None,
+) -> str:
     """rsync's ``-e 'ssh ...'`` (the migration key, the source's own host keys: over it,
-    the source's daemon that ``access`` allows) and its excludes, quoted for a shell: what
-    every copy and check of a source shares."""
-    ssh = " ".join(
+    the source's daemon that ``access`` allows; riding on the master at ``connection``
+    when one runs there) and its excludes, quoted for a shell: what every copy and check
+    of a source shares."""
+    shared = ssh.client_options(connection) if connection is not None else []
+    command = " ".join(
         [
             "ssh",
             "-i",
@@ -483,9 +497,10 @@ def _transport(ssh_key: str, known_hosts: str, excludes: list[str] | tuple[str, 
             "StrictHostKeyChecking=yes",
             "-o",
             shlex.quote(f"UserKnownHostsFile={known_hosts}"),
+            *[shlex.quote(option) for option in shared],
         ]
     )
-    bits = ["-e", shlex.quote(ssh)]
+    bits = ["-e", shlex.quote(command)]
     for exclude in excludes:
         bits += ["--exclude", shlex.quote(exclude)]
     return " ".join(bits)

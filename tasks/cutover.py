@@ -3,9 +3,12 @@ cutover: the downtime window, each guest its own, kept to what depends on the fi
 While the guest still runs, open its new disk, define its KVM domain (not autostarted),
 trust its dom0's host keys at the destination and, for a staged integrity check, compare
 the content of the warm copy with the running guest (through its read-only rsync module,
-written again should a reboot since presync have taken it). Then stop the guest on its
+written again should a reboot since presync have taken it), let the destination's key in
+on the dom0 and open the destination's connection to it (``ssh.master``: the window's
+copies and checks share it instead of each making its own). Then stop the guest on its
 dom0 and disable its autostart there, mount its LVs read-only on the dom0, copy the last
-changes to the destination, redo the in-place fix-ups the copy touched, let go of the new
+changes to the destination, check them, close the connection, redo the in-place fix-ups
+the copy touched, let go of the new
 volumes, then (only once the dom0 shows the guest stopped) start it at the destination;
 once it answers, announce its addresses from inside it.
 
@@ -78,6 +81,20 @@ def window(names: list[str]) -> None:
         if not (move.migrated or move.cutover_started):
             # A staged integrity check's first half: the warm copy against the running guest.
             steps.integrity_before(move)
+    flow.barrier(name=f"cutover of {label}: ready to stop", label=f"{label}: ready to stop")
+
+    # Still up: the dom0 lets the destination's key in, and the destination holds a
+    # connection to it for the window: no copy nor check in the downtime makes its own.
+    for move in sources:
+        if not (move.migrated or move.final_copied):
+            steps.dom0_readable(move, readable=True)
+    flow.barrier(
+        name=f"cutover of {label}: the dom0s let the keys in",
+        label=f"{label}: the dom0s let the keys in",
+    )
+    for move in dests:
+        if not (move.migrated or move.final_copied):
+            steps.dom0_connection(move, held=True)
         if not move.migrated:
             journal.milestone(
                 name=f"{move.guest.name}: downtime starts (shutdown on {move.source.name})",
@@ -90,10 +107,10 @@ def window(names: list[str]) -> None:
         steps.xen_state(move, move.source.name, move.guest.xen_config, running=False)
     flow.barrier(name=f"cutover of {label}: stopped on Xen", label=f"{label}: stopped on Xen")
 
-    # 2. The stopped guest's LVs, read-only on the dom0, readable by the destination's key.
+    # 2. The stopped guest's LVs, read-only on the dom0 (where the destination's key reads).
     for move in sources:
         if not (move.migrated or move.final_copied):
-            steps.stopped_source(move, readable=True)
+            steps.source_mounts(move, f"read-only on {move.source.name}", mounted=True)
     flow.barrier(
         name=f"cutover of {label}: the source LVs are mounted read-only",
         label=f"{label}: the source LVs are mounted read-only",
@@ -104,8 +121,10 @@ def window(names: list[str]) -> None:
         if move.migrated or move.final_copied:
             continue
         source = move.source
-        steps.copy(move, "cutover", source.name, move.dom0_dialled, f"/{move.guest.name}")
-        steps.integrity(move, source.name, move.dom0_dialled, f"/{move.guest.name}")
+        base = f"/{move.guest.name}"
+        steps.copy(move, "cutover", source.name, move.dom0_dialled, base, shared=True)
+        steps.integrity(move, source.name, move.dom0_dialled, base, shared=True)
+        steps.dom0_connection(move, held=False)
         move.to.fixups(move, window=True)
         move.to.close(move)
         journal.milestone(

@@ -15,7 +15,7 @@ from pyinfra.operations import files, python
 
 from facts.commands import CommandsMissing
 from facts.journal import MigrationJournal
-from operations import disk, journal, net, preflight, sync, xen
+from operations import disk, journal, net, preflight, ssh, sync, xen
 from operations.util.facts import fact
 from tasks.move import Move, moves
 from xen2kvm import paths, requirements, runid
@@ -102,10 +102,12 @@ def copy(
     source_address: str,
     source_base: str,
     warm_pass: int = 1,
+    shared: bool = False,
 ):
     """One rsync per filesystem of the guest, into its tree on the destination. A further
     warm pass (``warm_pass`` 2 and up) copies a filesystem only while its last pass moved
-    ``CONVERGED_BELOW`` or more."""
+    ``CONVERGED_BELOW`` or more. ``shared``: each rides on the window's connection to the
+    dom0 (``dom0_connection``) when it runs."""
     guest = move.guest
     again = f" (pass {warm_pass})" if warm_pass > 1 else ""
     for mountpoint in move.to.copied(move):
@@ -113,7 +115,7 @@ def copy(
             name=f"{guest.name}: {phase} copy of {mountpoint} to {move.dest}{again}",
             guest=guest.name,
             step=copy_step(f"{move.to.copy_prefix}{phase}", mountpoint),
-            **_ends(move, source_host, source_address, source_base, mountpoint),
+            **_ends(move, source_host, source_address, source_base, mountpoint, shared),
             until=move.to.complete,
             converged_below=CONVERGED_BELOW if warm_pass > 1 else None,
         )
@@ -126,11 +128,18 @@ def excludes(move: Move, mountpoint: str) -> list[str]:
 
 
 def _ends(
-    move: Move, source_host: str, source_address: str, source_base: str, mountpoint: str
-) -> dict[str, str | list[str]]:
+    move: Move,
+    source_host: str,
+    source_address: str,
+    source_base: str,
+    mountpoint: str,
+    shared: bool = False,
+) -> dict[str, str | list[str] | None]:
     """What a copy of one filesystem and its integrity check share: where it is read (and
-    through which key and host keys), where it goes, what it leaves out, the journal."""
+    through which key and host keys, on which shared connection), where it goes, what it
+    leaves out, the journal."""
     return {
+        "connection": paths.connection(move.state_dir, move.guest.name) if shared else None,
         "source": sync.module_source("root", source_address, paths.below(source_base, mountpoint)),
         "dest": f"{paths.below(move.tree, mountpoint).rstrip('/')}/",
         "ssh_key": move.key,
@@ -140,11 +149,14 @@ def _ends(
     }
 
 
-def integrity(move: Move, source_host: str, source_address: str, source_base: str):
+def integrity(
+    move: Move, source_host: str, source_address: str, source_base: str, shared: bool = False
+):
     """After the final copy, before the fix-ups touch the tree: each filesystem compared
     with the stopped source (``sync.identical``), as the inventory's ``integrity`` says; a
     difference fails the guest's cutover before its new copy starts. ``skip_integrity``
-    skips it, its reason said in the run and the journal's mark."""
+    skips it, its reason said in the run and the journal's mark. ``shared``: as
+    ``copy``'s."""
     guest = move.guest
     if guest.skip_integrity:
         journal.milestone(
@@ -161,7 +173,7 @@ def integrity(move: Move, source_host: str, source_address: str, source_base: st
             f"({guest.integrity})",
             guest=guest.name,
             step=integrity_step(move.to.copy_prefix, mountpoint),
-            **_ends(move, source_host, source_address, source_base, mountpoint),
+            **_ends(move, source_host, source_address, source_base, mountpoint, shared),
             content=guest.integrity != "metadata",
             marker=checked_marker(move, mountpoint) if staged else None,
         )
@@ -232,8 +244,15 @@ def readable_guest(move: Move, why: str = "") -> None:
 def stopped_source(move: Move, readable: bool):
     """On the dom0: the stopped guest's LVs mounted read-only and readable by the
     destination's key (the read-only rsync module of the source mounts), or neither."""
-    name, source = move.guest.name, move.source.name
+    source = move.source.name
     source_mounts(move, f"{'read-only' if readable else 'unmounted'} on {source}", readable)
+    dom0_readable(move, readable)
+
+
+def dom0_readable(move: Move, readable: bool):
+    """On the dom0: the destination's key may read the source mounts (the read-only rsync
+    module of the dom0's source root, whatever is mounted there), or no longer."""
+    name = move.guest.name
     sync.access(
         name=f"{name}: {move.dest} may read the stopped guest with rsync"
         if readable
@@ -243,6 +262,22 @@ def stopped_source(move: Move, readable: bool):
         from_address=move.dom0_address,
         root=paths.source_base(),
         present=readable,
+    )
+
+
+def dom0_connection(move: Move, held: bool):
+    """On the destination: a connection to the guest's dom0 held open for its window (its
+    key's, as the final copies make it), or closed (``ssh.master``)."""
+    guest, source = move.guest.name, move.source.name
+    ssh.master(
+        name=f"{guest}: a connection from {move.dest} to {source} for the final copies"
+        if held
+        else f"{guest}: the connection from {move.dest} to {source} closed",
+        path=paths.connection(move.state_dir, guest),
+        address=move.dom0_dialled,
+        ssh_key=move.key,
+        known_hosts=move.known_hosts(source),
+        present=held,
     )
 
 

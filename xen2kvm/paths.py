@@ -8,7 +8,15 @@ keeps the stopped guests' LVs mounted read-only below ``DOM0_STATE/source``.
 
 from __future__ import annotations
 
+import hashlib
+
 from .inventory import Guest
+
+# Runtime state on a destination (a tmpfs, root's only): what does not outlive a boot.
+RUNTIME_DIR = "/run/xen2kvm"
+# A Unix socket's path holds at most 107 bytes (ssh adds 17 while it binds): the control
+# socket's name is a digest, whatever the state directory's and the guest's lengths.
+_DIGEST_HEX = 20
 
 # A dom0's state directory: the source mounts there, and a rehome's journal and tree.
 DOM0_STATE = "/var/lib/xen2kvm"
@@ -37,6 +45,14 @@ def migration_key(state_dir: str) -> str:
 def known_hosts(state_dir: str, source: str) -> str:
     """The host keys of one source (a guest or a dom0), as the destination checks them."""
     return f"{state_dir}/ssh/known_hosts.{source}"
+
+
+def connection(state_dir: str, guest: str) -> str:
+    """The control socket of the SSH connection the destination holds to the guest's dom0
+    for its window (``operations.ssh.master``): the final copies and their integrity
+    checks share it instead of each making its own."""
+    digest = hashlib.sha256(f"{state_dir}\0{guest}".encode()).hexdigest()[:_DIGEST_HEX]
+    return f"{RUNTIME_DIR}/ssh/{digest}"
 
 
 def plan_inputs(state_dir: str, guest: str) -> str:

@@ -221,6 +221,11 @@ def test_once_web1_is_fixed_wave1_migrates(wave1, ssh):
     def mark(guest: str, step: str) -> float:
         return marks(journal(ssh, guest), step)[0]
 
+    # Each window's connection to xen1 (ssh.master, which its copies and checks rode on)
+    # is closed once its checks are done: no socket, no master left on kvm1.
+    left = ssh("kvm1", "ls -A /run/xen2kvm/ssh 2>/dev/null; pgrep -af ControlMaster=yes")
+    assert left.stdout.strip() == "", left.stdout
+
     first, second = sorted(GUESTS, key=lambda guest: mark(guest, "downtime-start"))
     assert mark(first, "final-copy-done") <= mark(second, "downtime-start")
     assert mark(second, "downtime-start") < mark(first, "kvm-answering"), "no overlap"

@@ -93,6 +93,29 @@ def left_running(tmp_path):
             os.kill(each, signal.SIGKILL)
 
 
+def test_the_recorded_start_is_the_command_s_own(tmp_path):
+    """The start time is field 22 of /proc/PID/stat, counted after the command's name,
+    which may hold spaces and ") " (here a link to sh named so)."""
+    odd = tmp_path / "a) b (c) d"
+    odd.symlink_to("/bin/sh")
+    run = subprocess.Popen(
+        ["sh", str(TOOL), str(tmp_path / "state"), "web1", "presync:/", "run",
+         str(odd), "-c", "sleep 300; exit 0"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    running = tmp_path / "state" / "running" / "web1"
+    try:
+        assert wait_until(lambda: running.exists() and running.read_text().strip(), 10, 0.05)
+        pid, start, step = running.read_text().split()
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        assert "(a) b (c) d) " in stat, "the shell keeps its odd name (it does not exec)"
+        assert stat.rsplit(") ", 1)[1].split()[19] == start
+        assert step == "presync:/"
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait()
+
+
 def test_the_running_command_is_recorded_in_a_group_of_its_own(left_running):
     left = left_running
     assert left.step == "presync:/"
