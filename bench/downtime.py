@@ -14,9 +14,10 @@ on the KVM host; (b) after the cutover, the KVM domain stopped and started by ha
 KVM host, timed from ``virsh start`` to its SSH port answering there; plus the shutdown
 measured in the cutover. The cutover (``--data phase=cutover``) is timed, and the guest's
 journal on the KVM host broken down by step: shutdown, set-up (from the Xen stop's end to
-the first copy: the source mounted on the dom0, the key let in), each final copy, each
-integrity check, the time between them, fix-ups, start and boot. The tool's share is the part of the
-downtime that is neither the shutdown, the final rsync nor the hand-measured boot.
+the first copy: the source mounted on the dom0; the key is let in and the connection
+opened before the stop), each final copy, each integrity check, the time between them,
+fix-ups, start and boot. The tool's share is the part of the downtime that is neither
+the shutdown, the final rsync nor the hand-measured boot.
 
 Prints numbers, asserts none, and ends with one line ``bench downtime: guest=G
 downtime_s=X floor_s=Y ratio=R tool_share=Z projected_s=P``. Not part of CI.
@@ -165,8 +166,9 @@ DEPLOY_FILE = re.compile(r"^[\w./-]+\.py \| ")
 def setup_seconds(lines: Iterable[tuple[float, str]], guest: str, dom0: str) -> float | None:
     """From a cutover run's output, each line with the time it was read: the seconds from
     the end of the Xen stop (the start of the operation after ``GUEST: stopped on DOM0``)
-    to the start of the guest's first final copy (mounts on the dom0, the key let in; the
-    new disk is opened before the downtime). None when the output does not show both."""
+    to the start of the guest's first final copy (the mounts on the dom0: the key is let
+    in, the connection opened and the new disk opened before the downtime). None when the
+    output does not show both."""
     started = list(_operations(lines))
     stop = f"{guest}: stopped on {dom0}"
     at = next((i for i, (_, op) in enumerate(started) if _named(op, stop)), None)

@@ -94,6 +94,7 @@ def test_dry_run_of_a_fresh_wave_lists_every_step_and_changes_nothing(fresh_dry_
         "legacy1: partition table on /dev/vg0/legacy1",
         "web1: presync copy of /var",
         "legacy1: stopped on xen1",
+        "web1: a connection from kvm1 to xen1 for the final copies",
         "web1: cutover copy of /",
         "legacy1: KVM domain defined, autostarted and running",
     ):
