@@ -195,7 +195,7 @@ case $action in
         esac
         # The command's output, where xen2kvm status reads an open copy's progress.
         out="$dir/progress/$guest"
-        mkdir -p "$dir/running" "$dir/progress" ${open:+"$changes"}
+        mkdir -p "$dir/running" "$dir/progress" "$dir/summary" ${open:+"$changes"}
         [ -z "$open" ] || : > "$open"
         setsid "$@" > "$out" 2>&1 &
         child=$!
@@ -212,7 +212,9 @@ case $action in
         # \r-separated line that grows for as long as the copy runs: the last of each line
         # only): the bytes it moved (--stats), the differences a check found, the names a
         # final copy changed (into the .list), and the rest printed.
-        summary="$out.summary"
+        # (in a directory of its own: beside the output, "GUEST.summary" could be another
+        # guest's output file)
+        summary="$dir/summary/$guest"
         list=${keep:+${open%.open}.list}
         : > "$summary"
         awk -v step="$step" -v list="$list" -v summary="$summary" '

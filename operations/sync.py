@@ -318,8 +318,6 @@ def tree(
                 f", under {human(converged_below)}"
             )
             return
-    if connection is not None:
-        check_path("connection", connection, "file path")
     rsync = f"{RSYNC} {CHANGED}" if is_copy(step, "cutover") else RSYNC
     ends = _transport(ssh_key, known_hosts, excludes, connection)
     yield _journaled(state_dir, guest, step, "run", rsync, ends, source, dest)
@@ -399,8 +397,6 @@ def identical(
         raise OperationValueError("source and dest must end with / (compare contents)")
     check_bool("content", content)
     check_bool("source_runs", source_runs)
-    if connection is not None:
-        check_path("connection", connection, "file path")
     ends = _transport(ssh_key, known_hosts, excludes, connection)
     if marker is None:
         if source_runs:
@@ -485,7 +481,9 @@ def _transport(
     the source's daemon that ``access`` allows; riding on the master at ``connection``
     when one runs there) and its excludes, quoted for a shell: what every copy and check
     of a source shares."""
-    shared = ssh.client_options(connection) if connection is not None else []
+    shared = []
+    if connection is not None:
+        shared = ssh.client_options(check_path("connection", connection, "file path"))
     command = " ".join(
         [
             "ssh",

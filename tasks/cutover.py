@@ -8,9 +8,9 @@ on the dom0 and open the destination's connection to it (``ssh.master``: the win
 copies and checks share it instead of each making its own). Then stop the guest on its
 dom0 and disable its autostart there, mount its LVs read-only on the dom0, copy the last
 changes to the destination, check them, close the connection, redo the in-place fix-ups
-the copy touched, let go of the new
-volumes, then (only once the dom0 shows the guest stopped) start it at the destination;
-once it answers, announce its addresses from inside it.
+the copy touched, let go of the new volumes, then (only once the dom0 shows the guest
+stopped) start it at the destination; once it answers, announce its addresses from
+inside it.
 
 No guest is down while another's steps run: the wave's guests are cut over in rounds
 (``xen2kvm.windows``). Guests whose hosts all differ share a round and go side by side;
@@ -141,7 +141,7 @@ def window(names: list[str]) -> None:
     # 4. The dom0 lets go of the stopped guest's LVs and of the key.
     for move in sources:
         if not move.migrated:
-            steps.stopped_source(move, readable=False)
+            steps.source_let_go(move)
     flow.barrier(
         name=f"cutover of {label}: the dom0s let go of the source LVs",
         label=f"{label}: the dom0s let go of the source LVs",

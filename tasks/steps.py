@@ -241,12 +241,11 @@ def readable_guest(move: Move, why: str = "") -> None:
     )
 
 
-def stopped_source(move: Move, readable: bool):
-    """On the dom0: the stopped guest's LVs mounted read-only and readable by the
-    destination's key (the read-only rsync module of the source mounts), or neither."""
-    source = move.source.name
-    source_mounts(move, f"{'read-only' if readable else 'unmounted'} on {source}", readable)
-    dom0_readable(move, readable)
+def source_let_go(move: Move):
+    """On the dom0: the stopped guest's LVs unmounted, and the destination's key no longer
+    reads the dom0 (they were mounted, and the key let in, for the window)."""
+    source_mounts(move, f"unmounted on {move.source.name}", mounted=False)
+    dom0_readable(move, readable=False)
 
 
 def dom0_readable(move: Move, readable: bool):

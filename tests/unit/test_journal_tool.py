@@ -57,6 +57,13 @@ def test_run_records_the_bytes_rsync_received(tmp_path):
     assert records(tmp_path)[-1]["bytes"] == 1234567
 
 
+def test_progress_holds_only_each_guest_s_own_output(tmp_path):
+    """progress/GUEST is where status reads a guest's copy: the tool keeps nothing else
+    there (a "web1.summary" beside it would be the output file of a guest so named)."""
+    assert tool(tmp_path, "presync:/", "run", "sh", "-c", "echo copied").returncode == 0
+    assert sorted(p.name for p in (tmp_path / "progress").iterdir()) == ["web1"]
+
+
 def test_mark(tmp_path):
     assert tool(tmp_path, "cutover-complete", "mark").returncode == 0
     assert [(r["step"], r["event"]) for r in records(tmp_path)] == [("cutover-complete", "mark")]
