@@ -68,6 +68,7 @@ class Step:
     name: str
     seconds: float
     note: str = ""
+    moved: int | None = None  # a copy's bytes, when it says
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,9 @@ def breakdown(records: list[dict], setup: float | None = None) -> Breakdown:
         downtime=answered - began,
         shutdown=before - attributed,
         setup=attributed,
-        copies=tuple(Step(c.step, c.end - c.start, _copied(c.bytes, c.rc)) for c in copies),
+        copies=tuple(
+            Step(c.step, c.end - c.start, _copied(c.bytes, c.rc), c.bytes) for c in copies
+        ),
         checks=tuple(Step(c.step, c.end - c.start, _checked(c.differences, c.rc)) for c in checks),
         between=(last - first) - stepped,
         fixups=done - last,
@@ -447,15 +450,21 @@ def fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
 
 
-def fresh_guest(script: str, doc: str):
+def fresh_guest(script: str, doc: str, data_mib: int | None = None):
     """The command line of a bench that migrates one lab guest (``--guest``,
-    ``--churn-mib``), checked: run inside the lab, a guest that moves to KVM and whose
-    cutover has not begun. Returns the arguments, the fleet, the guest, its KVM host and its
-    group."""
+    ``--churn-mib``, and ``--data-mib`` with its default when ``data_mib`` is given),
+    checked: run inside the lab, a guest that moves to KVM and whose cutover has not begun.
+    Returns the arguments, the fleet, the guest, its KVM host and its group."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--guest", default="web1", help="a lab guest that moves to KVM")
     parser.add_argument("--churn-mib", type=int, default=50, help="new data after presync")
+    if data_mib is not None:
+        parser.add_argument(
+            "--data-mib", type=int, default=data_mib, help="data the guest holds before presync"
+        )
     args = parser.parse_args()
+    if data_mib is not None and args.data_mib < 0:
+        sys.exit("--data-mib must be 0 or more")
     if "XEN2KVM_LAB_DIR" not in os.environ:
         sys.exit(f"run it inside the lab: xen2kvm lab exec -- python bench/{script}")
     if args.churn_mib < 1:

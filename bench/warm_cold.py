@@ -3,11 +3,22 @@ works) against our warm path, on the lab: the data copy inside the window, and t
 downtime.
 
     xen2kvm lab exec -- python bench/warm_cold.py [--guest web1] [--churn-mib 50]
+        [--data-mib 768]
 
 Needs a lab where the guest is not migrated yet (a fresh ``xen2kvm lab up``); it migrates
-it. The warm path is bench/downtime.py's: the deploy's plan, prepare and presync phases
-for ``move_<guest>``, the churn (about 2 % of the guest's files changed, CHURN_MIB MiB of
-new data), then the cutover, timed, and its journal broken down by step.
+it. Before its presync (after prepare, which installs a kernel in it) the guest is given
+data: up to DATA_MIB MiB in each of /srv/x2k-data and /var/lib/x2k-data (random, so
+incompressible, in 16 MiB files, as a server keeps its sites and databases), as much as
+each one's filesystem holds beside the churn and 64 MiB (web1: 768 MiB on /, about 370
+on /var); none with ``--data-mib 0``. A lab guest as built is a bare system of about 220
+MiB, of which a 50 MiB churn is over a fifth, where a server's last minutes before its
+cutover change a few percent of it. While both
+copies are bound by the bytes they move, the copy ratio cannot pass the full copy's bytes
+over the final copies' (printed as ``byte_ratio``): for the bare web1 and 50 MiB, about 8.
+
+The warm path is bench/downtime.py's: the deploy's plan, prepare and presync phases for
+``move_<guest>``, the churn (about 2 % of the guest's files changed, CHURN_MIB MiB of new
+data), then the cutover, timed, and its journal broken down by step.
 
 The cold path's copy is measured in the same run between the same hosts, from what a cold
 migration copies: right after the warm cutover the guest runs on KVM, and its Xen LVs are
@@ -31,9 +42,11 @@ copy reads LVs the cutover's integrity check has just read in full: what the mac
 still caches of them makes it faster than a copy from cold disks (caches are not dropped:
 the lab's dom0 shares the machine's kernel).
 
-Prints both breakdowns and ends with one line ``bench warm_cold: guest=G copy_ratio=X
-downtime_ratio=Y``: the full copy's seconds over the warm cutover's final copies' seconds
-(both inside the window), and the cold downtime over the warm one. Not part of CI.
+Prints both breakdowns and ends with one line ``bench warm_cold: guest=G data_mib=D
+churn_mib=C copy_ratio=X byte_ratio=B downtime_ratio=Y``: the data written (MiB, all
+directories), the churn, the full copy's seconds over the warm cutover's final copies'
+seconds (both inside the window), the same for their bytes, and the cold downtime over
+the warm one. Not part of CI.
 """
 
 from __future__ import annotations
@@ -82,6 +95,11 @@ SCRATCH_LV = "x2k-bench-cold"  # in the KVM host's VG
 SCRATCH = f"{BENCH_DIR}/scratch"  # on the KVM host: where the scratch LV is mounted
 MARGIN_MIB = 64  # the scratch filesystem's room beyond the guest's filesystems' sizes
 TAG = "x2k-cold"
+# In the guest: where its data goes (it moves with it), as a server keeps its sites and its
+# databases (each on its own filesystem in the lab's guests).
+DATA_DIRS = ("/srv/x2k-data", "/var/lib/x2k-data")
+DATA_FILE_MIB = 16  # the size of each data file
+ROOM_MIB = 64  # what the guest's filesystem keeps free beyond its data and the churn
 
 # --- the pure part: what the cold copy reads, its output, the two downtimes ---------
 
@@ -152,7 +170,8 @@ def cold_copies(output: str, mountpoints: Sequence[str]) -> list[Step]:
             raise ColdCopyFailed(f"the copy of {mountpoint} failed (rsync rc {copy['rc']})")
         moved = int(copy["bytes"]) / MIB
         seconds = float(copy["end"]) - float(copy["start"])
-        steps.append(Step(f"full copy {mountpoint}", seconds, f"{moved:.1f} MiB moved"))
+        note = f"{moved:.1f} MiB moved"
+        steps.append(Step(f"full copy {mountpoint}", seconds, note, int(copy["bytes"])))
     return steps
 
 
@@ -192,6 +211,16 @@ class Cold:
         return self.copy / self.warm.final_rsync if self.warm.final_rsync > 0 else None
 
     @property
+    def byte_ratio(self) -> float | None:
+        """The full copy's bytes over the warm final copies' (None when a copy did not say
+        its bytes): what the copy ratio would be were both bound by the bytes alone."""
+        cold = [step.moved for step in self.copies]
+        warm = [step.moved for step in self.warm.copies]
+        if None in cold or None in warm or not sum(s or 0 for s in warm):
+            return None
+        return sum(s or 0 for s in cold) / sum(s or 0 for s in warm)
+
+    @property
     def downtime_ratio(self) -> float | None:
         return self.downtime / self.warm.downtime if self.warm.downtime > 0 else None
 
@@ -200,16 +229,25 @@ def ratio(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
-def summary_line(guest: str, cold: Cold) -> str:
+def summary_line(guest: str, cold: Cold, data_mib: int, churn_mib: int) -> str:
     return (
-        f"bench warm_cold: guest={guest} copy_ratio={ratio(cold.copy_ratio)} "
+        f"bench warm_cold: guest={guest} data_mib={data_mib} churn_mib={churn_mib} "
+        f"copy_ratio={ratio(cold.copy_ratio)} byte_ratio={ratio(cold.byte_ratio)} "
         f"downtime_ratio={ratio(cold.downtime_ratio)}"
     )
 
 
-def report(guest: str, cold: Cold, setup_found: bool, boot: float | None = None) -> list[str]:
+def report(
+    guest: str,
+    cold: Cold,
+    setup_found: bool,
+    boot: float | None = None,
+    data_mib: int = 0,
+    churn_mib: int = 0,
+) -> list[str]:
     """Both breakdowns, what the cold one assumes, and the summary line last. ``boot``:
-    the KVM start and boot timed by hand after the cold copy, shown beside the warm run's."""
+    the KVM start and boot timed by hand after the cold copy, shown beside the warm run's;
+    ``data_mib`` and ``churn_mib``, what the bench wrote into the guest."""
     warm = cold.warm
     lines = [f"{guest}, warm (this run's cutover, from its journal):"]
     lines += [f"  {s.name:<24} {s.seconds:8.1f} s  {s.note}" for s in warm.rows()]
@@ -235,7 +273,13 @@ def report(guest: str, cold: Cold, setup_found: bool, boot: float | None = None)
         f"{ratio(cold.copy_ratio)}; downtime: {cold.downtime:.1f} s cold / "
         f"{warm.downtime:.1f} s warm = {ratio(cold.downtime_ratio)}"
     )
-    lines.append(summary_line(guest, cold))
+    moved = [sum(s.moved or 0 for s in steps) / MIB for steps in (cold.copies, warm.copies)]
+    lines.append(
+        f"bytes inside the window: {moved[0]:.1f} MiB cold / {moved[1]:.1f} MiB warm = "
+        f"{ratio(cold.byte_ratio)} (the bench wrote {data_mib} MiB of data into {guest} "
+        f"before presync, and churned {churn_mib} MiB after it)"
+    )
+    lines.append(summary_line(guest, cold, data_mib, churn_mib))
     return lines
 
 
@@ -373,6 +417,58 @@ def copy_script(
     return "\n".join(lines) + "\n"
 
 
+# In the running guest: each data directory made again with up to MIB MiB in files of FILE
+# MiB of random data, as much as its filesystem holds leaving ROOM MiB free; one line each.
+FILL = r"""
+set -eu
+mib=$1 file=$2 room=$3
+shift 3
+for dir in "$@"; do
+    rm -rf "$dir"
+    mkdir -p "$dir"
+    free=$(df -Pm "$dir" | awk 'NR == 2 { print $4 }')
+    fits=$((free - room))
+    [ "$fits" -gt "$mib" ] && fits=$mib
+    [ "$fits" -gt 0 ] || fits=0
+    left=$fits n=0
+    while [ "$left" -gt 0 ]; do
+        size=$file
+        [ "$left" -lt "$file" ] && size=$left
+        n=$((n + 1))
+        head -c $((size * 1048576)) /dev/urandom > "$dir/part-$n.bin"
+        left=$((left - size))
+    done
+    sync
+    echo "x2k-data dir=$dir files=$n bytes=$(du -sb "$dir" | cut -f1) free_mib=$free" \
+        "on=$(df -P "$dir" | awk 'NR == 2 { print $6 }')"
+done
+"""
+
+
+def data_lines(output: str) -> list[dict[str, str]]:
+    """FILL's lines, one per data directory: ``key=value`` pairs."""
+    tag = "x2k-data "
+    return [
+        dict(item.split("=", 1) for item in line.split()[1:])
+        for line in output.splitlines()
+        if line.startswith(tag)
+    ]
+
+
+def fill(guest: str, mib: int, churn_mib: int) -> int:
+    """In the running guest: up to ``mib`` MiB of data in each of DATA_DIRS, as much as each
+    one's filesystem holds beside the churn and a margin; returns the bytes written."""
+    args = [str(mib), str(DATA_FILE_MIB), str(churn_mib + ROOM_MIB), *DATA_DIRS]
+    found = data_lines(must(guest, f"sh -s -- {shlex.join(args)}", FILL, "the data"))
+    for each in found:
+        print(
+            f"    data: {int(each['bytes']) / MIB:.1f} MiB in {each['files']} files in "
+            f"{each['dir']} (on {each['on']}, {each['free_mib']} MiB were free)",
+            flush=True,
+        )
+    return sum(int(each["bytes"]) for each in found)
+
+
 def run(host: str, script: str, args: Sequence[str], what: str) -> str:
     """``script`` run by bash on ``host`` with ``args``; the bench stops when it fails."""
     return must(host, f"bash -s -- {shlex.join(args)}", script, what)
@@ -454,10 +550,15 @@ def _restart(kvm: str, uri: str, domain: str) -> ExitCallback:
 
 
 def main() -> int:
-    args, fleet, guest, kvm, group = fresh_guest("warm_cold.py", __doc__)
+    args, fleet, guest, kvm, group = fresh_guest("warm_cold.py", __doc__, data_mib=768)
 
     print(f"1. warm: {guest.name} to the eve of its cutover ({group})", flush=True)
+    data = 0
     for phase in ("plan", "prepare", "presync"):
+        if phase == "presync" and args.data_mib:
+            # After prepare, which installs a kernel in the guest: what is free is then known.
+            print(f"   data in the running {guest.name}, before its presync", flush=True)
+            data = fill(guest.name, args.data_mib, args.churn_mib)
         deploy(group, phase)
     print(f"2. churn in the running {guest.name}", flush=True)
     churn(guest.name, args.churn_mib)
@@ -488,7 +589,9 @@ def main() -> int:
     )
 
     print()
-    print("\n".join(report(guest.name, Cold(warm, tuple(copies)), setup is not None, boot)))
+    cold = Cold(warm, tuple(copies))
+    said = report(guest.name, cold, setup is not None, boot, round(data / MIB), args.churn_mib)
+    print("\n".join(said))
     return 0
 
 

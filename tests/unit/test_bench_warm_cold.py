@@ -14,6 +14,7 @@ import pytest
 from bench.downtime import breakdown
 from bench.warm_cold import (
     DOM0_BASE,
+    FILL,
     KEY_IN,
     KEY_OUT,
     Cold,
@@ -21,6 +22,7 @@ from bench.warm_cold import (
     Filesystem,
     cold_copies,
     copy_script,
+    data_lines,
     excludes,
     filesystems,
     report,
@@ -150,20 +152,67 @@ def test_the_ratios_and_the_summary_line():
     found = cold()
     assert found.copy_ratio == pytest.approx(330.7 / 14.5)  # 22.81
     assert found.downtime_ratio == pytest.approx(445.0 / 128.8)  # 3.45
-    assert summary_line("web1", found) == (
-        "bench warm_cold: guest=web1 copy_ratio=22.81 downtime_ratio=3.45"
+    # 851987456 + 161480704 bytes, against 52_000_000 + 1_000_000: 19.12
+    assert found.byte_ratio == pytest.approx((851987456 + 161480704) / 53_000_000)
+    assert summary_line("web1", found, 768, 50) == (
+        "bench warm_cold: guest=web1 data_mib=768 churn_mib=50 copy_ratio=22.81 "
+        "byte_ratio=19.12 downtime_ratio=3.45"
     )
 
 
+def test_no_byte_ratio_when_a_copy_did_not_say_its_bytes():
+    unsaid = [
+        {k: v for k, v in r.items() if k != "bytes" or r["step"] != "cutover:/var"} for r in WARM
+    ]
+    found = Cold(breakdown(unsaid), tuple(cold_copies(OUTPUT, ["/", "/var"])))
+    assert found.copy_ratio == cold().copy_ratio
+    assert found.byte_ratio is None
+    assert "byte_ratio=n/a" in summary_line("web1", found, 0, 50)
+
+
 def test_the_report_ends_with_the_summary_line():
-    lines = report("web1", cold(setup=5), setup_found=True, boot=66.2)
-    assert lines[-1] == summary_line("web1", cold(setup=5))
+    lines = report("web1", cold(setup=5), setup_found=True, boot=66.2, data_mib=768, churn_mib=50)
+    assert lines[-1] == summary_line("web1", cold(setup=5), 768, 50)
+    said = "bytes inside the window: 966.5 MiB cold / 50.5 MiB warm = 19.12 (the bench wrote"
+    assert any(line.startswith(said) for line in lines)
+    assert any(
+        line.endswith("768 MiB of data into web1 before presync, and churned 50 MiB after it)")
+        for line in lines
+    )
     # the cold downtime without the checks (12.5 + 2.8 s): 445.0 - 15.3
     assert any(line.endswith("the cold downtime would be 429.7 s") for line in lines)
     by_hand = "start and boot after the cold copy, by hand: 66.2 s (the warm run's: 70.0 s"
     assert any(line.startswith(by_hand) for line in lines)
     assert "set-up not found" not in "\n".join(lines)
     assert "set-up not found" in "\n".join(report("web1", cold(), setup_found=False))
+
+
+def test_the_data_written_into_the_guest_by_the_fill_script_run_here(tmp_path: Path):
+    into = tmp_path / "srv" / "x2k-data"
+    into.mkdir(parents=True)
+    (into / "old.bin").write_bytes(b"x")  # made again: what was there goes
+    also = tmp_path / "var" / "lib" / "x2k-data"
+    script = ["sh", "-s", "--", "5", "2", "1", str(into), str(also)]
+    ran = subprocess.run(script, input=FILL, capture_output=True, text=True, check=True)
+    for where in (into, also):
+        sizes = {p.name: p.stat().st_size for p in where.iterdir()}
+        assert sizes == {"part-1.bin": 2 * MIB, "part-2.bin": 2 * MIB, "part-3.bin": MIB}
+        assert len({(where / name).read_bytes()[:64] for name in sizes}) == 3  # not zeros
+    found = data_lines(ran.stdout)
+    assert [(f["dir"], f["files"], int(f["bytes"]) >= 5 * MIB) for f in found] == [
+        (str(into), "3", True),
+        (str(also), "3", True),
+    ]
+    assert all(int(f["free_mib"]) > 0 and f["on"].startswith("/") for f in found)
+
+
+def test_the_fill_script_writes_only_what_leaves_the_room_free(tmp_path: Path):
+    into = tmp_path / "x2k-data"
+    free = shutil.disk_usage(tmp_path).free // MIB
+    script = ["sh", "-s", "--", "1", "16", str(free + 100), str(into)]  # more than is free
+    ran = subprocess.run(script, input=FILL, capture_output=True, text=True, check=True)
+    assert data_lines(ran.stdout)[0]["files"] == "0"
+    assert list(into.iterdir()) == []
 
 
 # The copy script, run here: the dom0's root served as sync.access serves it
