@@ -3,9 +3,12 @@ rollback: back to the source dom0 at any point after the cutover began. The gues
 stopped at its destination (a KVM domain is undefined, its disk kept; a rehomed guest's
 autostart there is removed), its autostart on the dom0 restored and it is started there
 again (only once the destination shows it stopped), its addresses announced, and the
-migration key removed from it. The source's LVs were only ever read: the guest comes back
-as it was at the cutover; what it wrote at the destination since stays there only. The
-journal notes the rollback: a later run moves the guest afresh.
+migration key removed from it. Whatever a window interrupted before its end left open is
+closed too: the destination's connection to the dom0 (``ssh.master``), the stopped guest's
+LVs mounted on the dom0, and the destination key's access to them there. The source's LVs
+were only ever read: the guest comes back as it was at the cutover; what it wrote at the
+destination since stays there only. The journal notes the rollback: a later run moves the
+guest afresh.
 
 A guest the run cannot reach when it starts (it never booted at its destination) is
 still stopped there and started on its dom0; pyinfra then ends the run with an error for
@@ -21,6 +24,7 @@ from xen2kvm.journal import ROLLED_BACK
 CONNECT_TIMEOUT = 300  # seconds for the guest to answer SSH on its dom0 again
 
 for move in moves("dest", need_plan=False):
+    steps.dom0_connection(move, held=False)
     move.to.stopped(move)
 
 flow.barrier(name="rollback: stopped at the destinations", label="stopped at the destinations")
@@ -28,6 +32,7 @@ flow.barrier(name="rollback: stopped at the destinations", label="stopped at the
 for move in moves("source", need_plan=False):
     guest, source = move.guest, move.source.name
     steps.source_mounts(move, f"not mounted on {source}", mounted=False)
+    steps.dom0_readable(move, readable=False)
     move.to.not_running(move)
     steps.xen_state(move, source, guest.xen_config, running=True, again=True)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import pytest
 
+from operations.sync import access_line
 from tests.lab.conftest import LAB_CLI, Ssh
 from tests.lab.runs import (
     PYINFRA,
@@ -38,6 +40,7 @@ from tests.lab.runs import (
     text,
     untouched,
 )
+from xen2kvm import paths
 from xen2kvm.downtime import Peers
 from xen2kvm.journal import (
     CUTOVER_COMPLETE,
@@ -264,12 +267,22 @@ def test_a_guest_that_does_not_boot_is_rolled_back(wave2, ssh, tmp_path):
     assert on_kvm(ssh) == set(GUESTS) and on_xen(ssh) == set(), "started on KVM only"
     assert not marks(journal(ssh, GUEST), CUTOVER_COMPLETE)
 
+    # What a run killed inside the window before its end leaves (this run's window ended
+    # and closed them: they are made again here): kvm1's key let in on xen1, its
+    # connection to xen1 held. The rollback closes both.
+    line, socket = leave_a_window_open(ssh)
+
     # The rollback's run cannot reach the guest when it connects (it never booted): it
     # brings it back on Xen, but fails for the host it could not reach (pyinfra's exit
     # code); the next run, which reaches it, announces its addresses from inside it and
     # takes the migration key away. As after an interrupted cutover.
     rollback = ("-y", "--limit", "wave2", "--data", "phase=rollback")
     first = pyinfra(*rollback)
+    keys = ssh("xen1", "cat /root/.ssh/authorized_keys").stdout.splitlines()
+    assert line not in keys, "kvm1's key still reads xen1 after the rollback"
+    assert ssh("kvm1", f"test -e {socket}").returncode != 0, "a connection is left"
+    masters = ssh("kvm1", "ps -eo args").stdout
+    assert f"ControlPath={socket}" not in masters, masters
     assert f"{GUEST}: rolled back to xen1" in text(first), text(first)[-5000:]
     assert on_xen(ssh) == set(GUESTS) and on_kvm(ssh) == set()
     assert ssh(GUEST, "hostname").stdout.strip() == DOMAIN, "it does not answer on Xen"
@@ -279,6 +292,30 @@ def test_a_guest_that_does_not_boot_is_rolled_back(wave2, ssh, tmp_path):
         again = pyinfra(*rollback)
         assert again.returncode == 0, text(again)[-5000:]
         assert f"{GUEST}: announce its addresses" in text(again)
+
+
+def leave_a_window_open(ssh: Ssh) -> tuple[str, str]:
+    """As a run killed inside the guest's window leaves xen1 and kvm1: kvm1's migration key
+    allowed on xen1 (the line ``sync.access`` writes) and kvm1's connection to xen1 held
+    (as ``ssh.master`` holds it). Returns the line and the connection's socket."""
+    lab = fleet.load().fleet
+    xen1, kvm1 = lab.xen_hosts["xen1"], lab.kvm_hosts["kvm1"]
+    key = paths.migration_key(kvm1.state_dir)
+    public = ssh("kvm1", f"cat {key}.pub").stdout.strip()
+    line = access_line(public, str(kvm1.migration_address), paths.source_base())
+    let_in = ssh("xen1", f"printf '%s\\n' {shlex.quote(line)} >> /root/.ssh/authorized_keys")
+    assert let_in.returncode == 0, let_in.stderr
+    socket = paths.connection(kvm1.state_dir, GUEST)
+    master = [
+        "ssh", "-i", key, "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+        "-o", f"UserKnownHostsFile={paths.known_hosts(kvm1.state_dir, 'xen1')}",
+        "-o", "ControlMaster=yes", "-o", f"ControlPath={socket}", "-o", "ControlPersist=600",
+        "-f", "-N", f"root@{xen1.migration_address}",
+    ]  # fmt: skip
+    held = ssh("kvm1", f"mkdir -p {shlex.quote(os.path.dirname(socket))} && {shlex.join(master)}")
+    assert held.returncode == 0, held.stderr
+    assert ssh("kvm1", f"test -S {socket}").returncode == 0
+    return line, socket
 
 
 def test_the_next_runs_finish_the_job(wave2, ssh):
