@@ -227,12 +227,21 @@ def must(host: str, command: str, stdin: str | None = None, what: str = "") -> s
     return result.stdout
 
 
+def tagged(output: str, tag: str) -> list[dict[str, str]]:
+    """``key=value`` pairs of each output line that starts with ``tag``, in order."""
+    return [
+        dict(item.split("=", 1) for item in line.split()[1:])
+        for line in output.splitlines()
+        if line.startswith(tag + " ")
+    ]
+
+
 def fields(output: str, tag: str) -> dict[str, str]:
-    """``key=value`` pairs of the output line that starts with ``tag``."""
-    line = next((ln for ln in output.splitlines() if ln.startswith(tag + " ")), None)
-    if line is None:
+    """``key=value`` pairs of the first output line that starts with ``tag``."""
+    found = tagged(output, tag)
+    if not found:
         sys.exit(f"no '{tag}' line in:\n{output[-2000:]}")
-    return dict(item.split("=", 1) for item in line.split()[1:])
+    return found[0]
 
 
 def deploy(

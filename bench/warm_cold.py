@@ -75,6 +75,7 @@ from bench.downtime import (  # noqa: E402
     must,
     setup_seconds,
     ssh,
+    tagged,
 )
 from operations.sync import MODULE, RSYNC, access_line, module_path, module_source  # noqa: E402
 from tasks.destinations.kvm import Kvm  # noqa: E402
@@ -95,6 +96,7 @@ SCRATCH_LV = "x2k-bench-cold"  # in the KVM host's VG
 SCRATCH = f"{BENCH_DIR}/scratch"  # on the KVM host: where the scratch LV is mounted
 MARGIN_MIB = 64  # the scratch filesystem's room beyond the guest's filesystems' sizes
 TAG = "x2k-cold"
+DATA_TAG = "x2k-data"  # FILL's lines
 # In the guest: where its data goes (it moves with it), as a server keeps its sites and its
 # databases (each on its own filesystem in the lab's guests).
 DATA_DIRS = ("/srv/x2k-data", "/var/lib/x2k-data")
@@ -156,11 +158,7 @@ class ColdCopyFailed(RuntimeError):
 def cold_copies(output: str, mountpoints: Sequence[str]) -> list[Step]:
     """The full copy, one step per filesystem, from the KVM host's output (``x2k-cold
     step=/var rc=0 start=T0 end=T1 bytes=B`` lines, in the order of ``mountpoints``)."""
-    found: dict[str, dict[str, str]] = {}
-    for line in output.splitlines():
-        if line.startswith(f"{TAG} "):
-            pairs = dict(item.split("=", 1) for item in line.split()[1:])
-            found[pairs["step"]] = pairs
+    found = {pairs["step"]: pairs for pairs in tagged(output, TAG)}
     steps = []
     for mountpoint in mountpoints:
         copy = found.get(mountpoint)
@@ -211,14 +209,17 @@ class Cold:
         return self.copy / self.warm.final_rsync if self.warm.final_rsync > 0 else None
 
     @property
+    def moved(self) -> tuple[int, int]:
+        """The bytes the full copy and the warm final copies moved (those they said)."""
+        return tuple(sum(s.moved or 0 for s in steps) for steps in (self.copies, self.warm.copies))
+
+    @property
     def byte_ratio(self) -> float | None:
         """The full copy's bytes over the warm final copies' (None when a copy did not say
         its bytes): what the copy ratio would be were both bound by the bytes alone."""
-        cold = [step.moved for step in self.copies]
-        warm = [step.moved for step in self.warm.copies]
-        if None in cold or None in warm or not sum(s or 0 for s in warm):
-            return None
-        return sum(s or 0 for s in cold) / sum(s or 0 for s in warm)
+        said = all(s.moved is not None for s in (*self.copies, *self.warm.copies))
+        cold, warm = self.moved
+        return cold / warm if said and warm else None
 
     @property
     def downtime_ratio(self) -> float | None:
@@ -273,9 +274,9 @@ def report(
         f"{ratio(cold.copy_ratio)}; downtime: {cold.downtime:.1f} s cold / "
         f"{warm.downtime:.1f} s warm = {ratio(cold.downtime_ratio)}"
     )
-    moved = [sum(s.moved or 0 for s in steps) / MIB for steps in (cold.copies, warm.copies)]
+    full, final = (size / MIB for size in cold.moved)
     lines.append(
-        f"bytes inside the window: {moved[0]:.1f} MiB cold / {moved[1]:.1f} MiB warm = "
+        f"bytes inside the window: {full:.1f} MiB cold / {final:.1f} MiB warm = "
         f"{ratio(cold.byte_ratio)} (the bench wrote {data_mib} MiB of data into {guest} "
         f"before presync, and churned {churn_mib} MiB after it)"
     )
@@ -426,7 +427,8 @@ shift 3
 for dir in "$@"; do
     rm -rf "$dir"
     mkdir -p "$dir"
-    free=$(df -Pm "$dir" | awk 'NR == 2 { print $4 }')
+    stats=$(df -Pm "$dir" | awk 'NR == 2 { print $4, $6 }')  # free MiB, mount point
+    free=${stats%% *} on=${stats#* }
     fits=$((free - room))
     [ "$fits" -gt "$mib" ] && fits=$mib
     [ "$fits" -gt 0 ] || fits=0
@@ -439,27 +441,16 @@ for dir in "$@"; do
         left=$((left - size))
     done
     sync
-    echo "x2k-data dir=$dir files=$n bytes=$(du -sb "$dir" | cut -f1) free_mib=$free" \
-        "on=$(df -P "$dir" | awk 'NR == 2 { print $6 }')"
+    echo "x2k-data dir=$dir files=$n bytes=$(du -sb "$dir" | cut -f1) free_mib=$free on=$on"
 done
 """
-
-
-def data_lines(output: str) -> list[dict[str, str]]:
-    """FILL's lines, one per data directory: ``key=value`` pairs."""
-    tag = "x2k-data "
-    return [
-        dict(item.split("=", 1) for item in line.split()[1:])
-        for line in output.splitlines()
-        if line.startswith(tag)
-    ]
 
 
 def fill(guest: str, mib: int, churn_mib: int) -> int:
     """In the running guest: up to ``mib`` MiB of data in each of DATA_DIRS, as much as each
     one's filesystem holds beside the churn and a margin; returns the bytes written."""
     args = [str(mib), str(DATA_FILE_MIB), str(churn_mib + ROOM_MIB), *DATA_DIRS]
-    found = data_lines(must(guest, f"sh -s -- {shlex.join(args)}", FILL, "the data"))
+    found = tagged(must(guest, f"sh -s -- {shlex.join(args)}", FILL, "the data"), DATA_TAG)
     for each in found:
         print(
             f"    data: {int(each['bytes']) / MIB:.1f} MiB in {each['files']} files in "
@@ -553,13 +544,13 @@ def main() -> int:
     args, fleet, guest, kvm, group = fresh_guest("warm_cold.py", __doc__, data_mib=768)
 
     print(f"1. warm: {guest.name} to the eve of its cutover ({group})", flush=True)
+    deploy(group, "plan")
+    deploy(group, "prepare")  # it installs a kernel in the guest: then what is free is known
     data = 0
-    for phase in ("plan", "prepare", "presync"):
-        if phase == "presync" and args.data_mib:
-            # After prepare, which installs a kernel in the guest: what is free is then known.
-            print(f"   data in the running {guest.name}, before its presync", flush=True)
-            data = fill(guest.name, args.data_mib, args.churn_mib)
-        deploy(group, phase)
+    if args.data_mib:
+        print(f"   data in the running {guest.name}, before its presync", flush=True)
+        data = fill(guest.name, args.data_mib, args.churn_mib)
+    deploy(group, "presync")
     print(f"2. churn in the running {guest.name}", flush=True)
     churn(guest.name, args.churn_mib)
     print(f"3. warm: the cutover of {guest.name}", flush=True)

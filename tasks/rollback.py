@@ -31,8 +31,7 @@ flow.barrier(name="rollback: stopped at the destinations", label="stopped at the
 
 for move in moves("source", need_plan=False):
     guest, source = move.guest, move.source.name
-    steps.source_mounts(move, f"not mounted on {source}", mounted=False)
-    steps.dom0_readable(move, readable=False)
+    steps.source_let_go(move)
     move.to.not_running(move)
     steps.xen_state(move, source, guest.xen_config, running=True, again=True)
 

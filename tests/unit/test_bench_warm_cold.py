@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.downtime import breakdown
+from bench.downtime import breakdown, tagged
 from bench.warm_cold import (
     DOM0_BASE,
     FILL,
@@ -22,7 +22,6 @@ from bench.warm_cold import (
     Filesystem,
     cold_copies,
     copy_script,
-    data_lines,
     excludes,
     filesystems,
     report,
@@ -198,7 +197,7 @@ def test_the_data_written_into_the_guest_by_the_fill_script_run_here(tmp_path: P
         sizes = {p.name: p.stat().st_size for p in where.iterdir()}
         assert sizes == {"part-1.bin": 2 * MIB, "part-2.bin": 2 * MIB, "part-3.bin": MIB}
         assert len({(where / name).read_bytes()[:64] for name in sizes}) == 3  # not zeros
-    found = data_lines(ran.stdout)
+    found = tagged(ran.stdout, "x2k-data")
     assert [(f["dir"], f["files"], int(f["bytes"]) >= 5 * MIB) for f in found] == [
         (str(into), "3", True),
         (str(also), "3", True),
@@ -211,7 +210,7 @@ def test_the_fill_script_writes_only_what_leaves_the_room_free(tmp_path: Path):
     free = shutil.disk_usage(tmp_path).free // MIB
     script = ["sh", "-s", "--", "1", "16", str(free + 100), str(into)]  # more than is free
     ran = subprocess.run(script, input=FILL, capture_output=True, text=True, check=True)
-    assert data_lines(ran.stdout)[0]["files"] == "0"
+    assert tagged(ran.stdout, "x2k-data")[0]["files"] == "0"
     assert list(into.iterdir()) == []
 
 
