@@ -1,12 +1,17 @@
 """Benchmark: one guest's cutover downtime, against the floor of the same run, on the lab.
 
     xen2kvm lab exec -- python bench/downtime.py [--guest web1] [--churn-mib 50]
+        [--write-kib-s 256]
 
 Needs a lab where the guest is not migrated yet (a fresh ``xen2kvm lab up``); it migrates
 it. The deploy itself brings the guest to the eve of its cutover (``--limit move_<guest>
 --data phase=plan``, then prepare, then presync); then, in the running guest, about 2 % of
 its files change (a line appended, or for a ``.gz`` a new time, under /usr/share and
-/var/lib/dpkg/info) and CHURN_MIB MiB of new random data are written to /srv/x2k-bench.
+/var/lib/dpkg/info) and CHURN_MIB MiB of new random data are written to /srv/x2k-bench;
+from then on until it stops, as a server goes on writing, WRITE_KIB_S KiB a second more
+(a new file a second and a line in a log, in /srv/x2k-bench/live). The cutover's
+catch-up pass moves the churn while the guest still runs; its window's final copy moves
+what was written after.
 
 The floor of the same run: (a) the new data alone, pulled by the KVM host with a plain
 ``rsync -a --numeric-ids`` through the migration key and known_hosts presync used, timed
@@ -41,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 
 from operations.sync import module_source  # noqa: E402
 from tests.lab.runs import JOURNALS, journal, journals  # noqa: E402
-from xen2kvm.downtime import Peers, project  # noqa: E402
+from xen2kvm.downtime import Peers, at_gate, project  # noqa: E402
 from xen2kvm.inventory import load_fleet, move_group  # noqa: E402
 from xen2kvm.journal import (  # noqa: E402
     ANSWERING,
@@ -57,6 +62,7 @@ from xen2kvm.lab.config import LabConfig  # noqa: E402
 INVENTORY = "inventory/lab.py"  # the lab's, relative to the checkout
 CHURN_PERCENT = 2  # of the guest's files, changed after the last warm pass
 CHURN_DIR = "/srv/x2k-bench"  # the new data, in the guest (it moves with it)
+WRITE_KIB_S = 256  # written a second from the churn on, until the guest stops
 
 # --- the pure part: a journal (and the run's output) read into a breakdown ----------
 
@@ -320,6 +326,25 @@ echo "x2k-churn files=$total wanted=$want appended=$appended touched=$touched ne
     "new_bytes=$(du -sb "$dir" | cut -f1)"
 """
 
+# In the running guest, until it stops (a server writes up to its shutdown): one new file
+# of KIB KiB a second in DIR, and a line appended to DIR/log. Its own session, its output
+# nowhere: the SSH command that starts it returns at once.
+WRITER = r"""
+set -eu
+kib=$1 dir=$2
+mkdir -p "$dir"
+nohup setsid sh -c '
+    kib=$1 dir=$2 n=0
+    while :; do
+        n=$((n + 1))
+        head -c $((kib * 1024)) /dev/urandom > "$dir/w-$n.bin"
+        date +%s.%N >> "$dir/log"
+        sleep 1
+    done' x2k-writer "$kib" "$dir" > /dev/null 2>&1 < /dev/null &
+echo "x2k-writer pid=$!"
+"""
+WRITER_DIR = f"{CHURN_DIR}/live"
+
 # On the KVM host: the new data pulled as presync pulls (its key, its known_hosts), timed.
 FLOOR_COPY = r"""
 set -u
@@ -446,6 +471,18 @@ def churn(guest: str, mib: int) -> None:
     )
 
 
+def writer(guest: str, kib_s: int) -> None:
+    """In the running guest, until it stops: about KIB_S KiB of new data a second (the
+    catch-up before the stop moves the rest; the window's final copy, what came after)."""
+    args = shlex.join([str(kib_s), WRITER_DIR])
+    found = fields(must(guest, f"sh -s -- {args}", WRITER, "the writer"), "x2k-writer")
+    print(
+        f"    writer: {kib_s} KiB a second into {WRITER_DIR} until the guest stops "
+        f"(pid {found['pid']})",
+        flush=True,
+    )
+
+
 def projected_line(lines: list[tuple[float, str]], guest: str) -> str | None:
     """The projection the cutover's gate printed (its operation's name), if any."""
     said = f"{guest}: projected downtime"
@@ -467,6 +504,12 @@ def fresh_guest(script: str, doc: str, data_mib: int | None = None):
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--guest", default="web1", help="a lab guest that moves to KVM")
     parser.add_argument("--churn-mib", type=int, default=50, help="new data after presync")
+    parser.add_argument(
+        "--write-kib-s",
+        type=int,
+        default=WRITE_KIB_S,
+        help="new data a second, written from the churn until the guest stops (0: none)",
+    )
     if data_mib is not None:
         parser.add_argument(
             "--data-mib", type=int, default=data_mib, help="data the guest holds before presync"
@@ -478,6 +521,8 @@ def fresh_guest(script: str, doc: str, data_mib: int | None = None):
         sys.exit(f"run it inside the lab: xen2kvm lab exec -- python bench/{script}")
     if args.churn_mib < 1:
         sys.exit("--churn-mib must be 1 or more")
+    if args.write_kib_s < 0:
+        sys.exit("--write-kib-s must be 0 or more")
     fleet = load_fleet(ROOT / "inventory" / "lab.yml")
     guest = fleet.guests.get(args.guest)
     if guest is None or guest.kvm_host is None:
@@ -501,6 +546,8 @@ def main() -> int:
 
     print(f"2. churn in the running {guest.name}", flush=True)
     churn(guest.name, args.churn_mib)
+    if args.write_kib_s:
+        writer(guest.name, args.write_kib_s)
 
     print(f"3a. floor: the new data alone, {guest.name} to {kvm.name}", flush=True)
     copy_floor, copy_how = floor_copy(
@@ -526,7 +573,8 @@ def main() -> int:
         guest.boot_timeout or 600,
     )
 
-    last = max(i for i, r in enumerate(records) if r.get("step") == DOWNTIME_START)
+    stop = max(i for i, r in enumerate(records) if r.get("step") == DOWNTIME_START)
+    last = at_gate(records, stop)
     peers = Peers.of(
         journals(ssh, kvm.name), besides=guest.name, before=float(records[last]["time"])
     )

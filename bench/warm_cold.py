@@ -3,7 +3,7 @@ works) against our warm path, on the lab: the data copy inside the window, and t
 downtime.
 
     xen2kvm lab exec -- python bench/warm_cold.py [--guest web1] [--churn-mib 50]
-        [--data-mib 768]
+        [--data-mib 768] [--write-kib-s 256]
 
 Needs a lab where the guest is not migrated yet (a fresh ``xen2kvm lab up``); it migrates
 it. Before its presync (after prepare, which installs a kernel in it) the guest is given
@@ -18,7 +18,10 @@ over the final copies' (printed as ``byte_ratio``): for the bare web1 and 50 MiB
 
 The warm path is bench/downtime.py's: the deploy's plan, prepare and presync phases for
 ``move_<guest>``, the churn (about 2 % of the guest's files changed, CHURN_MIB MiB of new
-data), then the cutover, timed, and its journal broken down by step.
+data) and from then on a writer in the guest until it stops (WRITE_KIB_S KiB a second),
+then the cutover, timed, and its journal broken down by step. The cutover's catch-up pass
+moves the churn while the guest still runs: the copies inside the window move what the
+writer wrote in the seconds before the stop.
 
 The cold path's copy is measured in the same run between the same hosts, from what a cold
 migration copies: right after the warm cutover the guest runs on KVM, and its Xen LVs are
@@ -43,10 +46,10 @@ still caches of them makes it faster than a copy from cold disks (caches are not
 the lab's dom0 shares the machine's kernel).
 
 Prints both breakdowns and ends with one line ``bench warm_cold: guest=G data_mib=D
-churn_mib=C copy_ratio=X byte_ratio=B downtime_ratio=Y``: the data written (MiB, all
-directories), the churn, the full copy's seconds over the warm cutover's final copies'
-seconds (both inside the window), the same for their bytes, and the cold downtime over
-the warm one. Not part of CI.
+churn_mib=C write_kib_s=W copy_ratio=X byte_ratio=B downtime_ratio=Y``: the data written
+(MiB, all directories), the churn, the writer's rate, the full copy's seconds over the
+warm cutover's final copies' seconds (both inside the window), the same for their bytes,
+and the cold downtime over the warm one. Not part of CI.
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ from bench.downtime import (  # noqa: E402
     setup_seconds,
     ssh,
     tagged,
+    writer,
 )
 from operations.sync import MODULE, RSYNC, access_line, module_path, module_source  # noqa: E402
 from tasks.destinations.kvm import Kvm  # noqa: E402
@@ -230,9 +234,12 @@ def ratio(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.2f}"
 
 
-def summary_line(guest: str, cold: Cold, data_mib: int, churn_mib: int) -> str:
+def summary_line(
+    guest: str, cold: Cold, data_mib: int, churn_mib: int, write_kib_s: int = 0
+) -> str:
     return (
         f"bench warm_cold: guest={guest} data_mib={data_mib} churn_mib={churn_mib} "
+        f"write_kib_s={write_kib_s} "
         f"copy_ratio={ratio(cold.copy_ratio)} byte_ratio={ratio(cold.byte_ratio)} "
         f"downtime_ratio={ratio(cold.downtime_ratio)}"
     )
@@ -245,10 +252,12 @@ def report(
     boot: float | None = None,
     data_mib: int = 0,
     churn_mib: int = 0,
+    write_kib_s: int = 0,
 ) -> list[str]:
     """Both breakdowns, what the cold one assumes, and the summary line last. ``boot``:
     the KVM start and boot timed by hand after the cold copy, shown beside the warm run's;
-    ``data_mib`` and ``churn_mib``, what the bench wrote into the guest."""
+    ``data_mib``, ``churn_mib`` and ``write_kib_s``, what the bench wrote into the
+    guest."""
     warm = cold.warm
     lines = [f"{guest}, warm (this run's cutover, from its journal):"]
     lines += [f"  {s.name:<24} {s.seconds:8.1f} s  {s.note}" for s in warm.rows()]
@@ -278,9 +287,10 @@ def report(
     lines.append(
         f"bytes inside the window: {full:.1f} MiB cold / {final:.1f} MiB warm = "
         f"{ratio(cold.byte_ratio)} (the bench wrote {data_mib} MiB of data into {guest} "
-        f"before presync, and churned {churn_mib} MiB after it)"
+        f"before presync, churned {churn_mib} MiB after it, and wrote {write_kib_s} KiB a "
+        "second from then until its stop)"
     )
-    lines.append(summary_line(guest, cold, data_mib, churn_mib))
+    lines.append(summary_line(guest, cold, data_mib, churn_mib, write_kib_s))
     return lines
 
 
@@ -553,6 +563,8 @@ def main() -> int:
     deploy(group, "presync")
     print(f"2. churn in the running {guest.name}", flush=True)
     churn(guest.name, args.churn_mib)
+    if args.write_kib_s:
+        writer(guest.name, args.write_kib_s)
     print(f"3. warm: the cutover of {guest.name}", flush=True)
     _, lines = deploy(group, "cutover")
     setup = setup_seconds(lines, guest.name, guest.xen_host)
@@ -581,7 +593,15 @@ def main() -> int:
 
     print()
     cold = Cold(warm, tuple(copies))
-    said = report(guest.name, cold, setup is not None, boot, round(data / MIB), args.churn_mib)
+    said = report(
+        guest.name,
+        cold,
+        setup is not None,
+        boot,
+        round(data / MIB),
+        args.churn_mib,
+        args.write_kib_s,
+    )
     print("\n".join(said))
     return 0
 

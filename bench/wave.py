@@ -56,7 +56,7 @@ sys.path.insert(0, str(ROOT))
 from bench.downtime import INVENTORY, JOURNALS, NoCutover, breakdown, deploy, ssh  # noqa: E402
 from tests.lab.runs import inventory_with, journal  # noqa: E402
 from xen2kvm import windows  # noqa: E402
-from xen2kvm.downtime import Peers, project  # noqa: E402
+from xen2kvm.downtime import Peers, at_gate, project  # noqa: E402
 from xen2kvm.inventory import Fleet, Guest, load_fleet, move_group  # noqa: E402
 from xen2kvm.journal import DOWNTIME_START, ROLLED_BACK, current  # noqa: E402
 
@@ -128,7 +128,9 @@ def projected_at(
     guest: Guest, records: list[dict], index: int, journals: dict[str, list[dict]]
 ) -> Projected | None:
     """What the cutover's gate projected when ``records[index]`` (a ``downtime-start``)
-    was written: the journal before it, and the others' cutovers measured by then."""
+    was written: the journal before its gate (``at_gate``), and the others' cutovers
+    measured by then."""
+    index = at_gate(records, index)
     peers = Peers.of(journals, besides=guest.name, before=float(records[index]["time"]))
     found = project(records[:index], guest.boot_time, guest.integrity_check, peers)
     if found is None:

@@ -182,13 +182,15 @@ case $action in
     run | check)
         begun=$(now)
         record start "" "$begun"
-        # A final copy keeps what it changed in the tree (rsync's --out-format lines,
-        # "X2K-CHANGED ITEMIZE NAME") until the next fixups-done: "STEP ITEMIZE NAME" lines
-        # in a .list, whose .open stays when this tool is killed first (then anything may
-        # have changed). A warm copy's .open always stays: all the fix-ups follow it.
+        # A final copy, and the catch-up pass before it, keeps what it changed in the tree
+        # (rsync's --out-format lines, "X2K-CHANGED ITEMIZE NAME") until the next
+        # fixups-done: "STEP ITEMIZE NAME" lines in a .list, whose .open stays when this
+        # tool is killed first (then anything may have changed). A presync copy's .open
+        # always stays: all the fix-ups follow it.
         open= keep=
         case "$action/$step" in
-            run/cutover:/* | run/rehome-cutover:/*) keep=1 ;;
+            run/cutover:/* | run/rehome-cutover:/* | run/catchup:/* | run/rehome-catchup:/*)
+                keep=1 ;;
         esac
         case "$action/$step" in
             run/*:/*) open="$changes/${begun%.*}${begun#*.}.open" ;;

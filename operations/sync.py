@@ -33,7 +33,7 @@ from operations.util.checks import check_bool, check_path
 from operations.util.facts import fact
 from operations.util.tree import checked, relative
 from xen2kvm import render
-from xen2kvm.journal import CUTOVER_COMPLETE, TOOL, done, is_copy, summarise
+from xen2kvm.journal import CUTOVER_COMPLETE, TOOL, done, lists_changes, summarise
 from xen2kvm.units import human
 
 KEY_COMMENT = "xen2kvm-migration"
@@ -51,10 +51,11 @@ _NOT_IN_ROOT = "\"'\\,% "
 # copy beside it and renamed: the final pass needs free space for the largest changed file
 # (its allocated blocks, --sparse keeps holes out of the copy too).
 RSYNC = "rsync -aHAXx --numeric-ids --delete --sparse --stats --info=progress2"
-# A final copy also prints each name it changed, "X2K-CHANGED ITEMIZE NAME" (rsync escapes
-# a name's control characters): x2k-journal keeps them, for the window's fix-ups to know
-# what it touched (facts.journal.MigrationChanges). A warm copy, always followed by all
-# the fix-ups, does not (the first one would list every file of the guest).
+# A final copy and the catch-up before it also print each name they changed, "X2K-CHANGED
+# ITEMIZE NAME" (rsync escapes a name's control characters): x2k-journal keeps them, for
+# the window's fix-ups to know what was touched (facts.journal.MigrationChanges). A presync
+# copy, always followed by all the fix-ups, does not (the first one would list every file
+# of the guest).
 CHANGED = "--out-format='X2K-CHANGED %i %n'"
 # The integrity check: the same comparison, read-only (--dry-run), each difference one line
 # with rsync's itemized change (what differs: content, size, time, mode, owner, group, ACL,
@@ -318,7 +319,7 @@ def tree(
                 f", under {human(converged_below)}"
             )
             return
-    rsync = f"{RSYNC} {CHANGED}" if is_copy(step, "cutover") else RSYNC
+    rsync = f"{RSYNC} {CHANGED}" if lists_changes(step) else RSYNC
     ends = _transport(ssh_key, known_hosts, excludes, connection)
     yield _journaled(state_dir, guest, step, "run", rsync, ends, source, dest)
 

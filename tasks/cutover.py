@@ -5,11 +5,14 @@ trust its dom0's host keys at the destination and, for a staged integrity check,
 the content of the warm copy with the running guest (through its read-only rsync module,
 written again should a reboot since presync have taken it), let the destination's key in
 on the dom0 and open the destination's connection to it (``ssh.master``: the window's
-copies and checks share it instead of each making its own). Then stop the guest on its
-dom0 and disable its autostart there, mount its LVs read-only on the dom0, copy the last
-changes to the destination, check them, close the connection, redo the in-place fix-ups
-the copy touched, let go of the new volumes, then (only once the dom0 shows the guest
-stopped) start it at the destination; once it answers, announce its addresses from
+copies and checks share it instead of each making its own), and, last, copy what changed
+in the guest since its last warm pass (the catch-up pass: the final copy in the window
+then carries only what changed in its last seconds, however long ago presync ran; like
+the final copy, it keeps the names it changed, for the fix-ups). Then stop the guest on
+its dom0 and disable its autostart there, mount its LVs read-only on the dom0, copy the
+last changes to the destination, check them, close the connection, redo the in-place
+fix-ups the copies touched, let go of the new volumes, then (only once the dom0 shows the
+guest stopped) start it at the destination; once it answers, announce its addresses from
 inside it.
 
 No guest is down while another's steps run: the wave's guests are cut over in rounds
@@ -51,11 +54,11 @@ from xen2kvm.journal import DOWNTIME_START, FINAL_COPY_DONE
 for move in moves("guest"):
     if not move.cutover_started:
         baseline.capture(name=f"{move.guest.name}: baseline before the cutover")
-    # A staged check's first half reads the running guest through the migration key: its
-    # module file (in the guest's /run) is written again if the guest rebooted since presync.
-    staged = move.guest.integrity_check == "staged"
-    if staged and not (move.migrated or move.cutover_started):
-        steps.readable_guest(move, " (the staged integrity check)")
+    # The catch-up pass (and a staged check's first half) reads the running guest through
+    # the migration key: its module file (in the guest's /run) is written again if the
+    # guest rebooted since presync.
+    if not (move.migrated or move.cutover_started):
+        steps.readable_guest(move, " (the catch-up pass before its window)")
 
 
 def mine(where: Where, names: list[str]) -> list[Move]:
@@ -95,6 +98,10 @@ def window(names: list[str]) -> None:
     for move in dests:
         if not (move.migrated or move.final_copied):
             steps.dom0_connection(move, held=True)
+        if not (move.migrated or move.cutover_started):
+            # The last warm pass, as close to the stop as can be: the guest's changes since
+            # presync, moved while it still runs.
+            steps.copy(move, "catchup", move.guest.name, move.guest_dialled, "")
         if not move.migrated:
             journal.milestone(
                 name=f"{move.guest.name}: downtime starts (shutdown on {move.source.name})",

@@ -112,7 +112,8 @@ def copy(
     again = f" (pass {warm_pass})" if warm_pass > 1 else ""
     for mountpoint in move.to.copied(move):
         sync.tree(
-            name=f"{guest.name}: {phase} copy of {mountpoint} to {move.dest}{again}",
+            name=f"{guest.name}: {phase.replace('catchup', 'catch-up')} copy of {mountpoint} "
+            f"to {move.dest}{again}",
             guest=guest.name,
             step=copy_step(f"{move.to.copy_prefix}{phase}", mountpoint),
             **_ends(move, source_host, source_address, source_base, mountpoint, shared),

@@ -7,8 +7,10 @@ say); otherwise taken from the other guests' cutovers on the same destination (t
 of each one's last measurement: the same host fixes up, boots and is reached the same way,
 and a fleet's guests shut down alike); and before any of those, assumed (the shutdown, the
 fix-ups) or configured (the boot, ``boot_time`` in the inventory). The final copy is
-projected as long as each filesystem's last warm copy: both walk the same trees, and once
-the warm passes have converged the final delta is no larger than the last warm one. Its
+projected as long as each filesystem's last warm copy (a catch-up's, where one ran): both
+walk the same trees, and once the warm passes have converged the final delta is no larger
+than the last warm one (the window's catch-up pass, just before the stop, brings the
+guest's changes since the last presync across while it still runs). Its
 integrity check, until one was measured, as long as the first warm pass where it reads
 every file (``checksum``: the first pass read them all), as the last warm pass where it
 compares only metadata (both walk the trees), and so where it is ``staged`` (the metadata,
@@ -32,8 +34,10 @@ from .journal import (
     PRECHECK_PHASES,
     ROLLED_BACK,
     Copy,
+    filesystem_of,
     is_copy,
     is_integrity,
+    is_warm,
     summarise,
 )
 from .units import human
@@ -169,11 +173,11 @@ def project(
         raise ValueError(f"integrity must be one of {', '.join(INTEGRITY)}, not {integrity!r}")
     copies = _all_copies(records)
     first: dict[str, Copy] = {}  # each filesystem's first warm copy (it read every file)
-    last: dict[str, Copy] = {}  # each filesystem's last warm copy
+    last: dict[str, Copy] = {}  # each filesystem's last warm copy (a catch-up, perhaps)
     for copy in copies:
-        if is_copy(copy.step, "presync") and copy.rc == 0:
-            first.setdefault(copy.step, copy)
-            last[copy.step] = copy
+        if is_warm(copy.step) and copy.rc == 0:
+            first.setdefault(filesystem_of(copy.step), copy)
+            last[filesystem_of(copy.step)] = copy
     if not last:
         return None
     copy_seconds = sum(c.end - c.start for c in last.values())
@@ -206,6 +210,20 @@ def project(
         part("boot", float(boot_time), "configured"),
     ]
     return Projection(tuple(parts))
+
+
+def at_gate(records: list[dict], start: int) -> int:
+    """How far the journal went when the cutover's gate projected the downtime whose
+    ``downtime-start`` is ``records[start]`` (or would be there): the records before it,
+    but not its window's own between the gate and the stop (a staged check's first half,
+    the catch-up pass)."""
+    while start > 0 and _window_before_stop(str(records[start - 1].get("step", ""))):
+        start -= 1
+    return start
+
+
+def _window_before_stop(step: str) -> bool:
+    return is_copy(step, "catchup") or step.partition(":")[0] in PRECHECK_PHASES
 
 
 def _all_copies(records: list[dict]) -> list[Copy]:

@@ -7,9 +7,10 @@ only by ``x2k-journal`` (``files/x2k-journal.sh``). A record is a step's ``start
 or ``stopped`` (a copy a dead run left running, stopped by the next run).
 
 The step names are a closed set, owned here: the milestones below, one copy step per
-filesystem, ``<copy phase>:<mountpoint>``, and one integrity check per filesystem after the
-final copy, ``integrity:<mountpoint>`` (its end record holds the ``differences`` found),
-with, for a staged check, its first half before the downtime,
+filesystem, ``<copy phase>:<mountpoint>`` (warm: ``presync``, and ``catchup``, the last
+warm pass at the start of the guest's window; final: ``cutover``), and one integrity check
+per filesystem after the final copy, ``integrity:<mountpoint>`` (its end record holds the
+``differences`` found), with, for a staged check, its first half before the downtime,
 ``integrity-before:<mountpoint>``. The deploy decides what is left to do from these
 records, so nothing else may name a step: a name that is not in the vocabulary is refused
 when written and when read.
@@ -50,9 +51,17 @@ MILESTONES = (
 )
 ANSWERING = (KVM_ANSWERING, GUEST_ANSWERING)  # the downtime's end, whichever destination
 
-# Copy steps: one rsync per filesystem, warm (presync) or final (cutover); a rehome's
-# copies carry their own prefix (their journal is on the new dom0).
-COPY_PHASES = ("presync", "cutover", "rehome-presync", "rehome-cutover")
+# Copy steps: one rsync per filesystem, warm (presync, or catchup: the last warm pass, at
+# the start of a guest's window, while it still runs) or final (cutover); a rehome's copies
+# carry their own prefix (their journal is on the new dom0).
+COPY_PHASES = (
+    "presync", "catchup", "cutover", "rehome-presync", "rehome-catchup", "rehome-cutover",
+)  # fmt: skip
+WARM_PHASES = ("presync", "catchup")
+# The copies whose changes x2k-journal keeps for the window's fix-ups (only those the
+# copies since the last fix-ups touched are redone): the window's own, and the catch-up
+# just before it.
+LISTING_PHASES = ("catchup", "cutover")
 # Integrity checks: the final copy compared with the stopped source, one per filesystem.
 CHECK_PHASES = ("integrity", "rehome-integrity")
 # A staged check's first half (``integrity: staged``): the warm copy's content compared
@@ -105,12 +114,30 @@ def check_step(step: object) -> str:
 
 
 def is_copy(step: str, phase: str | None = None) -> bool:
-    """Whether ``step`` is a copy (of ``phase``, when given: ``presync`` or ``cutover``,
-    a rehome's included)."""
+    """Whether ``step`` is a copy (of ``phase``, when given: ``presync``, ``catchup`` or
+    ``cutover``, a rehome's included)."""
     match = _COPY.fullmatch(step)
     if match is None or match["phase"] not in COPY_PHASES:
         return False
     return phase is None or match["phase"].removeprefix("rehome-") == phase
+
+
+def is_warm(step: str) -> bool:
+    """Whether ``step`` is a warm copy, from the running guest (``presync``, ``catchup``)."""
+    return any(is_copy(step, phase) for phase in WARM_PHASES)
+
+
+def lists_changes(step: str) -> bool:
+    """Whether ``step`` is a copy whose changes x2k-journal keeps (``LISTING_PHASES``)."""
+    return any(is_copy(step, phase) for phase in LISTING_PHASES)
+
+
+def filesystem_of(step: str) -> str:
+    """The filesystem a copy step copies, named by its first warm copy's step (a catch-up
+    copy of ``/var`` is ``presync:/var``'s filesystem; a rehome's keep their prefix)."""
+    phase, _, mountpoint = step.partition(":")
+    rehome = "rehome-" if phase.startswith("rehome-") else ""
+    return f"{rehome}presync:{mountpoint}"
 
 
 # --- reading -----------------------------------------------------------------------
@@ -194,26 +221,28 @@ class Summary:
         return found
 
     def copied(self, phase: str) -> int:
-        """Bytes the successful copies of ``phase`` (presync, cutover) moved."""
+        """Bytes the successful copies of ``phase`` (presync, catchup, cutover) moved."""
         return sum(c.bytes or 0 for c in self.copies if c.rc == 0 and is_copy(c.step, phase))
 
 
-def passes(
-    copies: Iterable[Any], phase: str, step: Callable[[Any], str] | None = None
-) -> list[list[Any]]:
-    """The copies of ``phase`` grouped into passes, in order: a pass copies each
-    filesystem once, so a filesystem copied again starts the next pass. ``step`` gives a
-    copy's step name (default: its ``step`` attribute)."""
+def warm_passes(copies: Iterable[Any], step: Callable[[Any], str] | None = None) -> list[list[Any]]:
+    """The warm copies (``is_warm``) grouped into passes, in order: a pass copies each
+    filesystem once, so a filesystem copied again starts the next pass, and so does a
+    catch-up (a pass of its own). ``step`` gives a copy's step name (default: its
+    ``step`` attribute)."""
     name = step or (lambda copy: copy.step)
     grouped: list[list[Any]] = []
     seen: set[str] = set()
+    kind = ""
     for copy in copies:
-        if not is_copy(name(copy), phase):
+        if not is_warm(name(copy)):
             continue
-        if not grouped or name(copy) in seen:
+        filesystem, was = filesystem_of(name(copy)), kind
+        kind = "catchup" if is_copy(name(copy), "catchup") else "presync"
+        if not grouped or filesystem in seen or kind != was:
             grouped.append([])
             seen = set()
-        seen.add(name(copy))
+        seen.add(filesystem)
         grouped[-1].append(copy)
     return grouped
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import jinja2
 
-from .downtime import NO_PEERS, Peers, project
+from .downtime import NO_PEERS, Peers, at_gate, project
 from .errors import Xen2KvmError
 from .journal import (
     ANSWERING,
@@ -30,8 +30,9 @@ from .journal import (
     Summary,
     current,
     is_copy,
-    passes,
+    is_warm,
     summarise,
+    warm_passes,
 )
 from .render import templates
 from .units import human
@@ -143,14 +144,15 @@ def copy_spans(records: list[dict]) -> tuple[Span, ...]:
 
 
 def _copy(step: str, start: float, end: float | None, size: Any, rc: int | None) -> Span:
-    kind = "presync" if is_copy(step, "presync") else "cutover"
+    kind = "presync" if is_warm(step) else "cutover"  # a catch-up is a warm pass
     return Span(step, kind, start, end, int(size) if size is not None else None, rc)
 
 
 def presync_passes(copies: Iterable[Span]) -> tuple[int, ...]:
-    """Bytes per presync pass (``xen2kvm.journal.passes``), finished copies only."""
+    """Bytes per warm pass, the catch-up's included (``xen2kvm.journal.warm_passes``),
+    finished copies only."""
     done = [span for span in copies if span.end is not None]
-    grouped = passes(done, "presync", step=lambda span: span.name)
+    grouped = warm_passes(done, step=lambda span: span.name)
     return tuple(sum(span.bytes or 0 for span in group) for group in grouped)
 
 
@@ -252,8 +254,8 @@ def projected(
     journals: Mapping[str, list[dict]] | None = None,
 ) -> float | None:
     """The downtime projected from the journal as it was when the current attempt's
-    cutover began (the whole journal, before it began), with what the other guests'
-    cutovers on its destination (``journals``) had measured by then."""
+    cutover began (the whole journal, before its gate: ``at_gate``), with what the other
+    guests' cutovers on its destination (``journals``) had measured by then."""
     attempt = len(records) - len(current(records))
     start = next(
         (
@@ -263,6 +265,7 @@ def projected(
         ),
         len(records),
     )
+    start = at_gate(records, start)
     before = float(records[start]["time"]) if start < len(records) else None
     peers = Peers.of(journals, besides=guest, before=before) if journals else NO_PEERS
     found = project(records[:start], boot_time, integrity_check, peers)

@@ -96,7 +96,8 @@ def test_wave3_rehomes(pristine_lab, ssh):
     records = [json.loads(line) for line in journal.splitlines() if line.strip()]
     copies = [r for r in records if r["event"] == "end" and is_copy(r["step"])]
     assert {r["step"] for r in copies} == {
-        "rehome-presync:/", "rehome-presync:/var", "rehome-cutover:/", "rehome-cutover:/var"
+        "rehome-presync:/", "rehome-presync:/var", "rehome-catchup:/", "rehome-catchup:/var",
+        "rehome-cutover:/", "rehome-cutover:/var",
     }  # fmt: skip
     assert all(r["rc"] == 0 for r in copies), copies
     checks = [r for r in records if r["event"] == "end" and is_integrity(r["step"])]

@@ -4,9 +4,14 @@ tool's share, and the set-up time read from the run's output."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import time
 
 import pytest
 
+from bench import downtime
 from bench.downtime import NoCutover, breakdown, projected_line, setup_seconds
 
 
@@ -187,3 +192,28 @@ def test_the_projection_the_gate_printed():
     ]  # fmt: skip
     assert projected_line(run, "web1").startswith("web1: projected downtime 127 s:")
     assert projected_line(RUN, "web1") is None
+
+
+def test_the_writer_goes_on_writing_after_its_command_returned(tmp_path):
+    """WRITER, run here as in the guest: it returns at once and leaves a writer behind
+    that adds a file a second (of the KiB asked) and a line to its log."""
+    live = tmp_path / "live"
+    ran = subprocess.run(
+        ["sh", "-s", "--", "4", str(live)],
+        input=downtime.WRITER,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    )
+    pid = int(downtime.fields(ran.stdout, "x2k-writer")["pid"])
+    try:
+        deadline = time.monotonic() + 10
+        while len(list(live.glob("w-*.bin"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        written = sorted(live.glob("w-*.bin"))
+        assert len(written) >= 2, written
+        assert {path.stat().st_size for path in written[:2]} == {4 * 1024}
+        assert len((live / "log").read_text().splitlines()) >= 2
+    finally:
+        os.killpg(pid, signal.SIGTERM)

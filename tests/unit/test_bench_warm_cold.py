@@ -153,9 +153,9 @@ def test_the_ratios_and_the_summary_line():
     assert found.downtime_ratio == pytest.approx(445.0 / 128.8)  # 3.45
     # 851987456 + 161480704 bytes, against 52_000_000 + 1_000_000: 19.12
     assert found.byte_ratio == pytest.approx((851987456 + 161480704) / 53_000_000)
-    assert summary_line("web1", found, 768, 50) == (
-        "bench warm_cold: guest=web1 data_mib=768 churn_mib=50 copy_ratio=22.81 "
-        "byte_ratio=19.12 downtime_ratio=3.45"
+    assert summary_line("web1", found, 768, 50, 256) == (
+        "bench warm_cold: guest=web1 data_mib=768 churn_mib=50 write_kib_s=256 "
+        "copy_ratio=22.81 byte_ratio=19.12 downtime_ratio=3.45"
     )
 
 
@@ -170,12 +170,18 @@ def test_no_byte_ratio_when_a_copy_did_not_say_its_bytes():
 
 
 def test_the_report_ends_with_the_summary_line():
-    lines = report("web1", cold(setup=5), setup_found=True, boot=66.2, data_mib=768, churn_mib=50)
-    assert lines[-1] == summary_line("web1", cold(setup=5), 768, 50)
+    lines = report(
+        "web1", cold(setup=5), setup_found=True, boot=66.2, data_mib=768, churn_mib=50,
+        write_kib_s=256,
+    )  # fmt: skip
+    assert lines[-1] == summary_line("web1", cold(setup=5), 768, 50, 256)
     said = "bytes inside the window: 966.5 MiB cold / 50.5 MiB warm = 19.12 (the bench wrote"
     assert any(line.startswith(said) for line in lines)
     assert any(
-        line.endswith("768 MiB of data into web1 before presync, and churned 50 MiB after it)")
+        line.endswith(
+            "768 MiB of data into web1 before presync, churned 50 MiB after it, and wrote "
+            "256 KiB a second from then until its stop)"
+        )
         for line in lines
     )
     # the cold downtime without the checks (12.5 + 2.8 s): 445.0 - 15.3

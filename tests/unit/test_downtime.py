@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from xen2kvm.downtime import ASSUMED_FIXUPS, ASSUMED_SHUTDOWN, Peers, project
+from xen2kvm.downtime import ASSUMED_FIXUPS, ASSUMED_SHUTDOWN, Peers, at_gate, project
 
 
 def rec(step: str, event: str, time: float, **extra) -> dict:
@@ -52,6 +52,19 @@ def test_each_filesystem_counts_its_last_warm_copy():
     found = project(records, 90)
     assert found is not None
     assert found.parts[1].seconds == 8 + 10
+
+
+def test_a_catch_up_is_the_last_warm_pass_of_its_filesystem():
+    records = [
+        *copy("presync:/", 0, 60, 800_000_000),
+        *copy("presync:/var", 60, 70, 20_000_000),
+        *copy("catchup:/", 100, 105, 3_000_000),  # a cutover's, rolled back or going on
+    ]
+    found = project(records, 90, "checksum")
+    assert found is not None
+    parts = {p.name: p for p in found.parts}
+    assert parts["final copy"].seconds == 5 + 10
+    assert parts["integrity check"].seconds == 60 + 10  # the first passes read every file
 
 
 def test_measured_parts_from_an_earlier_attempt_win():
@@ -211,3 +224,18 @@ def test_its_own_content_check_first_and_too_small_a_check_is_no_rate():
     assert fallback is not None
     check = {p.name: p for p in fallback.parts}["integrity check"]
     assert (check.seconds, check.source) == (80, "as the first warm pass")
+
+
+def test_the_gate_projected_before_the_window_s_own_steps_before_the_stop():
+    records = [
+        *copy("presync:/", 0, 60, 800_000_000),
+        *copy("presync:/", 70, 74, 1_000_000),
+        *copy("integrity-before:/", 100, 120, 0),  # the staged check's first half
+        *copy("catchup:/", 121, 133, 50_000_000),
+        rec("downtime-start", "mark", 134),
+    ]
+    start = len(records) - 1
+    assert at_gate(records, start) == 4, "what the gate saw: the two warm passes"
+    found = project(records[: at_gate(records, start)], 90)
+    assert found is not None and found.parts[1].seconds == 4
+    assert at_gate(records, 2) == 2, "nothing of a window before it"

@@ -15,7 +15,13 @@ def test_every_milestone_is_a_step(step):
 
 @pytest.mark.parametrize(
     ("phase", "mountpoint"),
-    [("presync", "/"), ("cutover", "/var/lib/mysql"), ("rehome-presync", "/srv/a_b.c+d@e-f")],
+    [
+        ("presync", "/"),
+        ("catchup", "/var"),
+        ("cutover", "/var/lib/mysql"),
+        ("rehome-presync", "/srv/a_b.c+d@e-f"),
+        ("rehome-catchup", "/"),
+    ],
 )
 def test_copy_steps(phase, mountpoint):
     assert copy_step(phase, mountpoint) == f"{phase}:{mountpoint}"
@@ -56,6 +62,27 @@ def test_is_copy_by_phase_including_a_rehome():
     assert journal.is_copy("rehome-cutover:/", "cutover")
     assert not journal.is_copy("cutover:/", "presync")
     assert not journal.is_copy(journal.CUTOVER_COMPLETE)
+
+
+def test_warm_copies_and_those_that_keep_their_changes():
+    assert journal.is_warm("presync:/") and journal.is_warm("rehome-catchup:/var")
+    assert not journal.is_warm("cutover:/") and not journal.is_warm("integrity-before:/")
+    assert journal.lists_changes("catchup:/") and journal.lists_changes("rehome-cutover:/")
+    assert not journal.lists_changes("presync:/")
+    assert journal.filesystem_of("catchup:/var") == "presync:/var"
+    assert journal.filesystem_of("rehome-catchup:/") == "rehome-presync:/"
+
+
+def test_warm_passes_a_filesystem_again_or_a_catch_up_starts_the_next():
+    steps = ["presync:/", "presync:/var", "presync:/", "catchup:/", "catchup:/var",
+             "cutover:/", "presync:/"]  # fmt: skip
+    found = [[step for step in group] for group in journal.warm_passes(steps, step=str)]
+    assert found == [
+        ["presync:/", "presync:/var"],
+        ["presync:/"],
+        ["catchup:/", "catchup:/var"],  # its own pass, though / alone came before
+        ["presync:/"],  # a rerun of presync after it
+    ]
 
 
 def record(step: str, event: str, time: float, **extra) -> dict:

@@ -341,6 +341,21 @@ def test_a_copy_keeps_the_names_it_changed_and_fixups_done_forgets_them(trees):
     assert line.startswith("cutover:/ >f.s") and line.endswith(" usr/bin/tool"), line
 
 
+def test_the_catch_up_and_the_final_copy_both_keep_what_they_changed(trees):
+    """The window's fix-ups redo what either copy since the last ones touched: the
+    catch-up before the stop (the guest still runs), or the final copy after it."""
+    source, dest, state = trees
+    (source / "etc/inittab").write_text("1:2345:respawn:/sbin/getty 38400 ttyS0\n")
+    assert copy(state, "catchup:/", source, dest).returncode == 0
+    assert touched(state) == ["/etc/inittab"], "the catch-up's changes are kept"
+    (source / "root/.ssh/authorized_keys").write_text("ssh-ed25519 BBBB other\n")
+    assert copy(state, "cutover:/", source, dest).returncode == 0
+    assert touched(state) == ["/etc/inittab", "/root/.ssh/authorized_keys"]
+    assert not list((state / "changed" / "web1").glob("*.open")), "both ended"
+    assert tool(state, "fixups-done", "mark", "getty,access").returncode == 0
+    assert touched(state) == []
+
+
 def test_a_final_copy_into_an_empty_tree_touches_everything(tmp_path):
     source, dest, state = tmp_path / "source", tmp_path / "dest", tmp_path / "state"
     (source / "boot").mkdir(parents=True)

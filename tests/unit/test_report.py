@@ -55,6 +55,23 @@ def test_presync_passes_sum_all_filesystems_of_each_run():
     assert of("web1").presync_passes == (80 + 19, 47 + 19)
 
 
+def test_the_catch_up_before_the_window_is_a_warm_pass_of_its_own():
+    def ran(step: str, start: float, size: int) -> list[dict]:
+        return [
+            {"guest": "web1", "step": step, "event": "start", "time": start},
+            {"guest": "web1", "step": step, "event": "end", "time": start + 1, "rc": 0,
+             "bytes": size},
+        ]  # fmt: skip
+
+    records = [
+        *ran("presync:/", 0, 800), *ran("presync:/var", 2, 90), *ran("presync:/", 4, 7),
+        *ran("catchup:/", 10, 50), *ran("catchup:/var", 12, 5), *ran("cutover:/", 20, 2),
+    ]  # fmt: skip
+    copies = report.copy_spans(records)
+    assert [span.kind for span in copies] == ["presync"] * 5 + ["cutover"]
+    assert report.presync_passes(copies) == (890, 7, 55)
+
+
 def test_final_delta_sums_the_final_copies():
     assert of("web1").final_delta == 21 + 19
     assert of("legacy2").final_delta == 21
