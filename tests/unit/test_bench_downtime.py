@@ -12,7 +12,7 @@ import time
 import pytest
 
 from bench import downtime
-from bench.downtime import NoCutover, breakdown, projected_line, setup_seconds
+from bench.downtime import NoCutover, breakdown, projected_line, setup_seconds, start_seconds
 
 
 def rec(step: str, event: str, time: float, extra: str = "") -> dict:
@@ -108,6 +108,17 @@ def test_the_tool_share_with_the_boot_measured_by_hand():
     assert found.tool_share() == pytest.approx((130 - 7 - 14.5 - 70) / 130)
 
 
+def test_the_start_is_taken_off_the_boot_and_counts_as_the_tool_s():
+    found = breakdown(WARM + CUTOVER, setup=5, start=9)
+    assert (found.start, found.boot) == (9, pytest.approx(61))
+    assert sum(row.seconds for row in found.rows()) == pytest.approx(found.downtime)
+    # the journal's boot without the start: (130 - 7 - 14.5 - 61) / 130
+    assert found.tool_share() == pytest.approx((130 - 7 - 14.5 - 61) / 130)
+    assert found.tool_share(boot=60) == pytest.approx((130 - 7 - 14.5 - 60) / 130)
+    # never more than final-copy-done to the answer
+    assert breakdown(WARM + CUTOVER, start=500).start == pytest.approx(70)
+
+
 def test_the_last_cutover_of_the_current_attempt():
     rehearsal = [
         rec("downtime-start", "mark", T - 1000),
@@ -181,6 +192,23 @@ def test_the_set_up_from_operations_named_with_their_file():
 def test_no_set_up_when_the_output_does_not_show_it():
     assert setup_seconds(RUN, "mail1", "xen1") is None
     assert setup_seconds(RUN[:7], "web1", "xen1") is None  # no copy started
+
+
+END = output(
+    (40.0, "--> Starting operation: web1: the new volumes are complete and let go "),
+    (40.3, "--> Starting operation: cutover of web1: the final copies are done "),
+    (40.4, "--> Starting operation: web1: / unmounted on xen1 "),
+    (41.0, "--> Starting operation: web1: not running on xen1 (split-brain guard) "),
+    (42.5, "--> Starting operation: web1: KVM domain defined, autostarted and running "),
+    (49.8, "--> Starting operation: web1: started; its answer watched for under KVM on kvm1 "),
+)
+
+
+def test_the_start_from_the_run_output():
+    # from the operation after the mark to the watch, the operation after the start
+    assert start_seconds(END, "web1") == pytest.approx(49.8 - 40.3)
+    assert start_seconds(END[:5], "web1") is None  # not started yet
+    assert start_seconds(END, "mail1") is None
 
 
 def test_the_projection_the_gate_printed():
