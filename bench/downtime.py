@@ -1,7 +1,7 @@
 """Benchmark: one guest's cutover downtime, against the floor of the same run, on the lab.
 
     xen2kvm lab exec -- python bench/downtime.py [--guest web1] [--churn-mib 50]
-        [--write-kib-s 256]
+        [--write-kib-s 256] [--boots 3] [--log FILE]
 
 Needs a lab where the guest is not migrated yet (a fresh ``xen2kvm lab up``); it migrates
 it. The deploy itself brings the guest to the eve of its cutover (``--limit move_<guest>
@@ -16,14 +16,16 @@ what was written after.
 The floor of the same run: (a) the new data alone, pulled by the KVM host with a plain
 ``rsync -a --numeric-ids`` through the migration key and known_hosts presync used, timed
 on the KVM host; (b) after the cutover, the KVM domain stopped and started by hand on the
-KVM host, timed from ``virsh start`` to its SSH port answering there; plus the shutdown
+KVM host, timed from ``virsh start`` to its SSH port answering there, BOOTS times (the
+median: one boot of the lab's emulated guests varies by seconds); plus the shutdown
 measured in the cutover. The cutover (``--data phase=cutover``) is timed, and the guest's
 journal on the KVM host broken down by step: shutdown, set-up (from the Xen stop's end to
 the first copy: the source mounted on the dom0; the key is let in and the connection
 opened before the stop), each final copy, each integrity check, the time between them,
 fix-ups, start (from ``final-copy-done`` to the KVM start's end, in the run's output)
-and boot. The tool's share is the part of the downtime that is neither
-the shutdown, the final rsync nor the hand-measured boot.
+and boot; then each operation of the window, from the run's output (``--log FILE``
+keeps that output, verbose: each fact and command, timed). The tool's share is the part
+of the downtime that is neither the shutdown, the final rsync nor the hand-measured boot.
 
 Prints numbers, asserts none, and ends with one line ``bench downtime: guest=G
 downtime_s=X floor_s=Y ratio=R tool_share=Z projected_s=P``. Not part of CI.
@@ -35,6 +37,7 @@ import argparse
 import os
 import re
 import shlex
+import statistics
 import subprocess
 import sys
 import time
@@ -48,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 from operations.sync import module_source  # noqa: E402
 from tests.lab.runs import JOURNALS, journal, journals  # noqa: E402
 from xen2kvm.downtime import Peers, at_gate, project  # noqa: E402
-from xen2kvm.inventory import load_fleet, move_group  # noqa: E402
+from xen2kvm.inventory import Guest, KvmHost, load_fleet, move_group  # noqa: E402
 from xen2kvm.journal import (  # noqa: E402
     ANSWERING,
     DOWNTIME_START,
@@ -64,6 +67,7 @@ INVENTORY = "inventory/lab.py"  # the lab's, relative to the checkout
 CHURN_PERCENT = 2  # of the guest's files, changed after the last warm pass
 CHURN_DIR = "/srv/x2k-bench"  # the new data, in the guest (it moves with it)
 WRITE_KIB_S = 256  # written a second from the churn on, until the guest stops
+BOOTS = 3  # hand starts for the floor's boot: its median (one boot varies by seconds)
 
 # --- the pure part: a journal (and the run's output) read into a breakdown ----------
 
@@ -201,9 +205,8 @@ def setup_seconds(lines: Iterable[tuple[float, str]], guest: str, dom0: str) -> 
 def start_seconds(lines: Iterable[tuple[float, str]], guest: str) -> float | None:
     """From a cutover run's output: the seconds from the end of the guest's
     ``final-copy-done`` mark (the start of the operation after it) to the end of its KVM
-    start (the start of the watch on its answer, the operation after it): the dom0 letting
-    go of the source LVs and the key, the split-brain guard, the KVM domain autostarted
-    and started. None when the output does not show both."""
+    start (the start of the watch on its answer, the operation after it): the split-brain
+    guard and the KVM domain's start. None when the output does not show both."""
     started = list(_operations(lines))
     mark = f"{guest}: the new volumes are complete and let go"
     at = next((i for i, (_, op) in enumerate(started) if _named(op, mark)), None)
@@ -212,6 +215,28 @@ def start_seconds(lines: Iterable[tuple[float, str]], guest: str) -> float | Non
     watch = f"{guest}: started; its answer watched"
     end = next((when for when, op in started[at + 1 :] if op.startswith(watch)), None)
     return end - started[at + 1][0] if end is not None else None
+
+
+def window_operations(lines: Iterable[tuple[float, str]], guest: str) -> list[tuple[str, float]]:
+    """From a cutover run's output: each operation from the guest's downtime mark to the
+    watch on its answer, with the seconds until the next one started (pyinfra runs one
+    operation at a time on all its hosts: a barrier's or another host's operation counts
+    where it ran). Empty when the output does not show both."""
+    started = list(_operations(lines))
+    mark = f"{guest}: downtime starts"
+    at = next((i for i, (_, op) in enumerate(started) if op.startswith(mark)), None)
+    watch = f"{guest}: started; its answer watched"
+    end = next(
+        (
+            i
+            for i, (_, op) in enumerate(started)
+            if at is not None and i > at and op.startswith(watch)
+        ),
+        None,
+    )
+    if at is None or end is None:
+        return []
+    return [(op, started[i + 1][0] - when) for i, (when, op) in enumerate(started[at:end], at)]
 
 
 def _named(op: str, name: str) -> bool:
@@ -276,15 +301,17 @@ def fields(output: str, tag: str) -> dict[str, str]:
 
 
 def deploy(
-    group: str, phase: str, inventory: str = INVENTORY
+    group: str, phase: str, inventory: str = INVENTORY, log: Path | None = None
 ) -> tuple[float, list[tuple[float, str]]]:
     """The deploy over one guest's move, one phase: its seconds and its output, each line
-    with the time it was read."""
+    with the time it was read. ``log``: the run made verbose (``-vvv``), its output kept
+    there, each line after its second from the start."""
     command = [
         sys.executable,
         "-m",
         "pyinfra",
         "-y",
+        *(["-vvv"] if log else []),
         inventory,
         "deploy.py",
         "--limit",
@@ -307,6 +334,9 @@ def deploy(
         for line in run.stdout:
             lines.append((time.time(), line.rstrip("\n")))
     seconds = time.time() - started
+    if log:
+        log.write_text("".join(f"{when - started:8.2f} {line}\n" for when, line in lines))
+        print(f"    its output: {log}", flush=True)
     if run.returncode != 0:
         tail = "\n".join(line for _, line in lines[-80:])
         sys.exit(f"the {phase} phase of {group} failed (rc {run.returncode}):\n{tail}")
@@ -464,6 +494,18 @@ def floor_copy(kvm: str, state_dir: str, guest: str, address: str) -> tuple[floa
     return seconds, how
 
 
+def hand_boot(kvm: KvmHost, guest: Guest) -> float:
+    """``floor_boot`` of a lab guest on its KVM host, as the inventory names them."""
+    return floor_boot(
+        kvm.name,
+        kvm.libvirt_uri,
+        guest.domain_name,
+        guest.address,
+        guest.ssh.port,
+        guest.boot_timeout or 600,
+    )
+
+
 def floor_boot(kvm: str, uri: str, domain: str, address: str, port: int, timeout: int) -> float:
     """(b): the KVM domain stopped, then started by hand and timed to SSH on the KVM host."""
     args = shlex.join([uri, domain, address, str(port), str(timeout)])
@@ -521,11 +563,12 @@ def fmt(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1f}"
 
 
-def fresh_guest(script: str, doc: str, data_mib: int | None = None):
+def fresh_guest(script: str, doc: str, data_mib: int | None = None, boots: bool = False):
     """The command line of a bench that migrates one lab guest (``--guest``,
-    ``--churn-mib``, and ``--data-mib`` with its default when ``data_mib`` is given),
-    checked: run inside the lab, a guest that moves to KVM and whose cutover has not begun.
-    Returns the arguments, the fleet, the guest, its KVM host and its group."""
+    ``--churn-mib``, ``--write-kib-s``, ``--log``; ``--data-mib`` with its default when
+    ``data_mib`` is given, ``--boots`` with ``boots``), checked: run inside the lab, a guest
+    that moves to KVM and whose cutover has not begun. Returns the arguments, the fleet,
+    the guest, its KVM host and its group."""
     parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--guest", default="web1", help="a lab guest that moves to KVM")
     parser.add_argument("--churn-mib", type=int, default=50, help="new data after presync")
@@ -535,6 +578,19 @@ def fresh_guest(script: str, doc: str, data_mib: int | None = None):
         default=WRITE_KIB_S,
         help="new data a second, written from the churn until the guest stops (0: none)",
     )
+    parser.add_argument(
+        "--log",
+        type=Path,
+        help="where to keep the cutover run's output, verbose (-vvv: each fact and command), "
+        "each line with its second from the run's start",
+    )
+    if boots:
+        parser.add_argument(
+            "--boots",
+            type=int,
+            default=BOOTS,
+            help="hand starts timed for the floor's boot (its median)",
+        )
     if data_mib is not None:
         parser.add_argument(
             "--data-mib", type=int, default=data_mib, help="data the guest holds before presync"
@@ -548,6 +604,8 @@ def fresh_guest(script: str, doc: str, data_mib: int | None = None):
         sys.exit("--churn-mib must be 1 or more")
     if args.write_kib_s < 0:
         sys.exit("--write-kib-s must be 0 or more")
+    if boots and args.boots < 1:
+        sys.exit("--boots must be 1 or more")
     fleet = load_fleet(ROOT / "inventory" / "lab.yml")
     guest = fleet.guests.get(args.guest)
     if guest is None or guest.kvm_host is None:
@@ -563,7 +621,7 @@ def fresh_guest(script: str, doc: str, data_mib: int | None = None):
 
 
 def main() -> int:
-    args, _fleet, guest, kvm, group = fresh_guest("downtime.py", __doc__)
+    args, _fleet, guest, kvm, group = fresh_guest("downtime.py", __doc__, boots=True)
 
     print(f"1. {guest.name} to the eve of its cutover ({group})", flush=True)
     for phase in ("plan", "prepare", "presync"):
@@ -580,7 +638,7 @@ def main() -> int:
     )
 
     print(f"4. the cutover of {guest.name}", flush=True)
-    cutover_seconds, lines = deploy(group, "cutover")
+    cutover_seconds, lines = deploy(group, "cutover", log=args.log)
     records = journal(ssh, guest.name, kvm.name)
     setup = setup_seconds(lines, guest.name, guest.xen_host)
     try:
@@ -588,15 +646,18 @@ def main() -> int:
     except NoCutover as exc:
         sys.exit(f"{guest.name}: {exc} ({JOURNALS}/{guest.name}.jsonl on {kvm.name})")
 
-    print(f"3b. floor: {guest.domain_name} started by hand on {kvm.name}", flush=True)
-    boot_floor = floor_boot(
-        kvm.name,
-        kvm.libvirt_uri,
-        guest.domain_name,
-        guest.address,
-        guest.ssh.port,
-        guest.boot_timeout or 600,
+    print(
+        f"3b. floor: {guest.domain_name} started by hand on {kvm.name}, {args.boots} times",
+        flush=True,
     )
+    boots = [hand_boot(kvm, guest) for _ in range(args.boots)]
+    boot_floor = statistics.median(boots)
+    if len(boots) > 1:
+        print(
+            f"    floor (b): the median, {boot_floor:.1f} s (from {min(boots):.1f} to "
+            f"{max(boots):.1f} s)",
+            flush=True,
+        )
 
     stop = max(i for i, r in enumerate(records) if r.get("step") == DOWNTIME_START)
     last = at_gate(records, stop)
@@ -627,6 +688,12 @@ def main() -> int:
         f"after a {found.start:.1f} s start) instead of the one by hand: "
         f"{found.tool_share():.2f}"
     )
+    profile = window_operations(lines, guest.name)
+    if profile:
+        total = sum(seconds for _, seconds in profile)
+        print(f"the window's operations, to the watch (the run's output: {total:.1f} s):")
+        for name, seconds in profile:
+            print(f"  {seconds:6.1f} s  {name}")
     said = projected_line(lines, guest.name)
     print(f"projected (the cutover's gate said): {said or 'not found in its output'}")
     print(

@@ -73,8 +73,8 @@ from bench.downtime import (  # noqa: E402
     breakdown,
     churn,
     deploy,
-    floor_boot,
     fresh_guest,
+    hand_boot,
     must,
     setup_seconds,
     ssh,
@@ -84,7 +84,7 @@ from bench.downtime import (  # noqa: E402
 )
 from operations.sync import MODULE, RSYNC, access_line, module_path, module_source  # noqa: E402
 from tasks.destinations.kvm import Kvm  # noqa: E402
-from tasks.steps import RUNTIME  # noqa: E402
+from tasks.steps import excluded  # noqa: E402
 from tests.lab.runs import journal  # noqa: E402
 from xen2kvm import paths, render  # noqa: E402
 from xen2kvm.fstab import parse_fstab  # noqa: E402
@@ -147,8 +147,9 @@ def xen_domain(inputs: str) -> str | None:
 
 def excludes(mountpoint: str) -> list[str]:
     """What the tool's copy of that filesystem leaves out (``tasks.steps.excludes`` for a
-    KVM host): the files the tool writes itself and the runtime trees, on ``/``."""
-    return list(Kvm.own_files + RUNTIME if mountpoint == "/" else ("/lost+found",))
+    KVM host): the files the tool writes itself or leaves out and the runtime trees, on
+    ``/``."""
+    return excluded(Kvm, mountpoint)
 
 
 def scratch_mib(found: Sequence[Filesystem]) -> int:
@@ -539,7 +540,7 @@ ExitCallback = Callable[
 
 def _restart(kvm: str, uri: str, domain: str) -> ExitCallback:
     """An exit callback: when the bench stops early, the KVM domain started again (on the
-    way out as it should be, ``floor_boot`` starts it and times its boot)."""
+    way out as it should be, ``hand_boot`` starts it and times its boot)."""
 
     def restart(
         kind: type[BaseException] | None, value: BaseException | None, trace: TracebackType | None
@@ -587,14 +588,7 @@ def main() -> int:
     for step in copies:
         print(f"    {step.name}: {step.seconds:.1f} s, {step.note}", flush=True)
     print(f"5. {guest.domain_name} started again on {kvm.name}, timed", flush=True)
-    boot = floor_boot(
-        kvm.name,
-        kvm.libvirt_uri,
-        guest.domain_name,
-        guest.address,
-        guest.ssh.port,
-        guest.boot_timeout or 600,
-    )
+    boot = hand_boot(kvm, guest)
 
     print()
     cold = Cold(warm, tuple(copies))

@@ -124,12 +124,14 @@ case $action in
         attempt=$(attempts)
         # A session of its own, detached from this command's SSH channel: the run goes on
         # while the guest boots. It marks STEP the first time the port answers, unless a
-        # rollback ended the attempt meanwhile; it gives up after SECONDS.
+        # rollback ended the attempt meanwhile; it gives up after SECONDS. A probe a half
+        # second, each given up after 1 s: a connect to an address nobody answers ARP for
+        # yet blocks for seconds, which would mark the answer late by as much.
         setsid sh -c '
             deadline=$(($(date +%s) + $1))
-            until timeout 5 bash -c "exec 3<>/dev/tcp/\$0/\$1" "$2" "$3" 2>/dev/null; do
+            until timeout 1 bash -c "exec 3<>/dev/tcp/\$0/\$1" "$2" "$3" 2>/dev/null; do
                 [ "$(date +%s)" -ge "$deadline" ] && exit 0
-                sleep 1
+                sleep 0.5
             done
             exec sh "$4" "$5" "$6" "$7" watched "$8"
         ' x2k-watch "$seconds" "$address" "$port" "$0" "$dir" "$guest" "$step" "$attempt" \

@@ -263,12 +263,12 @@ def volume_group_active(vg: str, active: bool = True):
     """
     _check_name("vg", vg, is_lv=False)
     check_bool("active", active)
-    exists = vg in fact(host, LvmVolumeGroups)
     volumes = {
         key: lv for key, lv in sorted(fact(host, LvmLogicalVolumes).items()) if lv["vg"] == vg
     }
 
     if active:
+        exists = vg in fact(host, LvmVolumeGroups)  # (an empty VG has no LV to list)
         if exists and all(lv["active"] for lv in volumes.values()):
             host.noop(f"logical volumes of {vg} are already active ({len(volumes)})")
             return

@@ -355,6 +355,7 @@ def identical(
     content: bool = True,
     marker: str | None = None,
     source_runs: bool = False,
+    since: bool = False,
     connection: str | None = None,
 ):
     """
@@ -379,6 +380,10 @@ def identical(
       guest itself): every file's content is read, and only a content difference under
       the same size and time counts (a copy's quick check would never mend it); what the
       running guest changes meanwhile is said (``X2K-LIVE``), not counted
+    + since: with ``source_runs`` and the marker there, read only the content of the
+      regular files whose inode changed since the marker (what the copies after that
+      check wrote: a catch-up pass's), then move the marker to when this check began,
+      unless a difference counted; without the marker, as without ``since``
 
     Compared: content, size, modification time, permissions, numeric owner and group,
     ACLs, extended attributes (file capabilities), hard links, symbolic links' targets,
@@ -398,6 +403,9 @@ def identical(
         raise OperationValueError("source and dest must end with / (compare contents)")
     check_bool("content", content)
     check_bool("source_runs", source_runs)
+    check_bool("since", since)
+    if since and not (source_runs and marker is not None):
+        raise OperationValueError("since goes with source_runs and a marker")
     ends = _transport(ssh_key, known_hosts, excludes, connection)
     if marker is None:
         if source_runs:
@@ -408,11 +416,12 @@ def identical(
     check_path("marker", marker)
     if not content:
         raise OperationValueError("a marker splits a content check: give content=True")
-    script = (
-        _before_script(marker, ends, source, dest)
-        if source_runs
-        else _since_script(marker, ends, source, dest)
-    )
+    if since:
+        script = _caught_up_script(marker, ends, source, dest)
+    elif source_runs:
+        script = _before_script(marker, ends, source, dest)
+    else:
+        script = _since_script(marker, ends, source, dest)
     yield StringCommand(
         TOOL, QuoteString(state_dir), QuoteString(guest), QuoteString(step), "check",
         "sh -c", QuoteString(script), "x2k-integrity",
@@ -440,6 +449,40 @@ def _before_script(marker: str, ends: str, source: str, dest: str) -> str:
             f'{COMPARE} --checksum {ends} {q(source)} {q(dest)} > "$o"; rc=$?',
             f'{_LIVE} "$o"',
             '[ "$rc" -eq 24 ] && rc=0',
+            'exit "$rc"',
+        ]
+    )
+
+
+def _caught_up_script(marker: str, ends: str, source: str, dest: str) -> str:
+    """Against the running source, the content of the regular files whose inode changed
+    since the marker, the differences that count as ``_before_script``'s; the marker moved
+    to when this began only when none counted (else the next check would not read them
+    again). Without the marker: ``_before_script``."""
+    q = shlex.quote
+    changed = f"(cd {q(dest)} && find . -xdev -type f -cnewer {q(marker)} -print0)"
+    whole = "\n".join(
+        "    " + line for line in _before_script(marker, ends, source, dest).split("\n")
+    )
+    return "\n".join(
+        [
+            "set -u",
+            f"if [ ! -e {q(marker)} ]; then",
+            whole,
+            "fi",
+            "o=$(mktemp) || exit 1",
+            f"next={q(marker + '.next')}",
+            'trap \'rm -f "$o" "$o.out" "$next"\' EXIT',
+            'touch "$next" || exit 1',
+            f'{changed} > "$o" || exit 1',
+            'echo "X2K-CONTENT $(tr -cd \'\\000\' < "$o" | wc -c) files changed since the last'
+            ' check, against the running source"',
+            f'{CONTENT} --files-from="$o" --from0 {ends} {q(source)} {q(dest)} > "$o.out"; rc=$?',
+            f'{_LIVE} "$o.out" > "$o"',
+            'cat "$o"',
+            '[ "$rc" -eq 24 ] && rc=0',
+            '[ "$rc" -eq 0 ] && ! grep -q \'^X2K-DIFF \' "$o" &&',
+            f'    {{ mv "$next" {q(marker)} || exit 1; }}',
             'exit "$rc"',
         ]
     )

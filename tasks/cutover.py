@@ -8,12 +8,15 @@ on the dom0 and open the destination's connection to it (``ssh.master``: the win
 copies and checks share it instead of each making its own), and, last, copy what changed
 in the guest since its last warm pass (the catch-up pass: the final copy in the window
 then carries only what changed in its last seconds, however long ago presync ran; like
-the final copy, it keeps the names it changed, for the fix-ups). Then stop the guest on
+the final copy, it keeps the names it changed, for the fix-ups; for a staged check, the
+content it brought is compared with the running guest; the guest's baseline, taken
+before, comes with it and is kept with the journal there). Then stop the guest on
 its dom0 and disable its autostart there, mount its LVs read-only on the dom0, copy the
-last changes to the destination, check them, close the connection, redo the in-place
-fix-ups the copies touched, let go of the new volumes, then (only once the dom0 shows the
-guest stopped) start it at the destination; once it answers, announce its addresses from
-inside it.
+last changes to the destination, check them, redo the in-place fix-ups the copies touched,
+let go of the new volumes, then (only once the dom0 shows the guest stopped) start it at
+the destination. What the start does not need waits until it boots: its autostart there,
+the connection closed, the dom0's mounts and the key let go. Once it answers, announce its
+addresses from inside it.
 
 No guest is down while another's steps run: the wave's guests are cut over in rounds
 (``xen2kvm.windows``). Guests whose hosts all differ share a round and go side by side;
@@ -100,8 +103,10 @@ def window(names: list[str]) -> None:
             steps.dom0_connection(move, held=True)
         if not (move.migrated or move.cutover_started):
             # The last warm pass, as close to the stop as can be: the guest's changes since
-            # presync, moved while it still runs.
+            # presync, moved while it still runs; then what it leaves nothing to wait for.
             steps.copy(move, "catchup", move.guest.name, move.guest_dialled, "")
+            steps.integrity_before(move, caught_up=True)
+            move.to.caught_up(move)
         if not move.migrated:
             journal.milestone(
                 name=f"{move.guest.name}: downtime starts (shutdown on {move.source.name})",
@@ -131,7 +136,6 @@ def window(names: list[str]) -> None:
         base = f"/{move.guest.name}"
         steps.copy(move, "cutover", source.name, move.dom0_dialled, base, shared=True)
         steps.integrity(move, source.name, move.dom0_dialled, base, shared=True)
-        steps.dom0_connection(move, held=False)
         move.to.fixups(move, window=True)
         move.to.close(move)
         journal.milestone(
@@ -145,16 +149,7 @@ def window(names: list[str]) -> None:
         label=f"{label}: the final copies are done",
     )
 
-    # 4. The dom0 lets go of the stopped guest's LVs and of the key.
-    for move in sources:
-        if not move.migrated:
-            steps.source_let_go(move)
-    flow.barrier(
-        name=f"cutover of {label}: the dom0s let go of the source LVs",
-        label=f"{label}: the dom0s let go of the source LVs",
-    )
-
-    # 5. Started at the destination once the dom0 shows the guest stopped; a watcher there
+    # 4. Started at the destination once the dom0 shows the guest stopped; a watcher there
     #    marks the downtime's end when it answers.
     for move in dests:
         preflight.xen_stopped(
@@ -163,13 +158,31 @@ def window(names: list[str]) -> None:
             xen_host=move.source.name,
             devices=move.source_devices,
         )
-        move.to.end_state(move)
-        if not move.migrated:
-            journal.watch(
-                name=f"{move.guest.name}: started; its answer watched for {move.to.under(move)}",
-                **answer(move),
-            )
+        if move.migrated:
+            move.to.end_state(move)
+            continue
+        move.to.start(move)
+        journal.watch(
+            name=f"{move.guest.name}: started; its answer watched for {move.to.under(move)}",
+            **answer(move),
+        )
     flow.barrier(name=f"cutover of {label}: started", label=f"{label}: started")
+
+    # 5. While it boots: the rest of its end state at the destination (its autostart), the
+    #    window's connection closed, its fix-ups recorded done (``fixups-done``: no copy
+    #    comes after them), and the dom0 lets go of its LVs and of the key.
+    for move in dests:
+        if not move.migrated:
+            move.to.end_state(move)
+            steps.dom0_connection(move, held=False)
+            steps.fixups_done(move)  # the window's fix-ups, recorded
+    for move in sources:
+        if not move.migrated:
+            steps.source_let_go(move)
+    flow.barrier(
+        name=f"cutover of {label}: the dom0s let go of the source LVs",
+        label=f"{label}: the dom0s let go of the source LVs",
+    )
 
 
 def answer(move: Move) -> dict:

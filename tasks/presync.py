@@ -54,3 +54,4 @@ for move in todo:
     for warm_pass in range(1, steps.WARM_PASSES + 1):
         steps.copy(move, "presync", guest.name, move.guest_dialled, "", warm_pass=warm_pass)
     move.to.fixups(move)
+    steps.fixups_done(move)

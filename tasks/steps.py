@@ -17,9 +17,16 @@ from facts.commands import CommandsMissing
 from facts.journal import MigrationJournal
 from operations import disk, journal, net, preflight, ssh, sync, xen
 from operations.util.facts import fact
+from tasks.destinations import Destination
 from tasks.move import Move, moves
 from xen2kvm import paths, requirements, runid
-from xen2kvm.journal import INTEGRITY_SKIPPED, copy_step, integrity_step, precheck_step
+from xen2kvm.journal import (
+    INTEGRITY_SKIPPED,
+    copy_step,
+    integrity_step,
+    precheck_step,
+    recheck_step,
+)
 
 # Warm passes: the first copies everything, each further one only what changed since;
 # they stop once a pass moves less than CONVERGED_BELOW (the delta has converged), and
@@ -124,8 +131,16 @@ def copy(
 
 def excludes(move: Move, mountpoint: str) -> list[str]:
     """What a copy of the filesystem at ``mountpoint`` neither copies nor deletes (nor its
-    integrity check compares): the destination's own files, runtime filesystems."""
-    return list(move.to.own_files + RUNTIME if mountpoint == "/" else ("/lost+found",))
+    integrity check compares): the destination's own files, the guest's that it leaves
+    out, runtime filesystems."""
+    return excluded(move.to, mountpoint)
+
+
+def excluded(to: Destination, mountpoint: str) -> list[str]:
+    """``excludes`` for a destination kind."""
+    if mountpoint != "/":
+        return ["/lost+found"]
+    return [*to.own_files, *to.left_out, *RUNTIME]
 
 
 def _ends(
@@ -187,23 +202,30 @@ def checked_marker(move: Move, mountpoint: str) -> str:
     return posixpath.join(move.state_dir, "checked", move.guest.name, step)
 
 
-def integrity_before(move: Move) -> None:
+def integrity_before(move: Move, caught_up: bool = False) -> None:
     """A staged integrity check's first half (``integrity: staged``), before the downtime:
     each filesystem of the warm copy compared with the running guest, every file's
     content read; a file whose content differs under the same size and time (which no
-    quick check of a copy would mend) stops the cutover before the guest is stopped."""
+    quick check of a copy would mend) stops the cutover before the guest is stopped.
+    ``caught_up``: its catch-up half, just before the stop, the same comparison of only
+    what the catch-up pass brought since (the window's half then reads only what the
+    final copy wrote)."""
     guest = move.guest
     if guest.skip_integrity or guest.integrity != "staged":
         return
+    brought, step = (
+        ("the catch-up", recheck_step) if caught_up else ("the warm copies", precheck_step)
+    )
     for mountpoint in move.to.copied(move):
         sync.identical(
-            name=f"{guest.name}: {mountpoint} on {move.dest}: the content the warm copies "
+            name=f"{guest.name}: {mountpoint} on {move.dest}: the content {brought} "
             "brought, against the running guest (staged)",
             guest=guest.name,
-            step=precheck_step(move.to.copy_prefix, mountpoint),
+            step=step(move.to.copy_prefix, mountpoint),
             **_ends(move, guest.name, move.guest_dialled, "", mountpoint),
             marker=checked_marker(move, mountpoint),
             source_runs=True,
+            since=caught_up,
         )
 
 

@@ -32,6 +32,7 @@ from .journal import (
     DOWNTIME_START,
     FINAL_COPY_DONE,
     PRECHECK_PHASES,
+    RECHECK_PHASES,
     ROLLED_BACK,
     Copy,
     filesystem_of,
@@ -216,14 +217,15 @@ def at_gate(records: list[dict], start: int) -> int:
     """How far the journal went when the cutover's gate projected the downtime whose
     ``downtime-start`` is ``records[start]`` (or would be there): the records before it,
     but not its window's own between the gate and the stop (a staged check's first half,
-    the catch-up pass)."""
+    the catch-up pass and its check)."""
     while start > 0 and _window_before_stop(str(records[start - 1].get("step", ""))):
         start -= 1
     return start
 
 
 def _window_before_stop(step: str) -> bool:
-    return is_copy(step, "catchup") or step.partition(":")[0] in PRECHECK_PHASES
+    phase = step.partition(":")[0]
+    return is_copy(step, "catchup") or phase in PRECHECK_PHASES + RECHECK_PHASES
 
 
 def _all_copies(records: list[dict]) -> list[Copy]:

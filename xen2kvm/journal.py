@@ -11,9 +11,10 @@ filesystem, ``<copy phase>:<mountpoint>`` (warm: ``presync``, and ``catchup``, t
 warm pass at the start of the guest's window; final: ``cutover``), and one integrity check
 per filesystem after the final copy, ``integrity:<mountpoint>`` (its end record holds the
 ``differences`` found), with, for a staged check, its first half before the downtime,
-``integrity-before:<mountpoint>``. The deploy decides what is left to do from these
-records, so nothing else may name a step: a name that is not in the vocabulary is refused
-when written and when read.
+``integrity-before:<mountpoint>``, and what the catch-up pass brought since, checked
+just before the stop, ``integrity-catchup:<mountpoint>``. The deploy decides what is left
+to do from these records, so nothing else may name a step: a name that is not in the
+vocabulary is refused when written and when read.
 """
 
 from __future__ import annotations
@@ -67,6 +68,10 @@ CHECK_PHASES = ("integrity", "rehome-integrity")
 # A staged check's first half (``integrity: staged``): the warm copy's content compared
 # with the running guest before the downtime; not in the window, so not one of the above.
 PRECHECK_PHASES = ("integrity-before", "rehome-integrity-before")
+# Its catch-up half: the content the catch-up pass brought since, against the running
+# guest, just before the stop (the window's half then reads only what the final copy
+# wrote); not in the window either.
+RECHECK_PHASES = ("integrity-catchup", "rehome-integrity-catchup")
 _COPY = re.compile(r"(?P<phase>[a-z-]+):(?P<mountpoint>/[A-Za-z0-9/_.@+-]*)")
 
 
@@ -91,6 +96,13 @@ def precheck_step(prefix: str, mountpoint: str) -> str:
     return check_step(f"{prefix}integrity-before:{mountpoint}")
 
 
+def recheck_step(prefix: str, mountpoint: str) -> str:
+    """The journal's name for the check, just before the downtime, of what the catch-up
+    pass brought to one filesystem (``integrity-catchup:/var``; ``rehome-`` as
+    ``prefix`` for a rehome)."""
+    return check_step(f"{prefix}integrity-catchup:{mountpoint}")
+
+
 def is_integrity(step: str) -> bool:
     """Whether ``step`` is an integrity check."""
     match = _COPY.fullmatch(step)
@@ -105,7 +117,7 @@ def check_step(step: object) -> str:
     match = _COPY.fullmatch(step) if isinstance(step, str) else None
     if (
         match is None
-        or match["phase"] not in COPY_PHASES + CHECK_PHASES + PRECHECK_PHASES
+        or match["phase"] not in COPY_PHASES + CHECK_PHASES + PRECHECK_PHASES + RECHECK_PHASES
         or ".." in match["mountpoint"].split("/")
         or "//" in match["mountpoint"]
     ):

@@ -6,9 +6,9 @@ lock, the warm and final copies, the source's stop and mounts, the split-brain o
 announcement, the journal) is written once, in the flow.
 
 Each step defines operations when called (nothing runs on import) for one move, on the
-host the flow runs it on: ``check``, ``build``, ``open``, ``fixups``, ``close``,
-``end_state`` and ``stopped`` on the destination, ``prepare`` in the guest,
-``not_running`` on the source dom0.
+host the flow runs it on: ``check``, ``build``, ``open``, ``caught_up``, ``fixups``,
+``close``, ``start``, ``end_state`` and ``stopped`` on the destination, ``prepare`` in
+the guest, ``not_running`` on the source dom0.
 """
 
 from __future__ import annotations
@@ -31,6 +31,9 @@ class Destination:
     answering: ClassVar[str]  # the journal's milestone that ends the downtime
     copy_prefix: ClassVar[str]  # before the copy phase in the journal's step names
     own_files: ClassVar[tuple[str, ...]] = ()  # files in "/" the tool writes: never copied
+    # files in "/" of the guest's that the tree must not have (the fix-ups take them out of
+    # a tree an older copy filled): never copied either, so no copy brings them back
+    left_out: ClassVar[tuple[str, ...]] = ()
     connect_timeout: ClassVar[int]  # seconds for the guest to answer SSH once started
     dest_role: ClassVar[str]  # what the destination needs (xen2kvm.requirements)
     guest_role: ClassVar[str]  # what the guest needs
@@ -98,16 +101,27 @@ class Destination:
 
     def fixups(self, move: Move, window: bool = False) -> None:
         """presync and cutover, on the destination: the guest's files after each copy; in
-        the cutover's window (``window``) only those a copy changed since the last."""
+        the cutover's window (``window``) only those a copy changed since the last. The
+        flow records them done after (``steps.fixups_done``)."""
         raise NotImplementedError
+
+    def caught_up(self, move: Move) -> None:
+        """cutover, on the destination, while the guest still runs: what its catch-up
+        pass (the last warm copy) leaves nothing more to wait for; nothing by default."""
 
     def close(self, move: Move) -> None:
         """cutover, on the destination: the tree let go, ready to boot."""
         raise NotImplementedError
 
+    def start(self, move: Move) -> None:
+        """cutover, in the window, on the destination: running there, the least that
+        takes; the rest of its end state (``end_state``) follows once it boots. By
+        default, the whole end state (the flow checks first that the source shows it
+        stopped: the split-brain guard)."""
+        self.end_state(move)
+
     def end_state(self, move: Move) -> None:
-        """cutover, on the destination: defined, autostarted and running there (the flow
-        checks first that the source shows it stopped: the split-brain guard)."""
+        """cutover, on the destination: defined, autostarted and running there."""
         raise NotImplementedError
 
     def stopped(self, move: Move) -> None:

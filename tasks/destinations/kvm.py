@@ -68,7 +68,13 @@ class Kvm(Destination):
         "/etc/udev/rules.d/70-persistent-net.rules",
         "/etc/default/grub.d/xen2kvm.cfg",
         "/boot/grub/",
-        "/etc/systemd/system/getty.target.wants/serial-getty@ttyS0.service",
+        f"{guestfix.GETTY_WANTS}/serial-getty@ttyS0.service",
+    )
+    # The Xen console gettys the serial-console fix-up takes out: were they copied, each
+    # copy would bring them back, and the fix-up would run again in every window.
+    left_out = tuple(
+        f"{guestfix.GETTY_WANTS}/serial-getty@{console}.service"
+        for console in guestfix.XEN_CONSOLES
     )
     # Each fix-up and what in the tree it depends on: in the cutover, one runs again only
     # when a copy since the last fix-ups changed that (tasks.steps.if_touched).
@@ -337,16 +343,23 @@ class Kvm(Destination):
             serial_console=plan.domain.serial_console,
             **when("bootloader"),
         )
-        steps.fixups_done(move)
 
-    def close(self, move: Move) -> None:
-        guest, plan = move.guest, move.need_plan()
+    def caught_up(self, move: Move) -> None:
+        # The baseline was taken in the guest before the catch-up, which brought it.
+        self._keep_baseline(move)
+
+    def _keep_baseline(self, move: Move) -> None:
         baseline.filed(
-            name=f"{guest.name}: its baseline kept with the journal",
-            guest=guest.name,
+            name=f"{move.guest.name}: its baseline kept with the journal",
+            guest=move.guest.name,
             root=move.tree,
             state_dir=move.state_dir,
         )
+
+    def close(self, move: Move) -> None:
+        guest, plan = move.guest, move.need_plan()
+        if move.cutover_started:  # an earlier run's window, resumed: no catch-up kept it
+            self._keep_baseline(move)
         for mountpoint, where in reversed(mount_order(plan)):
             disk.mount(
                 name=f"{guest.name}: unmount {mountpoint} of the new disk",
@@ -366,15 +379,24 @@ class Kvm(Destination):
             mapped=False,
         )
 
+    def start(self, move: Move) -> None:
+        # Defined before the downtime (``open``); its autostart follows the start.
+        self._domain(move, "KVM domain started", running=True)
+
     def end_state(self, move: Move) -> None:
-        guest, plan = move.guest, move.need_plan()
+        self._domain(
+            move, "KVM domain defined, autostarted and running", running=True, autostart=True
+        )
+
+    def _domain(self, move: Move, what: str, running: bool, autostart: bool | None = None) -> None:
+        plan = move.need_plan()
         libvirt.domain(
-            name=f"{guest.name}: KVM domain defined, autostarted and running",
+            name=f"{move.guest.name}: {what}",
             domain=plan.domain.name,
             xml=domain_xml(move),
             defined=True,
-            autostart=True,
-            running=True,
+            autostart=autostart,
+            running=running,
             uri=uri(move),
         )
 

@@ -241,13 +241,42 @@ def test_the_ssh_connection_dropped_in_the_final_copy(wave2, ssh):
     assert not marks(journal(ssh, GUEST), FINAL_COPY_DONE)
 
 
+# On kvm1, before the real virsh in PATH: a domain's start waits while HOLD_START exists,
+# and, once it is gone, gives up without starting anything (the run that asked for it was
+# killed meanwhile); every other virsh command goes through.
+HELD_VIRSH = r"""#!/bin/sh
+for arg; do
+    if [ "$arg" = start ] && [ -e /run/x2k-hold-start ]; then
+        n=0
+        while [ -e /run/x2k-hold-start ] && [ "$n" -lt 1200 ]; do sleep 0.5; n=$((n + 1)); done
+        echo "x2k test: a held start given up" >&2
+        exit 1
+    fi
+done
+exec /usr/bin/virsh "$@"
+"""
+VIRSH_WRAPPER = "/usr/local/bin/virsh"
+HOLD_START = "/run/x2k-hold-start"
+
+
 def test_interrupted_in_the_cutover_window(wave2, ssh, tmp_path):
-    """The next run is killed once the new disk is complete and let go: the start is left."""
+    """The next run is killed once the new disk is complete and let go: the start is left.
+    The start is held meanwhile (the run goes straight on to it), so the kill comes first."""
 
     def complete() -> bool:
         return bool(marks(journal(ssh, GUEST), FINAL_COPY_DONE))
 
-    took = kill_when(complete, tmp_path / "run.log", "--limit", "wave2")
+    put = ssh(
+        "kvm1",
+        f"cat > {VIRSH_WRAPPER} <<'EOF'\n{HELD_VIRSH}EOF\nchmod 0755 {VIRSH_WRAPPER} "
+        f"&& touch {HOLD_START}",
+    )
+    assert put.returncode == 0, put.stderr
+    try:
+        took = kill_when(complete, tmp_path / "run.log", "--limit", "wave2")
+    finally:
+        removed = ssh("kvm1", f"rm -f {HOLD_START} {VIRSH_WRAPPER}")
+    assert removed.returncode == 0, f"kvm1: {VIRSH_WRAPPER} NOT removed: {removed.stderr}"
     print(f"\nkilled after {took:.0f} s, with the new disk complete")
     assert on_xen(ssh) == set() and on_kvm(ssh) == set(), "both copies down, none running"
 

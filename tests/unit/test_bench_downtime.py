@@ -197,9 +197,8 @@ def test_no_set_up_when_the_output_does_not_show_it():
 END = output(
     (40.0, "--> Starting operation: web1: the new volumes are complete and let go "),
     (40.3, "--> Starting operation: cutover of web1: the final copies are done "),
-    (40.4, "--> Starting operation: web1: / unmounted on xen1 "),
     (41.0, "--> Starting operation: web1: not running on xen1 (split-brain guard) "),
-    (42.5, "--> Starting operation: web1: KVM domain defined, autostarted and running "),
+    (42.5, "--> Starting operation: web1: KVM domain started "),
     (49.8, "--> Starting operation: web1: started; its answer watched for under KVM on kvm1 "),
 )
 
@@ -207,7 +206,7 @@ END = output(
 def test_the_start_from_the_run_output():
     # from the operation after the mark to the watch, the operation after the start
     assert start_seconds(END, "web1") == pytest.approx(49.8 - 40.3)
-    assert start_seconds(END[:5], "web1") is None  # not started yet
+    assert start_seconds(END[:4], "web1") is None  # not started yet
     assert start_seconds(END, "mail1") is None
 
 
@@ -245,3 +244,14 @@ def test_the_writer_goes_on_writing_after_its_command_returned(tmp_path):
         assert len((live / "log").read_text().splitlines()) >= 2
     finally:
         os.killpg(pid, signal.SIGTERM)
+
+
+def test_the_window_operations_from_the_run_output():
+    # each operation from the downtime mark to the watch, timed to the next one's start
+    run = [*RUN, *END]
+    profile = downtime.window_operations(run, "web1")
+    assert profile[0] == ("web1: downtime starts (shutdown on xen1)", pytest.approx(0.5))
+    assert profile[-1] == ("web1: KVM domain started", pytest.approx(7.3))
+    assert sum(seconds for _, seconds in profile) == pytest.approx(49.8 - 10.0)
+    assert downtime.window_operations(RUN, "web1") == []  # not started yet
+    assert downtime.window_operations(run, "mail1") == []

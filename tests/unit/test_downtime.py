@@ -232,6 +232,7 @@ def test_the_gate_projected_before_the_window_s_own_steps_before_the_stop():
         *copy("presync:/", 70, 74, 1_000_000),
         *copy("integrity-before:/", 100, 120, 0),  # the staged check's first half
         *copy("catchup:/", 121, 133, 50_000_000),
+        *copy("integrity-catchup:/", 133, 134, 0),  # and what the catch-up brought
         rec("downtime-start", "mark", 134),
     ]
     start = len(records) - 1

@@ -55,6 +55,10 @@ def test_the_check_before_the_downtime_is_no_integrity_check_in_it(prefix, mount
     assert check_step(step) == step
     assert not journal.is_integrity(step) and not journal.is_copy(step)
     assert journal.is_integrity(journal.integrity_step(prefix, mountpoint))
+    caught_up = journal.recheck_step(prefix, mountpoint)
+    assert caught_up == f"{prefix}integrity-catchup:{mountpoint}"
+    assert check_step(caught_up) == caught_up
+    assert not journal.is_integrity(caught_up) and not journal.is_copy(caught_up)
 
 
 def test_is_copy_by_phase_including_a_rehome():
