@@ -19,7 +19,7 @@ from pyinfra.api import (
     operation,
 )
 
-from facts.libvirt import LibvirtDomains, LibvirtDomainXml, uri_problem, virsh
+from facts.libvirt import LibvirtDomain, uri_problem, virsh
 from operations.util.checks import check_bool, check_domain, check_timeout
 from operations.util.facts import fact
 
@@ -198,7 +198,7 @@ def domain(
     check_timeout("shutdown_timeout", shutdown_timeout)
     if uri_problem(uri):
         raise OperationValueError(str(uri_problem(uri)))
-    at = {} if uri is None else {"uri": uri}  # the facts' arguments, as before without one
+    at = {} if uri is None else {"uri": uri}  # the fact's arguments, as before without one
     if not defined:
         if xml is not None or running or autostart:
             raise OperationValueError(
@@ -216,26 +216,21 @@ def domain(
                 f"domain {domain}: its xml names the domain {wanted['name']!r}"
             )
 
-    current_xml = fact(host, LibvirtDomainXml, domain=domain, **at)
-    info = fact(host, LibvirtDomains, **at).get(domain)
-    if (current_xml is None) != (info is None):
-        raise OperationError(
-            f"domain {domain} on {host.name}: libvirt's listing and its XML disagree "
-            "(defined or undefined meanwhile?): run again"
-        )
+    # One virsh process (this runs inside a guest's downtime): its XML and info, or None.
+    current = fact(host, LibvirtDomain, domain=domain, **at)
 
     if not defined:
-        if info is None:
+        if current is None:
             host.noop(f"domain {domain} is already undefined")
             yield from ()
             return
-        if info["state"] != "shut off":
+        if current["state"] != "shut off":
             yield StringCommand(virsh(uri), "destroy --domain", QuoteString(domain))
         yield StringCommand(virsh(uri), "undefine --domain", QuoteString(domain))
         return
 
     commands, done = _converge(
-        domain, xml, wanted, current_xml, info, running, autostart, shutdown_timeout, uri
+        domain, xml, wanted, current, running, autostart, shutdown_timeout, uri
     )
     if not commands:
         host.noop(f"domain {domain} is already {', '.join(done)}")
@@ -244,25 +239,26 @@ def domain(
     yield from commands
 
 
-def _converge(domain, xml, wanted, current_xml, info, running, autostart, shutdown_timeout, uri):
-    """The commands that bring an existing or missing domain to what is wanted."""
+def _converge(domain, xml, wanted, current, running, autostart, shutdown_timeout, uri):
+    """The commands that bring an existing (``current``: the ``LibvirtDomain`` fact) or
+    missing (``None``) domain to what is wanted."""
     commands: list = []
     done = ["defined as wanted"]
-    if current_xml is not None:
-        current = managed_view(current_xml)
-        if wanted["uuid"] and current["uuid"] != wanted["uuid"]:
+    if current is not None:
+        view = managed_view(current["xml"])
+        if wanted["uuid"] and view["uuid"] != wanted["uuid"]:
             raise OperationValueError(
-                f"domain {domain} on {host.name} has the UUID {current['uuid']}, its xml "
+                f"domain {domain} on {host.name} has the UUID {view['uuid']}, its xml "
                 f"{wanted['uuid']}: libvirt cannot change it; undefine the domain first"
             )
-    if current_xml is None or current != wanted:
+    if current is None or view != wanted:
         path = posixpath.join(XML_DIR, f"{domain}.xml")
         commands += [
             StringCommand("mkdir -p", QuoteString(XML_DIR)),
             FileUploadCommand(StringIO(xml), path),
             StringCommand(virsh(uri), "define --validate --file", QuoteString(path)),
         ]
-    state = "shut off" if info is None else info["state"]
+    state = "shut off" if current is None else current["state"]
     quoted = QuoteString(domain)
     if running is True:
         done.append("running")
@@ -278,7 +274,7 @@ def _converge(domain, xml, wanted, current_xml, info, running, autostart, shutdo
             commands.append(_shutdown_command(domain, shutdown_timeout, uri))
     if autostart is not None:
         done.append("started at boot" if autostart else "not started at boot")
-        if autostart != (info is not None and info["autostart"]):
+        if autostart != (current is not None and current["autostart"]):
             flag = "autostart --domain" if autostart else "autostart --disable --domain"
             commands.append(StringCommand(virsh(uri), flag, quoted))
     return commands, done
