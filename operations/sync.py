@@ -454,13 +454,21 @@ def _before_script(marker: str, ends: str, source: str, dest: str) -> str:
     )
 
 
+def _changed_since(marker: str, dest: str) -> str:
+    """The regular files of the tree at ``dest`` whose inode changed since ``marker`` was
+    touched, NUL-separated (names read from the tree go to rsync through a file, never
+    through a shell)."""
+    q = shlex.quote
+    return f"(cd {q(dest)} && find . -xdev -type f -cnewer {q(marker)} -print0)"
+
+
 def _caught_up_script(marker: str, ends: str, source: str, dest: str) -> str:
     """Against the running source, the content of the regular files whose inode changed
     since the marker, the differences that count as ``_before_script``'s; the marker moved
     to when this began only when none counted (else the next check would not read them
     again). Without the marker: ``_before_script``."""
     q = shlex.quote
-    changed = f"(cd {q(dest)} && find . -xdev -type f -cnewer {q(marker)} -print0)"
+    changed = _changed_since(marker, dest)
     whole = "\n".join(
         "    " + line for line in _before_script(marker, ends, source, dest).split("\n")
     )
@@ -494,7 +502,7 @@ def _since_script(marker: str, ends: str, source: str, dest: str) -> str:
     file, NUL-separated: never through a shell). --ignore-missing-args: the tree's own
     files (excluded) are no source's."""
     q = shlex.quote
-    changed = f"(cd {q(dest)} && find . -xdev -type f -cnewer {q(marker)} -print0)"
+    changed = _changed_since(marker, dest)
     return "\n".join(
         [
             "set -u",
