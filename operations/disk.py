@@ -495,12 +495,7 @@ def mount(
         if mounted and target != base:
             checked(base, target[len(base.rstrip("/")) :], ("directory",), "mount")
 
-    current = fact(host, FindmntMounts).get(target)
-    ours = current is not None and current["source"] in device_aliases(device)
-    if current is not None and not ours:
-        raise OperationError(
-            f"{target} on {host.name} is mounted from {current['source']}, not {device}"
-        )
+    current = _ours(fact(host, FindmntMounts).get(target), device, target)
 
     if not mounted:
         if current is None:
@@ -533,3 +528,64 @@ def mount(
         return
     host.noop(f"{device} is already mounted on {target} ({current['options']})")
     yield from ()
+
+
+def _ours(current: dict | None, device: str, target: str) -> dict | None:
+    """``findmnt``'s mount on ``target`` (``None``: nothing there), an error when another
+    device than ``device`` is mounted there."""
+    if current is not None and current["source"] not in device_aliases(device):
+        raise OperationError(
+            f"{target} on {host.name} is mounted from {current['source']}, not {device}"
+        )
+    return current
+
+
+@operation()
+def unmounted(mounts: Iterable[tuple[str, str]]):
+    """
+    Unmount several mounts of one tree in one command: the children before their parents
+    (the reverse of the order given, which is the order they were mounted in). What is
+    not mounted is left as it is.
+
+    + mounts: ``(device, mount point)`` pairs, parents first, as ``disk.mount`` mounted
+      them; an LV may be given as ``/dev/VG/LV`` or ``/dev/mapper/VG-LV``
+
+    Another device mounted on one of the mount points is an error, and nothing is
+    unmounted.
+
+    **Example:**
+
+    .. code:: python
+
+        disk.unmounted(
+            name="web1's new disk unmounted",
+            mounts=[
+                ("/dev/mapper/web1-root", "/var/lib/xen2kvm/target/web1"),
+                ("/dev/mapper/web1-var", "/var/lib/xen2kvm/target/web1/var"),
+            ],
+        )
+    """
+    if isinstance(mounts, (str, bytes)) or not isinstance(mounts, Iterable):
+        raise OperationValueError(f"mounts must be (device, mount point) pairs: {mounts!r}")
+    pairs = list(mounts)
+    if not pairs:
+        raise OperationValueError("mounts must name at least one (device, mount point)")
+    for pair in pairs:
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise OperationValueError(f"mounts must be (device, mount point) pairs: {pair!r}")
+        check_path("device", pair[0])
+        check_path("path", pair[1])
+
+    found = fact(host, FindmntMounts)
+    targets = []
+    for device, path in reversed(pairs):
+        target = posixpath.normpath(path)
+        if _ours(found.get(target), device, target) is not None:
+            targets.append(target)
+    if not targets:
+        host.noop(f"none of {', '.join(posixpath.normpath(p) for _, p in pairs)} is mounted")
+        return
+    bits: list[Any] = []
+    for target in targets:
+        bits += [*(["&&"] if bits else []), "umount", QuoteString(target)]
+    yield StringCommand(*bits)

@@ -286,5 +286,4 @@ def volume_group_active(vg: str, active: bool = True):
             f"unmount or stop its user before deactivating {vg}"
         )
     # An autoactivation udev still has queued would activate the VG again after this.
-    yield settled()
-    yield StringCommand("vgchange -an", QuoteString(vg))
+    yield StringCommand(settled(), "&& vgchange -an", QuoteString(vg))

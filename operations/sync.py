@@ -236,9 +236,12 @@ def access(
     path = QuoteString(authorized_keys)
     temporary = QuoteString(f"{authorized_keys}.xen2kvm-tmp")
     if ours and (not present or ours != [wanted]):
-        # The key's base64 holds regex characters: filter it out as a fixed string.
-        yield StringCommand("grep -vF -e", QuoteString(body), path, ">", temporary, "|| true")
-        yield StringCommand("cat", temporary, ">", path, "&& rm -f", temporary)
+        # The key's base64 holds regex characters: filter it out as a fixed string (grep
+        # fails when no line is left); the file written in place (its owner and mode kept).
+        yield StringCommand(
+            "grep -vF -e", QuoteString(body), path, ">", temporary, "|| true;",
+            "cat", temporary, ">", path, "&& rm -f", temporary,
+        )  # fmt: skip
     if present and ours != [wanted]:
         yield StringCommand("mkdir -p -m 0700", QuoteString(posixpath.dirname(authorized_keys)))
         yield StringCommand("echo", QuoteString(wanted), ">>", path)
@@ -497,28 +500,38 @@ def _caught_up_script(marker: str, ends: str, source: str, dest: str) -> str:
 
 
 def _since_script(marker: str, ends: str, source: str, dest: str) -> str:
-    """All metadata first; once it shows no difference, the content of the regular files
-    whose inode changed since the marker (names read from the tree go to rsync through a
-    file, NUL-separated: never through a shell). --ignore-missing-args: the tree's own
-    files (excluded) are no source's."""
+    """All metadata, and alongside it (in the background: the window waits for the longer
+    of the two walks, not their sum) the content of the regular files whose inode changed
+    since the marker (names read from the tree go to rsync through a file, NUL-separated:
+    never through a shell). The content's answer counts only once the metadata shows no
+    difference. --ignore-missing-args: the tree's own files (excluded) are no source's.
+    Without the marker, the content of every file, once the metadata shows no difference."""
     q = shlex.quote
     changed = _changed_since(marker, dest)
     return "\n".join(
         [
             "set -u",
-            "o=$(mktemp) || exit 1; trap 'rm -f \"$o\"' EXIT",
+            "o=$(mktemp) && c=$(mktemp) && l=$(mktemp) || exit 1",
+            'trap \'rm -f "$o" "$c" "$l"\' EXIT',
+            "staged=false",
+            f"if [ -e {q(marker)} ]; then",
+            "    staged=true",
+            f'    {{ {changed} > "$l" &&',
+            '      echo "X2K-CONTENT $(tr -cd \'\\000\' < "$l" | wc -c) files changed since the'
+            ' check before the downtime" &&',
+            f'      {CONTENT} --files-from="$l" --from0 {ends} {q(source)} {q(dest)}; }} > "$c" &',
+            "    content=$!",
+            "fi",
             f'{COMPARE} {ends} {q(source)} {q(dest)} > "$o"; rc=$?; cat "$o"',
+            'crc=0; "$staged" && { wait "$content"; crc=$?; }',
             '[ "$rc" -eq 0 ] || exit "$rc"',
             "grep -q '^X2K-DIFF ' \"$o\" && exit 0",
-            f"if [ -e {q(marker)} ]; then",
-            f'    {changed} > "$o" || exit 1',
-            '    echo "X2K-CONTENT $(tr -cd \'\\000\' < "$o" | wc -c) files changed since the'
-            ' check before the downtime"',
-            f'    {CONTENT} --files-from="$o" --from0 {ends} {q(source)} {q(dest)}',
-            "else",
-            '    echo "X2K-CONTENT no check before the downtime: every file"',
-            f"    {COMPARE} --checksum {ends} {q(source)} {q(dest)}",
+            'if "$staged"; then',
+            '    cat "$c"',
+            '    exit "$crc"',
             "fi",
+            'echo "X2K-CONTENT no check before the downtime: every file"',
+            f"{COMPARE} --checksum {ends} {q(source)} {q(dest)}",
         ]
     )
 

@@ -241,14 +241,19 @@ def source_mounts(move: Move, what: str, mounted: bool):
             domain=move.xen_domain,
             devices=move.source_devices,
         )
-    for mountpoint, device in lvs if mounted else reversed(lvs):
+    if not mounted:
+        disk.unmounted(
+            name=f"{move.guest.name}: {', '.join(point for point, _ in reversed(lvs))} {what}",
+            mounts=[(device, paths.below(root, point)) for point, device in lvs],
+        )
+        return
+    for mountpoint, device in lvs:
         disk.mount(
             name=f"{move.guest.name}: {mountpoint} {what}",
             device=device,
             path=paths.below(root, mountpoint),
             options=f"ro,{disk.TREE_OPTIONS}",
             root=root,
-            mounted=mounted,
         )
 
 

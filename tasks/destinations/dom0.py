@@ -155,14 +155,21 @@ class Dom0(Destination):
         self._mounts(move, mounted=False)
 
     def _mounts(self, move: Move, mounted: bool) -> None:
-        volumes = move.filesystems if mounted else list(reversed(move.filesystems))
-        for volume in volumes:
+        mounts = [
+            (volume.mountpoint, new_devices(move)[volume.device]) for volume in move.filesystems
+        ]
+        if not mounted:
+            disk.unmounted(
+                name=f"{move.guest.name}: its new LVs unmounted on {move.dest} "
+                f"({', '.join(mountpoint for mountpoint, _ in reversed(mounts))})",
+                mounts=[(device, paths.below(move.tree, point)) for point, device in mounts],
+            )
+            return
+        for mountpoint, device in mounts:
             disk.mount(
-                name=f"{move.guest.name}: {'mount' if mounted else 'unmount'} "
-                f"{volume.mountpoint} of its new LV on {move.dest}",
-                device=new_devices(move)[volume.device],
-                path=paths.below(move.tree, volume.mountpoint),
-                mounted=mounted,
+                name=f"{move.guest.name}: mount {mountpoint} of its new LV on {move.dest}",
+                device=device,
+                path=paths.below(move.tree, mountpoint),
                 options=disk.TREE_OPTIONS,
                 root=move.tree,
             )

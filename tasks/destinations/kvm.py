@@ -360,13 +360,12 @@ class Kvm(Destination):
         guest, plan = move.guest, move.need_plan()
         if move.cutover_started:  # an earlier run's window, resumed: no catch-up kept it
             self._keep_baseline(move)
-        for mountpoint, where in reversed(mount_order(plan)):
-            disk.mount(
-                name=f"{guest.name}: unmount {mountpoint} of the new disk",
-                device=where,
-                path=paths.below(move.tree, mountpoint),
-                mounted=False,
-            )
+        order = mount_order(plan)
+        disk.unmounted(
+            name=f"{guest.name}: the new disk unmounted "
+            f"({', '.join(mountpoint for mountpoint, _ in reversed(order))})",
+            mounts=[(where, paths.below(move.tree, mountpoint)) for mountpoint, where in order],
+        )
         if plan.guest_vg:
             lvm.volume_group_active(
                 name=f"{guest.name}: guest VG {plan.guest_vg} inactive on the host",

@@ -54,6 +54,12 @@ def _all_operations() -> dict[str, object]:
     return found
 
 
+# Operations whose name is the state they leave, an absence (the unmounts of a tree in one
+# command: mounting stays one mount point per operation, each checked once its parent is
+# mounted).
+ONLY_REMOVES = {"disk.unmounted"}
+
+
 def wanted_kinds(target: str, inner: object) -> set[str]:
     """What cases an operation needs, by what it is."""
     if target.startswith("flow."):  # a point in the order: it only ever noops
@@ -64,6 +70,8 @@ def wanted_kinds(target: str, inner: object) -> set[str]:
         return {"add", "noop"}
     if not getattr(inner, "is_idempotent", True):  # a verb: it always runs
         return {"add", "quote", "bad"}
+    if target in ONLY_REMOVES:  # its one state is an absence: nothing to add
+        return {"remove", "noop", "quote", "bad"}
     # Manages state: create, already there, delete (or why not), quoting, bad argument.
     return {"add", "noop", "remove", "quote", "bad"}
 

@@ -35,10 +35,12 @@ pytestmark = pytest.mark.skipif(
 ENDS = _transport("/nonexistent/key", "/nonexistent/known_hosts", ["/own-file"])
 
 
-def run(script: str) -> tuple[int, list[bytes], list[bytes]]:
+def run(script: str, env: dict | None = None) -> tuple[int, list[bytes], list[bytes]]:
     """The script as x2k-journal runs it: its exit code, the X2K-DIFF lines (counted) and
     the X2K-LIVE ones (said)."""
-    done = subprocess.run(["sh", "-c", script, "x2k-integrity"], capture_output=True, check=False)
+    done = subprocess.run(
+        ["sh", "-c", script, "x2k-integrity"], capture_output=True, check=False, env=env
+    )
     lines = done.stdout.splitlines()
     assert done.stderr == b"" or done.returncode != 0, done.stderr
     return (
@@ -159,6 +161,35 @@ def test_in_the_downtime_a_metadata_difference_is_caught_before_any_content(tree
     (dest / "bin/ping").chmod(0o700)
     rc, counted, _ = since(source, dest, marker)
     assert (rc, counted) == (0, [b"X2K-DIFF .f...p..... bin/ping"])
+
+
+def test_in_the_downtime_a_metadata_difference_alone_is_said_though_content_differs_too(trees):
+    """The content half runs beside the metadata half; its answer is not said once the
+    metadata differs (those differences already stop the cutover)."""
+    source, dest, marker = trees
+    assert before(source, dest, marker) == (0, [], [])
+    time.sleep(0.05)
+    (source / "etc/passwd").write_text("changed after the check before the downtime\n")
+    assert rsync(RSYNC, source, dest).returncode == 0
+    corrupt(dest / "etc/passwd")
+    (dest / "bin/ping").chmod(0o700)
+    rc, counted, _ = since(source, dest, marker)
+    assert (rc, counted) == (0, [b"X2K-DIFF .f...p..... bin/ping"])
+
+
+def test_in_the_downtime_a_failed_metadata_half_fails_once_the_content_half_ends(trees, tmp_path):
+    """A source that cannot be read fails the check with rsync's code; the content half,
+    run beside it, is waited for, and the temporary files are removed."""
+    source, dest, marker = trees
+    assert before(source, dest, marker) == (0, [], [])
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    env = {**os.environ, "TMPDIR": str(scratch)}
+    script = _since_script(str(marker), ENDS, f"{source}/missing/", f"{dest}/")
+    rc, counted, _ = run(script, env=env)
+    assert rc == 23, rc  # rsync: partial transfer (the source is missing)
+    assert counted == []
+    assert list(scratch.iterdir()) == []
 
 
 def test_in_the_downtime_content_checked_before_it_is_not_read_again(trees):
