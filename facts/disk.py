@@ -377,38 +377,58 @@ class BlockDeviceSize(FactBase[int | None]):
         return int(text)
 
 
-class BlockDeviceId(FactBase[str | None]):
+_DEVICE_ID = re.compile(r"([0-9]+) (-|[0-9a-f]+:[0-9a-f]+)")
+
+
+class BlockDeviceIds(FactBase[dict]):
     """
-    A block device's number, ``major:minor`` in hex as ``stat`` prints it, whatever path
-    names it (``/dev/vg0/web1-root`` and ``/dev/mapper/vg0-web1--root`` are one device);
-    ``None`` when the path is not a block device.
+    Each path's block device number, ``major:minor`` in hex as ``stat`` prints it, whatever
+    path names it (``/dev/vg0/web1-root`` and ``/dev/mapper/vg0-web1--root`` are one
+    device); ``None`` for a path that is not a block device. One command for all the
+    paths: the domains of a dom0 are read inside a cutover's downtime.
 
     .. code:: python
 
-        "fe:3"
+        {"/dev/xenvg/web1-root": "fe:3", "/srv/xen/old.img": None}
 
-    Sample output::
+    Sample output (one line per path, by its place in ``devices``: no path is printed, so
+    none, whatever it holds, can pass for another's answer)::
 
-        fe:3
+        0 fe:3
+        1 -
     """
 
+    default = dict
+
     @override
-    def requires_command(self, device: str) -> str:
+    def requires_command(self, devices: tuple[str, ...] | list[str] | str) -> str:
         return "stat"
 
     @override
-    def command(self, device: str) -> StringCommand:
-        path = QuoteString(device)
-        return StringCommand("! test -b", path, "|| stat -L -c %t:%T", path)
+    def command(self, devices: tuple[str, ...] | list[str] | str) -> StringCommand:
+        self.devices = (devices,) if isinstance(devices, str) else tuple(devices)  # for process()
+        paths = [QuoteString(device) for device in self.devices]
+        return StringCommand(
+            "i=0; for device in", *paths, "; do",
+            'if test -b "$device"; then stat -L -c "$i %t:%T" -- "$device";',
+            'else echo "$i -"; fi; i=$((i + 1)); done',
+        )  # fmt: skip
 
     @override
-    def process(self, output: list[str]) -> str | None:
-        text = "".join(output).strip()
-        if not text:
-            return None
-        if not re.fullmatch(r"[0-9a-f]+:[0-9a-f]+", text):
-            raise FactProcessError(f"stat did not print a device number: {text!r}")
-        return text
+    def process(self, output: list[str]) -> dict:
+        numbers: dict[int, str | None] = {}
+        for line in output:
+            if not line.strip():
+                continue
+            said = _DEVICE_ID.fullmatch(line.strip())
+            index = int(said.group(1)) if said else -1
+            if not said or index >= len(self.devices) or index in numbers:
+                raise FactProcessError(f"unexpected line where stat prints a number: {line!r}")
+            numbers[index] = None if said.group(2) == "-" else said.group(2)
+        missing = [device for i, device in enumerate(self.devices) if i not in numbers]
+        if missing:
+            raise FactProcessError(f"stat printed no device number for {missing[0]!r}")
+        return {device: numbers[i] for i, device in enumerate(self.devices)}
 
 
 class GrubBootCode(FactBase[bool | None]):
