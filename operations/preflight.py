@@ -362,10 +362,10 @@ def domain_stopped(domain: str, uri: str | None = None):
     yield from ()  # a check: never a command
 
 
-def _users(dom0, devices: list[str]) -> dict[str, str]:
-    """{device: the running domain that uses it} on the dom0, by the device's number (one
-    LV has several paths), by its path where it is no block device. Two commands however
-    many domains run there: the cutover reads this inside its downtime."""
+def _users(dom0, devices: list[str]) -> dict[str, list[str]]:
+    """{device: the running domains that use it, sorted} on the dom0, by the device's
+    number (one LV has several paths), by its path where it is no block device. Two
+    commands however many domains run there: the cutover reads this inside its downtime."""
     domains = sorted(fact(dom0, XenDomainDisks).items())
     # sorted, each once: the same domains give the same arguments, one read per plan
     paths = tuple(sorted({*devices, *(disk for _, disks in domains for disk in disks)}))
@@ -375,17 +375,22 @@ def _users(dom0, devices: list[str]) -> dict[str, str]:
         return numbers.get(path) or path
 
     wanted = {number(device): device for device in devices}
-    found: dict[str, str] = {}
+    found: dict[str, list[str]] = {}
     for domain, disks in domains:
         for disk in disks:
-            if (device := wanted.get(number(disk))) is not None:
-                found.setdefault(device, domain)
+            device = wanted.get(number(disk))
+            if device is not None and domain not in found.get(device, []):
+                found.setdefault(device, []).append(domain)
     return found
 
 
-def _stranger(users: dict[str, str], domain: str) -> tuple[str, str] | None:
-    """The first (device, domain) of ``users`` whose domain is not ``domain``."""
-    return next(((device, user) for device, user in users.items() if user != domain), None)
+def _stranger(users: dict[str, list[str]], domain: str) -> tuple[str, str] | None:
+    """The first (device, user) of ``users`` whose user is not ``domain``: another domain
+    on the same LV is found though ``domain`` uses it too."""
+    return next(
+        ((device, user) for device, found in users.items() for user in found if user != domain),
+        None,
+    )
 
 
 def _check_devices(devices: object) -> list[str]:
