@@ -104,7 +104,7 @@ def test_the_tool_share_with_the_boot_measured_by_hand():
     found = breakdown(WARM + CUTOVER, setup=5)
     # (130 - 7 shutdown - 14.5 final rsync - 60 hand boot) / 130
     assert found.tool_share(boot=60) == pytest.approx((130 - 7 - 14.5 - 60) / 130)
-    # without one, the journal's start and boot (70 s)
+    # without one, this run's start and boot (70 s)
     assert found.tool_share() == pytest.approx((130 - 7 - 14.5 - 70) / 130)
 
 
@@ -204,10 +204,27 @@ END = output(
 
 
 def test_the_start_from_the_run_output():
-    # from the operation after the mark to the watch, the operation after the start
+    # quiet: from the operation after the mark to the watch, the operation after the start
     assert start_seconds(END, "web1") == pytest.approx(49.8 - 40.3)
     assert start_seconds(END[:4], "web1") is None  # not started yet
     assert start_seconds(END, "mail1") is None
+
+
+VERBOSE_END = output(
+    *END[:3],
+    (41.2, "[xen1]                >>> sh -c 'virsh start --domain not-this-one'"),
+    END[3],
+    (42.6, "[kvm1]                >>> sh -c 'LC_ALL=C virsh '\"'\"'dominfo --domain web1; ...'"),
+    (44.6, "[kvm1]   >>> sh -c 'virsh -c qemu+tcp://198.51.100.1/system start --domain web1'"),
+    (48.9, "[kvm1]                Domain 'web1' started"),
+    END[4],
+)
+
+
+def test_the_start_ends_at_its_command_in_a_verbose_output():
+    # the guard and the start's reading count as the tool's; the command, as the boot by
+    # hand, with the boot (a start command outside the KVM start does not count)
+    assert start_seconds(VERBOSE_END, "web1") == pytest.approx(44.6 - 40.3)
 
 
 def test_the_projection_the_gate_printed():

@@ -185,6 +185,10 @@ def start(cfg: LabConfig, kvm_address: str, pv_images: dict[str, Path]) -> int:
         if proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"outer libvirtd did not come up: see {b}/libvirtd.stderr")
         time.sleep(0.3)
+    # A KVM host's libvirtd has run for a while: its capabilities are built. A fresh one
+    # builds them at the first call that needs them (the first dominfo of a defined
+    # domain: 2.3 s more, measured here), which would fall in the first guest's window.
+    run(virsh_argv(cfg, "capabilities"), check=False, capture=True)
     return proc.pid
 
 
