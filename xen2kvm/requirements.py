@@ -52,6 +52,7 @@ _LVM_CREATE = (
 )
 _MOUNTS = (
     Need("mount", "mount", "disk.mount mounts the trees"),
+    Need("umount", "mount", "disk.mount and disk.unmounted unmount them"),
     Need("findmnt", "util-linux", "the FindmntMounts fact"),
     Need("blkid", "util-linux", "the BlkidFilesystems fact"),
 )
@@ -95,6 +96,7 @@ NEEDS: dict[str, tuple[Need, ...]] = {
     SOURCE: (
         Need("xl", "xen-utils-common", "xen.domain and the XenDomains fact"),
         Need("blockdev", "util-linux", "the BlockDeviceSize fact sizes the guest's LVs"),
+        Need("stat", "coreutils", "the BlockDeviceIds fact finds who uses the guest's LVs"),
         Need("dumpe2fs", "e2fsprogs", "the Dumpe2fsFeatures fact reads the ext features kept"),
         *_MOUNTS,
         *_SERVED,
