@@ -242,10 +242,7 @@ def source_mounts(move: Move, what: str, mounted: bool):
             devices=move.source_devices,
         )
     if not mounted:
-        disk.unmounted(
-            name=f"{move.guest.name}: {', '.join(point for point, _ in reversed(lvs))} {what}",
-            mounts=[(device, paths.below(root, point)) for point, device in lvs],
-        )
+        tree_unmounted(f"{move.guest.name}: its LVs {what}", root, lvs)
         return
     for mountpoint, device in lvs:
         disk.mount(
@@ -255,6 +252,16 @@ def source_mounts(move: Move, what: str, mounted: bool):
             options=f"ro,{disk.TREE_OPTIONS}",
             root=root,
         )
+
+
+def tree_unmounted(label: str, root: str, mounts: list[tuple[str, str]]) -> None:
+    """A guest's tree at ``root`` let go in one operation (``disk.unmounted``, named
+    ``label`` and the mount points in the order they go): ``mounts`` are its (mount point,
+    device) pairs, parents first, as they were mounted."""
+    disk.unmounted(
+        name=f"{label} ({', '.join(point for point, _ in reversed(mounts))})",
+        mounts=[(device, paths.below(root, point)) for point, device in mounts],
+    )
 
 
 def readable_guest(move: Move, why: str = "") -> None:

@@ -159,11 +159,8 @@ class Dom0(Destination):
             (volume.mountpoint, new_devices(move)[volume.device]) for volume in move.filesystems
         ]
         if not mounted:
-            disk.unmounted(
-                name=f"{move.guest.name}: its new LVs unmounted on {move.dest} "
-                f"({', '.join(mountpoint for mountpoint, _ in reversed(mounts))})",
-                mounts=[(device, paths.below(move.tree, point)) for point, device in mounts],
-            )
+            label = f"{move.guest.name}: its new LVs unmounted on {move.dest}"
+            steps.tree_unmounted(label, move.tree, mounts)
             return
         for mountpoint, device in mounts:
             disk.mount(

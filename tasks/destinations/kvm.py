@@ -360,12 +360,7 @@ class Kvm(Destination):
         guest, plan = move.guest, move.need_plan()
         if move.cutover_started:  # an earlier run's window, resumed: no catch-up kept it
             self._keep_baseline(move)
-        order = mount_order(plan)
-        disk.unmounted(
-            name=f"{guest.name}: the new disk unmounted "
-            f"({', '.join(mountpoint for mountpoint, _ in reversed(order))})",
-            mounts=[(where, paths.below(move.tree, mountpoint)) for mountpoint, where in order],
-        )
+        steps.tree_unmounted(f"{guest.name}: the new disk unmounted", move.tree, mount_order(plan))
         if plan.guest_vg:
             lvm.volume_group_active(
                 name=f"{guest.name}: guest VG {plan.guest_vg} inactive on the host",
