@@ -120,12 +120,12 @@ def _domain(block: dict[str, str]) -> tuple[str, dict]:
 
 class LibvirtDomain(FactBase[dict | None]):
     """
-    One libvirt domain: its persistent (``--inactive``) XML definition as
-    ``LibvirtDomainXml`` gives it (ending with a newline) and its info as
-    ``LibvirtDomains`` gives it, ``None`` when no domain has that name; with ``uri``, of
-    that libvirt. One virsh process, since ``libvirt.domain`` reads it inside a guest's
-    downtime: the batch ``dominfo --domain NAME; dumpxml --inactive --domain NAME; list
-    --all --name``, the name escaped with backslashes for virsh's own parser.
+    One libvirt domain: its persistent (``--inactive``) XML definition (ending with a
+    newline) and its info as ``LibvirtDomains`` gives it, ``None`` when no domain has that
+    name; with ``uri``, of that libvirt. One virsh process, since ``libvirt.domain`` reads
+    it inside a guest's downtime: the batch ``dominfo --domain NAME; dumpxml --inactive
+    --domain NAME; list --all --name``, the name escaped with backslashes for virsh's own
+    parser.
 
     .. code:: python
 
@@ -201,47 +201,3 @@ class LibvirtDomain(FactBase[dict | None]):
                 "meanwhile?): read it again"
             )
         return {"xml": xml + "\n", **info}
-
-
-class LibvirtDomainXml(FactBase[str | None]):
-    """
-    The persistent (``--inactive``) XML definition of a libvirt domain, ``None`` when no
-    domain has that name.
-
-    Sample output::
-
-        <domain type='kvm'>
-          <name>g1</name>
-          ...
-        </domain>
-
-    The command prints nothing for a missing domain, and fails when virsh fails (libvirt
-    not running, for one): that is not taken for a missing domain.
-    """
-
-    @override
-    def requires_command(self, domain: str, uri: str | None = None) -> str:
-        return "virsh"
-
-    @override
-    def command(self, domain: str, uri: str | None = None) -> StringCommand:
-        quoted = QuoteString(domain)
-        return StringCommand(
-            StringCommand('names="$(', virsh(uri), _separator=""),  # as captured: "$(virsh"
-            'list --all --name)" && if printf "%s\\n" "$names" | grep -qxF -e',
-            quoted,
-            "; then",
-            virsh(uri),
-            "dumpxml --inactive --domain",
-            quoted,
-            "; fi",
-        )
-
-    @override
-    def process(self, output: list[str]) -> str | None:
-        text = "\n".join(output).strip()
-        if not text:
-            return None
-        if not text.startswith("<domain") or not text.endswith("</domain>"):
-            raise FactProcessError(f"virsh dumpxml did not print a domain: {text[:80]!r}")
-        return text + "\n"

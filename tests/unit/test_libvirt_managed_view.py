@@ -26,8 +26,8 @@ def defined() -> str:
 
 
 def qemu_rewrite(text: str) -> str:
-    """What libvirt's QEMU driver also adds, as in the lab's capture of x2ktest
-    (tests/facts/libvirt.LibvirtDomainXml/lab_domain.yaml)."""
+    """What libvirt's QEMU driver also adds, as the lab's KVM host showed for x2ktest
+    (``virsh dumpxml --inactive``, libvirt 9.0, captured 2026-11-25)."""
     return (
         text.replace("machine='pc'", "machine='pc-i440fx-7.2'")
         .replace("<devices>", "<devices>\n    <emulator>/usr/bin/qemu-system-x86_64</emulator>")
